@@ -1,0 +1,3 @@
+//! The Salesforce side: record Ids, and (later) the REST client.
+
+pub mod id;

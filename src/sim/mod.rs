@@ -1,0 +1,1 @@
+//! The Salesforce org simulator.
