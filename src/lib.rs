@@ -8,9 +8,19 @@
 //! - [`record`]: decoding PushTopic-format Kafka records (Connect JSON, logical types).
 //! - [`salesforce`]: the Salesforce REST client: login, describe, sObject Collections,
 //!   outcome classification, Bulk API 2.0, record Ids.
+//! - [`kafka`]: the task's consumer, offset bookkeeping, reports and dead letters.
+//! - [`pipeline`]: the actors of one connector task.
+//! - [`connect`]: the worker, its supervisor, statuses and the Connect REST API.
+//! - [`metrics`]: the Prometheus series.
 //! - [`sim`]: the Salesforce org simulator.
+//! - [`demo`]: the local broker, generated Lead streams, and the quickstart.
 
 pub mod config;
+pub mod connect;
+pub mod demo;
+pub mod kafka;
+pub mod metrics;
+pub mod pipeline;
 pub mod record;
 pub mod salesforce;
 pub mod sim;

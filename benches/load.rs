@@ -1,0 +1,367 @@
+//! End-to-end load benchmark: Kafka → sobject-sink → simulated Salesforce.
+//!
+//! `cargo bench --bench load` starts (or reuses, via `KAFKA_BOOTSTRAP`) a `tansu`
+//! broker and the simulator with a chosen latency, produces realistic PushTopic Lead
+//! changes (creates, updates, deletes over many Ids and partitions), runs the real
+//! `sobject-sink` binary against them, and prints records/s, API calls per 1,000
+//! records, end-to-end latency percentiles and the sink's peak RSS. In the same run it
+//! measures a per-record mode (one REST call per record, one at a time: how the
+//! self-managed Confluent connector writes) and prints the ratios. Results also go to
+//! `bench-results/load.json`.
+//!
+//! Run by `cargo test` (no `--bench` argument) it is a smoke test on a few thousand
+//! records that asserts the rows arrived, so it cannot rot.
+//!
+//! Options (after `--`): `--records N` (0 ms scenario), `--slow-records N` (150 ms
+//! scenario), `--per-record N`, `--latency-ms L` (the slow profile), `--backlog N`
+//! (peak-RSS run; 0 skips it), `--partitions P`.
+
+use serde_json::{json, Value};
+use sobject_sink::demo::broker::{broker, free_port};
+use sobject_sink::demo::lead_stream::{generate, StreamSpec};
+use sobject_sink::sim::{FaultPlan, OrgConfig, SimAdmin, SimConfig};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Options {
+    smoke: bool,
+    records: usize,
+    slow_records: usize,
+    per_record: usize,
+    latency_ms: u64,
+    backlog: usize,
+    partitions: i32,
+}
+
+fn options() -> Options {
+    let args: Vec<String> = std::env::args().collect();
+    let smoke = !args.iter().any(|a| a == "--bench");
+    let get = |name: &str, default: usize| -> usize {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    if smoke {
+        Options {
+            smoke,
+            records: get("--records", 3000),
+            slow_records: get("--slow-records", 1000),
+            per_record: get("--per-record", 20),
+            latency_ms: get("--latency-ms", 20) as u64,
+            backlog: 0,
+            partitions: 4,
+        }
+    } else {
+        Options {
+            smoke,
+            records: get("--records", 200_000),
+            slow_records: get("--slow-records", 100_000),
+            per_record: get("--per-record", 300),
+            latency_ms: get("--latency-ms", 150) as u64,
+            backlog: get("--backlog", 1_000_000),
+            partitions: get("--partitions", 8) as i32,
+        }
+    }
+}
+
+/// A stream of about `records` changes (Leads with 1–5 changes each, 10% deleted).
+fn stream(records: usize, partitions: i32, tag: &str) -> sobject_sink::demo::lead_stream::LeadStream {
+    generate(&StreamSpec {
+        leads: (records / 4).max(1),
+        updates: (1, 4),
+        delete_ratio: 0.1,
+        partitions,
+        seed: 11,
+        schema_envelope: true,
+        tag: tag.into(),
+    })
+}
+
+struct Sim {
+    _rt: tokio::runtime::Runtime,
+    _handle: sobject_sink::sim::SimHandle,
+    url: String,
+    admin: SimAdmin,
+}
+
+fn start_sim(latency_ms: u64) -> Sim {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut org = OrgConfig::named("b", SocketAddr::from(([127, 0, 0, 1], 0)));
+    org.daily_api_max = 50_000_000;
+    org.faults = FaultPlan {
+        latency_ms,
+        ..Default::default()
+    };
+    let handle = rt
+        .block_on(sobject_sink::sim::start(SimConfig::single(org)))
+        .expect("simulator");
+    let url = handle.base_url("b").expect("org b");
+    Sim {
+        admin: SimAdmin::new(url.clone()),
+        url,
+        _rt: rt,
+        _handle: handle,
+    }
+}
+
+fn write_properties(path: &Path, map: &BTreeMap<String, String>) {
+    let text: String = map.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    std::fs::write(path, text).expect("write properties");
+}
+
+fn spawn_sink(dir: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_sobject-sink"))
+        .arg("standalone")
+        .arg(dir.join("worker.properties"))
+        .arg(dir.join("connector.properties"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("sobject-sink starts")
+}
+
+fn peak_rss_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Percentile from a Prometheus histogram's cumulative buckets (linear within a bucket).
+fn percentile(metrics: &str, name: &str, q: f64) -> Option<f64> {
+    let mut buckets: Vec<(f64, f64)> = Vec::new();
+    for line in metrics.lines() {
+        if let Some(rest) = line.strip_prefix(&format!("{name}_bucket{{")) {
+            let le = rest.split("le=\"").nth(1)?.split('"').next()?;
+            let count: f64 = rest.rsplit(' ').next()?.parse().ok()?;
+            let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+            buckets.push((le, count));
+        }
+    }
+    let total = buckets.last()?.1;
+    if total == 0.0 {
+        return None;
+    }
+    let target = q * total;
+    let mut prev = (0.0, 0.0);
+    for (le, count) in buckets {
+        if count >= target {
+            if le.is_infinite() {
+                return Some(prev.0);
+            }
+            let span = count - prev.1;
+            let frac = if span > 0.0 { (target - prev.1) / span } else { 1.0 };
+            return Some(prev.0 + frac * (le - prev.0));
+        }
+        prev = (le, count);
+    }
+    None
+}
+
+struct RunResult {
+    records: usize,
+    seconds: f64,
+    api_calls: u64,
+    p50_ms: Option<f64>,
+    p99_ms: Option<f64>,
+    peak_rss_mb: f64,
+    rows: usize,
+}
+
+impl RunResult {
+    fn per_second(&self) -> f64 {
+        self.records as f64 / self.seconds.max(1e-9)
+    }
+    fn calls_per_1000(&self) -> f64 {
+        self.api_calls as f64 * 1000.0 / self.records.max(1) as f64
+    }
+    fn json(&self) -> Value {
+        json!({
+            "records": self.records, "seconds": self.seconds, "records_per_second": self.per_second(),
+            "api_calls": self.api_calls, "api_calls_per_1000_records": self.calls_per_1000(),
+            "latency_p50_ms": self.p50_ms, "latency_p99_ms": self.p99_ms, "peak_rss_mb": self.peak_rss_mb,
+            "live_rows": self.rows,
+        })
+    }
+}
+
+/// How a run feeds the sink.
+enum Feed {
+    /// Everything produced before the sink starts: drain a backlog.
+    Backlog,
+    /// Produced at this many records/s while the sink runs (latency measurement).
+    Paced(f64),
+}
+
+fn run(name: &str, sim_latency_ms: u64, records: usize, partitions: i32, per_record: bool, feed: Feed) -> RunResult {
+    let kafka = broker();
+    let sim = start_sim(sim_latency_ms);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let tag = format!("{name}{}", free_port());
+    let topic = format!("bench-{tag}");
+    let s = stream(records, partitions, &tag);
+    let payloads: Vec<(i32, Option<Vec<u8>>, Vec<u8>)> = s
+        .records
+        .iter()
+        .map(|r| (r.partition, Some(r.key.clone()), r.value.clone()))
+        .collect();
+    rt.block_on(kafka.create_topic(&topic, partitions));
+    if let Feed::Backlog = feed {
+        for chunk in payloads.chunks(20_000) {
+            rt.block_on(kafka.produce(&topic, chunk));
+        }
+    }
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let rest = format!("http://127.0.0.1:{port}");
+    let worker: BTreeMap<String, String> = [
+        ("bootstrap.servers", kafka.bootstrap.clone()),
+        ("listeners", rest.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let mut connector = sobject_sink::demo::quickstart::connector_config(name, &topic, &sim.url);
+    if per_record {
+        connector.insert("sink.batch.max.records".into(), "1".into());
+        connector.insert("sink.max.in.flight.requests".into(), "1".into());
+        connector.insert("sink.batch.linger.ms".into(), "0".into());
+    }
+    write_properties(&dir.path().join("worker.properties"), &worker);
+    write_properties(&dir.path().join("connector.properties"), &connector);
+
+    let started = Instant::now();
+    let mut sink = spawn_sink(dir.path());
+    if let Feed::Paced(rate) = feed {
+        let begin = Instant::now();
+        for (i, chunk) in payloads.chunks(100).enumerate() {
+            let due = begin + Duration::from_secs_f64((i * 100) as f64 / rate);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            rt.block_on(kafka.produce(&topic, chunk));
+        }
+    }
+    let mut ends = vec![0i64; partitions as usize];
+    for r in &s.records {
+        ends[r.partition as usize] += 1;
+    }
+    let group = format!("connect-{name}");
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    loop {
+        let committed = kafka.committed(&group, &topic, partitions);
+        if ends.iter().enumerate().all(|(p, e)| *e == 0 || committed[p] == Some(*e)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{name}: did not finish");
+        if let Ok(Some(code)) = sink.try_wait() {
+            panic!("{name}: the sink exited early ({code})");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let metrics = rt
+        .block_on(async { reqwest::get(format!("{rest}/metrics")).await.ok()?.text().await.ok() })
+        .unwrap_or_default();
+    let rss = peak_rss_mb(sink.id());
+    unsafe {
+        libc::kill(sink.id() as i32, libc::SIGTERM);
+    }
+    let _ = sink.wait();
+    let counters = rt.block_on(sim.admin.counters()).expect("counters");
+    let rows = rt.block_on(sim.admin.live_rows("Lead")).map(|r| r.len()).unwrap_or(0);
+    let latency = "sobject_sink_record_latency_seconds";
+    RunResult {
+        records: s.records.len(),
+        seconds,
+        api_calls: counters.api_units_used,
+        p50_ms: percentile(&metrics, latency, 0.5).map(|s| s * 1000.0),
+        p99_ms: percentile(&metrics, latency, 0.99).map(|s| s * 1000.0),
+        peak_rss_mb: rss,
+        rows,
+    }
+    .checked(&s)
+}
+
+impl RunResult {
+    fn checked(self, s: &sobject_sink::demo::lead_stream::LeadStream) -> RunResult {
+        let live = s.expected.values().filter(|e| e.is_some()).count();
+        assert_eq!(self.rows, live, "every live Lead arrived");
+        self
+    }
+}
+
+fn row(label: &str, r: &RunResult) {
+    let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
+    println!(
+        "{label:<34} {:>9} {:>10.0} {:>12.1} {:>8} {:>8} {:>9.0}",
+        r.records,
+        r.per_second(),
+        r.calls_per_1000(),
+        fmt(r.p50_ms),
+        fmt(r.p99_ms),
+        r.peak_rss_mb
+    );
+}
+
+fn main() {
+    let o = options();
+    if o.smoke {
+        println!("load benchmark: smoke mode (cargo test); run `cargo bench --bench load` for the real figures");
+    }
+    println!(
+        "{:<34} {:>9} {:>10} {:>12} {:>8} {:>8} {:>9}",
+        "scenario", "records", "records/s", "calls/1000", "p50 ms", "p99 ms", "RSS MB"
+    );
+    let fast = run("fast", 0, o.records, o.partitions, false, Feed::Backlog);
+    row("batched, 0 ms API latency", &fast);
+    let slow = run("slow", o.latency_ms, o.slow_records, o.partitions, false, Feed::Backlog);
+    row(&format!("batched, {} ms API latency", o.latency_ms), &slow);
+    let per = run("perrecord", o.latency_ms, o.per_record, o.partitions, true, Feed::Backlog);
+    row(&format!("per-record, {} ms API latency", o.latency_ms), &per);
+    let half_rate = slow.per_second() * 0.5;
+    let paced_records = ((half_rate * 10.0) as usize).clamp(200, o.slow_records.max(200));
+    let paced = run("paced", o.latency_ms, paced_records, o.partitions, false, Feed::Paced(half_rate));
+    row(&format!("batched at 50% load ({half_rate:.0}/s)"), &paced);
+    let backlog = (o.backlog > 0).then(|| {
+        let b = run("backlog", 0, o.backlog, o.partitions, false, Feed::Backlog);
+        row("backlog drain (peak RSS)", &b);
+        b
+    });
+    let speedup = slow.per_second() / per.per_second().max(1e-9);
+    let call_ratio = per.calls_per_1000() / slow.calls_per_1000().max(1e-9);
+    println!();
+    println!("batched vs per-record at {} ms: {speedup:.0}x records/s, {call_ratio:.0}x fewer API calls", o.latency_ms);
+    let result = json!({
+        "smoke": o.smoke,
+        "latency_ms": o.latency_ms,
+        "fast": fast.json(),
+        "slow": slow.json(),
+        "per_record": per.json(),
+        "paced_50_percent": paced.json(),
+        "backlog": backlog.as_ref().map(RunResult::json),
+        "speedup_vs_per_record": speedup,
+        "api_call_ratio_vs_per_record": call_ratio,
+    });
+    let _ = std::fs::create_dir_all("bench-results");
+    let file = if o.smoke { "bench-results/load-smoke.json" } else { "bench-results/load.json" };
+    if std::fs::write(file, serde_json::to_string_pretty(&result).unwrap_or_default()).is_ok() {
+        println!("results written to {file}");
+    }
+}

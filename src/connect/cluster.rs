@@ -1,0 +1,413 @@
+//! Distributed mode: workers with the same `group.id` share state through Kafka.
+//!
+//! Two compacted topics carry what workers must agree on, the way Kafka Connect does:
+//! - the config topic: `connector-<name>` → `{"properties": {...}}` (a tombstone
+//!   deletes), `target-state-<name>` → `{"state": "STARTED"|"PAUSED"|"STOPPED"}`, and
+//!   restart requests. Every worker reads it from the beginning and applies each
+//!   record, so a connector created through any worker runs on all of them.
+//! - the status topic: `status-task-<name>-<worker>-<n>` → a task's state and trace,
+//!   and `worker-<id>` heartbeats, so any worker's REST API can show every task.
+//!
+//! Partitions are spread by Kafka itself: every worker's tasks of a connector join the
+//! consumer group `connect-<name>`. There is no membership or leader election of our
+//! own; a worker that dies stops heartbeating, its tasks drop out of the status, and
+//! the consumer group hands its partitions to the others.
+
+use crate::config::WorkerConfig;
+use crate::connect::status::{State, TaskStatus};
+use parking_lot::RwLock;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a worker may be silent before its tasks are left out of statuses.
+const WORKER_TIMEOUT_MS: i64 = 10_000;
+
+/// A change every worker applies, read from the config topic.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfigEvent {
+    /// A connector's configuration; `None` deletes it.
+    Connector {
+        /// Connector name.
+        name: String,
+        /// Its configuration.
+        config: Option<BTreeMap<String, String>>,
+    },
+    /// What the connector should be doing.
+    TargetState {
+        /// Connector name.
+        name: String,
+        /// `STARTED`, `PAUSED` or `STOPPED`.
+        state: String,
+    },
+    /// Restart a connector's tasks.
+    Restart {
+        /// Connector name.
+        name: String,
+        /// Only the failed ones.
+        only_failed: bool,
+    },
+    /// Restart one task of one worker.
+    RestartTask {
+        /// Connector name.
+        name: String,
+        /// The worker running it.
+        worker: String,
+        /// The task's number on that worker.
+        task: u32,
+    },
+}
+
+impl ConfigEvent {
+    fn to_record(&self) -> (String, Option<Value>) {
+        match self {
+            ConfigEvent::Connector { name, config } => (
+                format!("connector-{name}"),
+                config.as_ref().map(|c| json!({ "properties": c })),
+            ),
+            ConfigEvent::TargetState { name, state } => {
+                (format!("target-state-{name}"), Some(json!({ "state": state })))
+            }
+            ConfigEvent::Restart { name, only_failed } => (
+                format!("restart-connector-{name}"),
+                Some(json!({ "include-tasks": true, "only-failed": only_failed, "nonce": nonce() })),
+            ),
+            ConfigEvent::RestartTask { name, worker, task } => (
+                format!("restart-task-{name}-{worker}-{task}"),
+                Some(json!({ "nonce": nonce() })),
+            ),
+        }
+    }
+
+    /// Reads a config topic record; unknown keys (Connect's own task records) are skipped.
+    pub fn from_record(key: &str, value: Option<&[u8]>) -> Option<ConfigEvent> {
+        let value: Option<Value> = value.and_then(|v| serde_json::from_slice(v).ok());
+        if let Some(name) = key.strip_prefix("connector-") {
+            let config = match value {
+                None => None,
+                Some(v) => {
+                    let props = v.get("properties")?.as_object()?;
+                    Some(
+                        props
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                            .collect(),
+                    )
+                }
+            };
+            return Some(ConfigEvent::Connector {
+                name: name.to_string(),
+                config,
+            });
+        }
+        if let Some(name) = key.strip_prefix("target-state-") {
+            let state = value?.get("state")?.as_str()?.to_string();
+            return Some(ConfigEvent::TargetState {
+                name: name.to_string(),
+                state,
+            });
+        }
+        if let Some(name) = key.strip_prefix("restart-connector-") {
+            let only_failed = value?.get("only-failed").and_then(Value::as_bool).unwrap_or(false);
+            return Some(ConfigEvent::Restart {
+                name: name.to_string(),
+                only_failed,
+            });
+        }
+        if let Some(rest) = key.strip_prefix("restart-task-") {
+            // <name>-<worker host:port>-<task>; the worker id has no '-' of its own.
+            let (head, task) = rest.rsplit_once('-')?;
+            let (name, worker) = head.rsplit_once('-')?;
+            return Some(ConfigEvent::RestartTask {
+                name: name.to_string(),
+                worker: worker.to_string(),
+                task: task.parse().ok()?,
+            });
+        }
+        None
+    }
+}
+
+fn nonce() -> i64 {
+    chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// What this worker knows of the other workers' tasks.
+#[derive(Debug, Default)]
+struct StatusView {
+    heartbeats: HashMap<String, i64>,
+    tasks: BTreeMap<String, Value>,
+}
+
+/// This worker's link to the cluster's shared topics.
+pub struct ClusterLink {
+    worker_id: String,
+    config_topic: String,
+    status_topic: String,
+    producer: FutureProducer,
+    view: Arc<RwLock<StatusView>>,
+    bootstrap: String,
+    client_config: Vec<(String, String)>,
+}
+
+fn client(bootstrap: &str, extra: &[(String, String)]) -> ClientConfig {
+    let mut cfg = ClientConfig::new();
+    cfg.set("bootstrap.servers", bootstrap);
+    for (k, v) in extra {
+        cfg.set(k, v);
+    }
+    cfg
+}
+
+impl ClusterLink {
+    /// Connects to the cluster topics named by the worker file, creating them
+    /// (compacted) when missing.
+    pub async fn connect(worker: &WorkerConfig, worker_id: &str) -> Result<ClusterLink, String> {
+        let dist = worker
+            .distributed
+            .as_ref()
+            .ok_or_else(|| "group.id is not set: not a distributed worker".to_string())?;
+        let client_config = worker.kafka_client_config();
+        let admin: AdminClient<DefaultClientContext> = client(&worker.bootstrap_servers, &client_config)
+            .create()
+            .map_err(|e| e.to_string())?;
+        for (topic, rf) in [
+            (&dist.config_topic, dist.config_replication_factor),
+            (&dist.status_topic, dist.status_replication_factor),
+        ] {
+            let t = NewTopic::new(topic, 1, TopicReplication::Fixed(i32::from(rf)))
+                .set("cleanup.policy", "compact");
+            let res = admin
+                .create_topics([&t], &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))))
+                .await
+                .map_err(|e| e.to_string())?;
+            for r in res {
+                match r {
+                    Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                    Err((t, e)) => return Err(format!("creating {t}: {e}")),
+                }
+            }
+        }
+        let producer: FutureProducer = client(&worker.bootstrap_servers, &client_config)
+            .set("linger.ms", "0")
+            .create()
+            .map_err(|e| e.to_string())?;
+        Ok(ClusterLink {
+            worker_id: worker_id.to_string(),
+            config_topic: dist.config_topic.clone(),
+            status_topic: dist.status_topic.clone(),
+            producer,
+            view: Arc::new(RwLock::new(StatusView::default())),
+            bootstrap: worker.bootstrap_servers.clone(),
+            client_config,
+        })
+    }
+
+    /// This worker's id.
+    pub fn worker_id(&self) -> &str {
+        &self.worker_id
+    }
+
+    async fn send(&self, topic: &str, key: &str, value: Option<Value>) -> Result<(), String> {
+        let bytes = value.map(|v| v.to_string().into_bytes());
+        let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic).key(key);
+        if let Some(b) = &bytes {
+            record = record.payload(b.as_slice());
+        }
+        self.producer
+            .send(record, Duration::from_secs(10))
+            .await
+            .map(|_| ())
+            .map_err(|(e, _)| e.to_string())
+    }
+
+    /// Publishes a change for every worker to apply.
+    pub async fn publish(&self, event: &ConfigEvent) -> Result<(), String> {
+        let (key, value) = event.to_record();
+        self.send(&self.config_topic, &key, value).await
+    }
+
+    /// Publishes this worker's tasks of `connector` and a heartbeat.
+    pub async fn publish_status(&self, connector: &str, tasks: &[TaskStatus]) {
+        for t in tasks {
+            let key = format!("status-task-{connector}-{}-{}", self.worker_id, t.id);
+            let value = json!({"state": t.state, "trace": t.trace, "worker_id": self.worker_id, "ts": now_ms()});
+            if let Err(e) = self.send(&self.status_topic, &key, Some(value)).await {
+                tracing::debug!("status not published: {e}");
+            }
+        }
+    }
+
+    /// Publishes that this worker is alive.
+    pub async fn heartbeat(&self) {
+        let key = format!("worker-{}", self.worker_id);
+        if let Err(e) = self.send(&self.status_topic, &key, Some(json!({"ts": now_ms()}))).await {
+            tracing::debug!("heartbeat not published: {e}");
+        }
+    }
+
+    /// Removes this worker's task statuses of a deleted connector.
+    pub async fn clear_status(&self, connector: &str, tasks: u32) {
+        for n in 0..tasks {
+            let key = format!("status-task-{connector}-{}-{n}", self.worker_id);
+            let _ = self.send(&self.status_topic, &key, None).await;
+        }
+    }
+
+    /// The tasks of `connector` on other live workers.
+    pub fn remote_tasks(&self, connector: &str) -> Vec<TaskStatus> {
+        let view = self.view.read();
+        let prefix = format!("status-task-{connector}-");
+        let now = now_ms();
+        let mut out = Vec::new();
+        for (key, v) in view.tasks.range(prefix.clone()..) {
+            let Some(rest) = key.strip_prefix(&prefix) else {
+                break;
+            };
+            let Some((worker, task)) = rest.rsplit_once('-') else {
+                continue;
+            };
+            if worker == self.worker_id || worker.contains('-') {
+                continue;
+            }
+            let alive = view
+                .heartbeats
+                .get(worker)
+                .is_some_and(|ts| now - ts < WORKER_TIMEOUT_MS);
+            if !alive {
+                continue;
+            }
+            let state = match v.get("state").and_then(Value::as_str) {
+                Some("RUNNING") => State::Running,
+                Some("PAUSED") => State::Paused,
+                Some("STOPPED") => State::Stopped,
+                Some("FAILED") => State::Failed,
+                Some("RESTARTING") => State::Restarting,
+                _ => State::Unassigned,
+            };
+            out.push(TaskStatus {
+                id: task.parse().unwrap_or(0),
+                state,
+                worker_id: worker.to_string(),
+                trace: v.get("trace").and_then(Value::as_str).map(str::to_string),
+            });
+        }
+        out
+    }
+
+    fn reader(&self, topic: &str) -> Result<BaseConsumer, String> {
+        let consumer: BaseConsumer = client(&self.bootstrap, &self.client_config)
+            .set("group.id", format!("sobject-sink-reader-{}", self.worker_id))
+            .set("enable.auto.commit", "false")
+            .create()
+            .map_err(|e| e.to_string())?;
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, 0, Offset::Beginning)
+            .map_err(|e| e.to_string())?;
+        consumer.assign(&tpl).map_err(|e| e.to_string())?;
+        Ok(consumer)
+    }
+
+    /// Reads the config topic from the beginning, forever, on a thread of its own,
+    /// handing every change to `apply`.
+    pub fn follow_config(&self, apply: impl Fn(ConfigEvent) + Send + 'static) -> Result<(), String> {
+        let consumer = self.reader(&self.config_topic)?;
+        std::thread::Builder::new()
+            .name("config-log".into())
+            .spawn(move || loop {
+                match consumer.poll(Duration::from_millis(200)) {
+                    Some(Ok(m)) => {
+                        let key = m.key().map(String::from_utf8_lossy).unwrap_or_default();
+                        if let Some(ev) = ConfigEvent::from_record(&key, m.payload()) {
+                            apply(ev);
+                        }
+                    }
+                    Some(Err(e)) => tracing::debug!("config topic: {e}"),
+                    None => {}
+                }
+            })
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Reads the status topic on a thread of its own, keeping the view current.
+    pub fn follow_status(&self) -> Result<(), String> {
+        let consumer = self.reader(&self.status_topic)?;
+        let view = self.view.clone();
+        std::thread::Builder::new()
+            .name("status-log".into())
+            .spawn(move || loop {
+                if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+                    let key = m.key().map(String::from_utf8_lossy).unwrap_or_default().to_string();
+                    let value: Option<Value> = m.payload().and_then(|p| serde_json::from_slice(p).ok());
+                    let mut v = view.write();
+                    if let Some(worker) = key.strip_prefix("worker-") {
+                        if let Some(ts) = value.as_ref().and_then(|v| v.get("ts")).and_then(Value::as_i64) {
+                            v.heartbeats.insert(worker.to_string(), ts);
+                        }
+                    } else {
+                        match value {
+                            Some(val) => {
+                                v.tasks.insert(key, val);
+                            }
+                            None => {
+                                v.tasks.remove(&key);
+                            }
+                        }
+                    }
+                }
+            })
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_records_round_trip() {
+        let events = vec![
+            ConfigEvent::Connector {
+                name: "leads".into(),
+                config: Some([("topics".to_string(), "t".to_string())].into_iter().collect()),
+            },
+            ConfigEvent::Connector {
+                name: "leads".into(),
+                config: None,
+            },
+            ConfigEvent::TargetState {
+                name: "leads".into(),
+                state: "PAUSED".into(),
+            },
+            ConfigEvent::Restart {
+                name: "leads".into(),
+                only_failed: true,
+            },
+            ConfigEvent::RestartTask {
+                name: "lead-sync".into(),
+                worker: "127.0.0.1:8083".into(),
+                task: 2,
+            },
+        ];
+        for ev in events {
+            let (key, value) = ev.to_record();
+            let bytes = value.map(|v| v.to_string().into_bytes());
+            assert_eq!(ConfigEvent::from_record(&key, bytes.as_deref()), Some(ev));
+        }
+        assert_eq!(ConfigEvent::from_record("task-leads-0", Some(b"{}")), None);
+    }
+}

@@ -1,0 +1,179 @@
+//! A worker process: the supervisor's actor system, and the REST listener.
+//!
+//! The actor system (the pipeline, the supervisor) runs on a thread of its own; the
+//! REST API runs on a small multi-threaded tokio runtime of its own and talks to the
+//! supervisor by messages. [`WorkerHandle::shutdown`] stops every task gracefully
+//! (drain, commit) before the threads end.
+
+use crate::config::WorkerConfig;
+use crate::connect::rest::{router, RestAuth};
+use crate::connect::cluster::ClusterLink;
+use crate::connect::supervisor::{ApiFailure, AttachCluster, Reply, Request, Supervisor};
+use actix::{Actor, Addr, System};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Why a worker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The REST listener could not bind.
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
+    /// The `listeners` value is not an http URL with a host and port.
+    #[error("listeners={0} is not of the form http://HOST:PORT")]
+    BadListener(String),
+    /// A thread could not start.
+    #[error("starting the worker: {0}")]
+    Start(String),
+    /// The cluster's config or status topic could not be used.
+    #[error("distributed mode: {0}")]
+    Cluster(String),
+}
+
+/// A running worker.
+pub struct WorkerHandle {
+    /// Base URL of the REST API, e.g. `http://127.0.0.1:8083`.
+    pub rest_url: String,
+    supervisor: Addr<Supervisor>,
+    system: System,
+    actor_thread: Option<JoinHandle<()>>,
+    rest_runtime: Option<tokio::runtime::Runtime>,
+}
+
+fn listen_addr(listeners: &str) -> Result<SocketAddr, WorkerError> {
+    let first = listeners.split(',').next().unwrap_or("").trim();
+    let rest = first
+        .strip_prefix("http://")
+        .ok_or_else(|| WorkerError::BadListener(listeners.to_string()))?;
+    let hostport = rest.trim_end_matches('/');
+    let hostport = hostport.replace("localhost", "127.0.0.1");
+    hostport
+        .parse()
+        .map_err(|_| WorkerError::BadListener(listeners.to_string()))
+}
+
+impl WorkerHandle {
+    /// Starts a worker and creates `connectors` on it (standalone mode).
+    pub fn start(
+        worker: WorkerConfig,
+        connectors: Vec<BTreeMap<String, String>>,
+    ) -> Result<WorkerHandle, WorkerError> {
+        let worker = Arc::new(worker);
+        let addr = listen_addr(&worker.listeners)?;
+        let rest_runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("rest")
+            .enable_all()
+            .build()
+            .map_err(|e| WorkerError::Start(e.to_string()))?;
+        let listener = rest_runtime
+            .block_on(tokio::net::TcpListener::bind(addr))
+            .map_err(|e| WorkerError::Listen {
+                addr: addr.to_string(),
+                reason: e.to_string(),
+            })?;
+        let bound = listener.local_addr().map_err(|e| WorkerError::Start(e.to_string()))?;
+        let worker_id = bound.to_string();
+
+        let (tx, rx) = std::sync::mpsc::channel();
+        let w = worker.clone();
+        let id = worker_id.clone();
+        let actor_thread = std::thread::Builder::new()
+            .name("actors".into())
+            .spawn(move || {
+                let system = System::new();
+                system.block_on(async move {
+                    let supervisor = Supervisor::new(w, id).start();
+                    let _ = tx.send((System::current(), supervisor));
+                });
+                let _ = system.run();
+            })
+            .map_err(|e| WorkerError::Start(e.to_string()))?;
+        let (system, supervisor) = rx
+            .recv()
+            .map_err(|e| WorkerError::Start(e.to_string()))?;
+
+        let auth = match (&worker.rest_auth_bearer_token, &worker.rest_auth_basic) {
+            (Some(token), _) => RestAuth::Bearer(token.expose().to_string()),
+            (None, Some((user, pw))) => RestAuth::Basic {
+                username: user.clone(),
+                password: pw.expose().to_string(),
+            },
+            (None, None) => RestAuth::Open,
+        };
+        if worker.distributed.is_some() {
+            let link = rest_runtime
+                .block_on(ClusterLink::connect(&worker, &worker_id))
+                .map_err(WorkerError::Cluster)?;
+            let link = Arc::new(link);
+            supervisor.do_send(AttachCluster(link.clone()));
+            let to_supervisor = supervisor.clone();
+            link.follow_status().map_err(WorkerError::Cluster)?;
+            link.follow_config(move |ev| to_supervisor.do_send(Request::Apply(ev)))
+                .map_err(WorkerError::Cluster)?;
+            tracing::info!("joined the cluster as worker {worker_id}");
+        }
+        let app = router(supervisor.clone(), auth);
+        rest_runtime.spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!("REST listener stopped: {e}");
+            }
+        });
+        tracing::info!("REST API listening on http://{worker_id}");
+
+        let handle = WorkerHandle {
+            rest_url: format!("http://{worker_id}"),
+            supervisor,
+            system,
+            actor_thread: Some(actor_thread),
+            rest_runtime: Some(rest_runtime),
+        };
+        for config in connectors {
+            let name = config.get("name").cloned().unwrap_or_default();
+            match handle.request(Request::Create { name: name.clone(), config }) {
+                Ok(_) => tracing::info!(connector = %name, "connector created"),
+                Err(f) => tracing::error!(connector = %name, "connector not created: {}", f.message),
+            }
+        }
+        Ok(handle)
+    }
+
+    /// Sends `req` to the supervisor and waits for the reply.
+    pub fn request(&self, req: Request) -> Result<Reply, ApiFailure> {
+        let supervisor = self.supervisor.clone();
+        let rt = self.rest_runtime.as_ref().ok_or_else(|| ApiFailure {
+            status: 500,
+            message: "worker stopped".into(),
+        })?;
+        rt.block_on(async move { supervisor.send(req).await })
+            .map_err(|e| ApiFailure {
+                status: 500,
+                message: e.to_string(),
+            })?
+    }
+
+    /// Stops every task gracefully (drain, commit), then the threads.
+    pub fn shutdown(mut self, timeout: Duration) {
+        if let Some(rt) = &self.rest_runtime {
+            let supervisor = self.supervisor.clone();
+            let _ = rt.block_on(async move {
+                tokio::time::timeout(timeout, supervisor.send(Request::StopAll)).await
+            });
+        }
+        self.system.stop();
+        if let Some(t) = self.actor_thread.take() {
+            let _ = t.join();
+        }
+        if let Some(rt) = self.rest_runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! Everything needed to see the sink work without a Kafka cluster or a Salesforce org:
+//! a local `tansu` broker, generated PushTopic Lead streams, and the quickstart.
+
+pub mod broker;
+pub mod lead_stream;
+pub mod quickstart;

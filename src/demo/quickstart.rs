@@ -1,0 +1,218 @@
+//! The quickstart: the whole product end to end on one machine, with nothing set up.
+//!
+//! It gets a local Kafka-protocol broker running (installing `tansu` with cargo when it
+//! is missing), starts a simulated Salesforce org, produces a stream of Lead changes in
+//! the PushTopic source's format (creates, several updates per Lead, some deletes),
+//! runs the sink in standalone mode with an upsert-by-External-ID configuration, waits
+//! until every record is committed, and prints what happened: rows expected against
+//! rows found, the API calls spent, the throughput, and where the metrics are.
+
+use crate::config::WorkerConfig;
+use crate::connect::worker::WorkerHandle;
+use crate::demo::broker::{broker, install_tansu, tansu_installed};
+use crate::demo::lead_stream::{generate, same_value, StreamSpec};
+use crate::sim::{OrgConfig, SimAdmin, SimConfig};
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Quickstart options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct QuickstartArgs {
+    /// Distinct Leads in the generated stream.
+    #[arg(long, default_value_t = 2000)]
+    pub leads: usize,
+    /// Partitions of the input topic.
+    #[arg(long, default_value_t = 4)]
+    pub partitions: i32,
+    /// Simulated Salesforce latency per API call, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Keep the broker, the simulator and the sink running after the sync (Ctrl-C ends).
+    #[arg(long)]
+    pub keep_running: bool,
+}
+
+/// What went wrong in the quickstart.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct QuickstartError(String);
+
+fn err(e: impl std::fmt::Display) -> QuickstartError {
+    QuickstartError(e.to_string())
+}
+
+/// The connector configuration the quickstart uses (org A → Kafka → org B, upsert by
+/// External ID), pointed at the simulated org at `login_url`.
+pub fn connector_config(name: &str, topic: &str, login_url: &str) -> BTreeMap<String, String> {
+    [
+        ("name", name),
+        ("connector.class", "io.confluent.salesforce.SalesforceSObjectSinkConnector"),
+        ("tasks.max", "1"),
+        ("topics", topic),
+        ("salesforce.object", "Lead"),
+        ("salesforce.instance", login_url),
+        ("salesforce.username", "integration@org-b.example"),
+        ("salesforce.password", "sim-password"),
+        ("salesforce.password.token", "SIMTOKEN"),
+        ("salesforce.consumer.key", "sim-consumer-key"),
+        ("salesforce.consumer.secret", "sim-consumer-secret"),
+        ("salesforce.use.custom.id.field", "true"),
+        ("salesforce.custom.id.field.name", "CustomId__c"),
+        ("salesforce.ignore.reference.fields", "true"),
+        ("salesforce.ignore.fields", "CleanStatus"),
+        ("key.converter", "org.apache.kafka.connect.json.JsonConverter"),
+        ("value.converter", "org.apache.kafka.connect.json.JsonConverter"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// Runs the quickstart.
+pub fn run(args: QuickstartArgs) -> Result<(), QuickstartError> {
+    if !tansu_installed() {
+        println!("==> The local Kafka broker (tansu) is not installed: installing it with cargo (one time, about 8 minutes)...");
+        install_tansu().map_err(err)?;
+    }
+    println!("==> Starting a local Kafka broker (tansu, in memory)...");
+    let kafka = broker();
+    println!("    bootstrap.servers={}", kafka.bootstrap);
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(err)?;
+    let mut org = OrgConfig::named("b", SocketAddr::from(([127, 0, 0, 1], 0)));
+    if args.latency_ms > 0 {
+        org.faults.latency_ms = args.latency_ms;
+    }
+    let sim = rt.block_on(crate::sim::start(SimConfig::single(org))).map_err(err)?;
+    let org_url = sim.base_url("b").ok_or_else(|| err("the simulator did not start org b"))?;
+    println!("==> Simulated Salesforce org B at {org_url} (user integration@org-b.example)");
+
+    let topic = "sfdc.pushtopic.leads";
+    let stream = generate(&StreamSpec {
+        leads: args.leads,
+        partitions: args.partitions,
+        tag: "qs".into(),
+        ..StreamSpec::default()
+    });
+    println!(
+        "==> Producing {} PushTopic Lead changes for {} Leads of org A (creates, updates, deletes) to {topic}...",
+        stream.records.len(),
+        stream.expected.len()
+    );
+    rt.block_on(async {
+        kafka.create_topic(topic, args.partitions).await;
+        let records: Vec<(i32, Option<Vec<u8>>, Vec<u8>)> = stream
+            .records
+            .iter()
+            .map(|r| (r.partition, Some(r.key.clone()), r.value.clone()))
+            .collect();
+        kafka.produce(topic, &records).await;
+    });
+    let mut ends: HashMap<i32, i64> = HashMap::new();
+    for r in &stream.records {
+        *ends.entry(r.partition).or_default() += 1;
+    }
+
+    let worker_map: BTreeMap<String, String> = [
+        ("bootstrap.servers", kafka.bootstrap.as_str()),
+        ("listeners", "http://127.0.0.1:0"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let worker = WorkerConfig::from_map(&worker_map).map_err(err)?;
+    let name = "lead-sync";
+    let started = Instant::now();
+    let handle = WorkerHandle::start(worker, vec![connector_config(name, topic, &org_url)]).map_err(err)?;
+    println!("==> Sink running; REST API at {} (metrics at {}/metrics)", handle.rest_url, handle.rest_url);
+
+    let group = format!("connect-{name}");
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let committed = kafka.committed(&group, topic, args.partitions);
+        let done = (0..args.partitions).all(|p| {
+            committed.get(p as usize).copied().flatten() == Some(*ends.get(&p).unwrap_or(&0))
+                || ends.get(&p).is_none()
+        });
+        if done {
+            break;
+        }
+        if let Ok(crate::connect::supervisor::Reply::Status(st)) =
+            handle.request(crate::connect::supervisor::Request::Status(name.into()))
+        {
+            if let Some(t) = st.tasks.iter().find(|t| t.trace.is_some() && t.state == crate::connect::status::State::Failed) {
+                handle.shutdown(Duration::from_secs(5));
+                return Err(err(format!("the sink task failed:\n{}", t.trace.clone().unwrap_or_default())));
+            }
+        }
+        if Instant::now() > deadline {
+            handle.shutdown(Duration::from_secs(5));
+            return Err(err("the sync did not finish within 10 minutes"));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let elapsed = started.elapsed();
+
+    let admin = SimAdmin::new(org_url.clone());
+    let (rows, counters) = rt
+        .block_on(async { (admin.live_rows("Lead").await, admin.counters().await) });
+    let rows = rows.map_err(err)?;
+    let counters = counters.map_err(err)?;
+    let by_source: HashMap<String, &crate::sim::admin_client::SimRow> = rows
+        .iter()
+        .filter_map(|r| r.str("CustomId__c").map(|s| (s.to_string(), r)))
+        .collect();
+    let mut live_expected = 0;
+    let mut matching = 0;
+    let mut wrong = 0;
+    let mut deleted_ok = 0;
+    for (sid, state) in &stream.expected {
+        match (state, by_source.get(sid)) {
+            (Some(fields), Some(row)) => {
+                live_expected += 1;
+                if fields.iter().all(|(k, v)| same_value(v, row.get(k))) {
+                    matching += 1;
+                } else {
+                    wrong += 1;
+                }
+            }
+            (Some(_), None) => {
+                live_expected += 1;
+                wrong += 1;
+            }
+            (None, None) => deleted_ok += 1,
+            (None, Some(_)) => wrong += 1,
+        }
+    }
+    let deleted_expected = stream.expected.len() - live_expected;
+    let records = stream.records.len();
+    println!();
+    println!("Result");
+    println!("  records synced        {records} in {:.2} s ({:.0} records/s, including start-up and login)", elapsed.as_secs_f64(), records as f64 / elapsed.as_secs_f64());
+    println!("  Leads in org B        {matching} of {live_expected} expected rows match their last change field by field");
+    println!("  deleted Leads         {deleted_ok} of {deleted_expected} absent as expected");
+    println!("  rows wrong or missing {wrong}");
+    println!(
+        "  API calls spent       {} (≈ {:.1} per 1,000 records; one call per record would have spent {records})",
+        counters.api_units_used,
+        counters.api_units_used as f64 * 1000.0 / records as f64
+    );
+    println!("  metrics               {}/metrics", handle.rest_url);
+    println!("  status                {}/connectors/{name}/status", handle.rest_url);
+    if args.keep_running {
+        println!("\nEverything keeps running; press Ctrl-C to stop.");
+        rt.block_on(async {
+            let _ = tokio::signal::ctrl_c().await;
+        });
+    }
+    handle.shutdown(Duration::from_secs(10));
+    if wrong > 0 {
+        return Err(err(format!("{wrong} rows do not match")));
+    }
+    Ok(())
+}

@@ -1,0 +1,229 @@
+//! Prometheus metrics: one registry per process, one place that defines every series.
+//!
+//! Every stage of the pipeline counts what goes in and out through [`SinkMetrics`].
+//! Labels are bounded sets (connector, operation, outcome, endpoint, status, error
+//! code, partition); never a record Id or free text. `GET /metrics` renders
+//! [`SinkMetrics::render`].
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use std::sync::LazyLock;
+
+/// Every metric series of the process.
+pub struct SinkMetrics {
+    registry: Registry,
+    /// Records read from Kafka.
+    pub records_read: IntCounterVec,
+    /// Records with a final outcome, by operation and outcome
+    /// (`written`, `failed`, `dlq`, `already_gone`, `superseded`, `skipped`).
+    pub records: IntCounterVec,
+    /// sObject Collections (or Bulk) calls that carried records, by operation.
+    pub batches: IntCounterVec,
+    /// Records per call.
+    pub batch_size: HistogramVec,
+    /// API calls by endpoint class and HTTP status (`error` when no answer came).
+    pub api_calls: IntCounterVec,
+    /// API call latency.
+    pub api_latency: HistogramVec,
+    /// Retries by reason.
+    pub retries: IntCounterVec,
+    /// Calls in flight.
+    pub in_flight: IntGaugeVec,
+    /// The org's daily API allocation as last seen in `Sforce-Limit-Info`.
+    pub api_daily_used: IntGaugeVec,
+    /// The org's daily API maximum.
+    pub api_daily_max: IntGaugeVec,
+    /// 1 while the task is paused because the daily allocation is near its end.
+    pub budget_paused: IntGaugeVec,
+    /// Consumer lag per partition (high watermark minus committed position).
+    pub consumer_lag: IntGaugeVec,
+    /// 1 for the task's current state, 0 for the others.
+    pub task_state: IntGaugeVec,
+    /// Halts by error code.
+    pub halts: IntCounterVec,
+    /// Logins (first and after an expired session).
+    pub logins: IntCounterVec,
+    /// Record fields dropped because the target SObject has no such field.
+    pub unknown_fields: IntCounterVec,
+    /// From the record's Kafka timestamp to Salesforce accepting the write.
+    pub record_latency: HistogramVec,
+    /// Input partitions currently assigned to this worker's tasks.
+    pub assigned_partitions: IntGaugeVec,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| panic!("metric {name} is malformed: {e}"));
+    registry
+        .register(Box::new(c.clone()))
+        .unwrap_or_else(|e| panic!("metric {name} registered twice: {e}"));
+    c
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| panic!("metric {name} is malformed: {e}"));
+    registry
+        .register(Box::new(g.clone()))
+        .unwrap_or_else(|e| panic!("metric {name} registered twice: {e}"));
+    g
+}
+
+fn histogram(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: Vec<f64>,
+) -> HistogramVec {
+    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
+        .unwrap_or_else(|e| panic!("metric {name} is malformed: {e}"));
+    registry
+        .register(Box::new(h.clone()))
+        .unwrap_or_else(|e| panic!("metric {name} registered twice: {e}"));
+    h
+}
+
+impl SinkMetrics {
+    fn new() -> Self {
+        let r = Registry::new();
+        let c = "connector";
+        Self {
+            records_read: counter(
+                &r,
+                "sobject_sink_records_read_total",
+                "Records read from Kafka",
+                &[c],
+            ),
+            records: counter(
+                &r,
+                "sobject_sink_records_total",
+                "Records with a final outcome",
+                &[c, "operation", "outcome"],
+            ),
+            batches: counter(
+                &r,
+                "sobject_sink_batches_total",
+                "Write calls that carried records",
+                &[c, "operation"],
+            ),
+            batch_size: histogram(
+                &r,
+                "sobject_sink_batch_size_records",
+                "Records per write call",
+                &[c],
+                vec![1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 150.0, 200.0],
+            ),
+            api_calls: counter(
+                &r,
+                "sobject_sink_api_calls_total",
+                "Salesforce API calls by endpoint and HTTP status",
+                &[c, "endpoint", "status"],
+            ),
+            api_latency: histogram(
+                &r,
+                "sobject_sink_api_call_duration_seconds",
+                "Salesforce API call latency",
+                &[c, "endpoint"],
+                vec![
+                    0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                ],
+            ),
+            retries: counter(
+                &r,
+                "sobject_sink_retries_total",
+                "Retried calls or records by reason",
+                &[c, "reason"],
+            ),
+            in_flight: gauge(
+                &r,
+                "sobject_sink_api_in_flight_requests",
+                "Salesforce calls in flight",
+                &[c],
+            ),
+            api_daily_used: gauge(
+                &r,
+                "sobject_sink_api_daily_used",
+                "Daily API requests used, from Sforce-Limit-Info",
+                &[c],
+            ),
+            api_daily_max: gauge(
+                &r,
+                "sobject_sink_api_daily_max",
+                "Daily API request allocation, from Sforce-Limit-Info",
+                &[c],
+            ),
+            budget_paused: gauge(
+                &r,
+                "sobject_sink_budget_paused",
+                "1 while writes wait for the daily API allocation to free up",
+                &[c],
+            ),
+            consumer_lag: gauge(
+                &r,
+                "sobject_sink_consumer_lag_records",
+                "High watermark minus committed position",
+                &[c, "topic", "partition"],
+            ),
+            task_state: gauge(
+                &r,
+                "sobject_sink_task_state",
+                "1 for the task's current state",
+                &[c, "task", "state"],
+            ),
+            halts: counter(
+                &r,
+                "sobject_sink_halts_total",
+                "Fail-fast halts by error code",
+                &[c, "code"],
+            ),
+            logins: counter(
+                &r,
+                "sobject_sink_logins_total",
+                "Salesforce logins",
+                &[c],
+            ),
+            unknown_fields: counter(
+                &r,
+                "sobject_sink_unknown_fields_dropped_total",
+                "Record fields dropped because the SObject has no such field",
+                &[c, "field"],
+            ),
+            record_latency: histogram(
+                &r,
+                "sobject_sink_record_latency_seconds",
+                "Kafka record timestamp to the write accepted by Salesforce",
+                &[c],
+                vec![
+                    0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4,
+                    0.5, 0.6, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0,
+                ],
+            ),
+            assigned_partitions: gauge(
+                &r,
+                "sobject_sink_assigned_partitions",
+                "Input partitions assigned to this worker's tasks",
+                &[c],
+            ),
+            registry: r,
+        }
+    }
+
+    /// Renders every series in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        let families = self.registry.gather();
+        if TextEncoder::new().encode(&families, &mut out).is_err() {
+            return String::new();
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+static METRICS: LazyLock<SinkMetrics> = LazyLock::new(SinkMetrics::new);
+
+/// The process-wide metrics.
+pub fn metrics() -> &'static SinkMetrics {
+    &METRICS
+}

@@ -1,0 +1,264 @@
+//! Per-Id ordering and batch formation: the state machine inside the sequencer.
+//!
+//! Two rules shape every batch. A record `Id` has at most one change in flight, and
+//! later changes to a busy Id wait, in arrival order, until the earlier one has an
+//! outcome; so two changes to one Id never share a batch and Kafka order holds per Id.
+//! Changes whose Id is free are grouped by the kind of call they need (one sObject
+//! Collections call serves one SObject and one operation) into batches of at most
+//! `max_batch` records.
+//!
+//! The state machine is generic over the payload and free of timers and I/O; the
+//! sequencer actor drives it (arrivals, outcomes, linger deadlines, writer slots).
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
+use std::time::{Duration, Instant};
+
+/// One change waiting for, or taking part in, a call.
+#[derive(Debug)]
+pub struct Pending<G, T> {
+    /// The ordering key (the record `Id`, or a unique key for Id-less inserts).
+    pub key: String,
+    /// Which kind of call the change needs.
+    pub group: G,
+    /// The change itself.
+    pub payload: T,
+}
+
+/// A set of changes that go out in one call.
+#[derive(Debug)]
+pub struct ReadyBatch<G, T> {
+    /// The kind of call.
+    pub group: G,
+    /// The changes, at most `max_batch`, with pairwise different keys.
+    pub items: Vec<Pending<G, T>>,
+}
+
+#[derive(Debug)]
+struct Group<G, T> {
+    items: Vec<Pending<G, T>>,
+    /// When the oldest change of this group became ready.
+    since: Option<Instant>,
+}
+
+/// Ordering and batching state.
+#[derive(Debug)]
+pub struct OrderingQueues<G, T> {
+    max_batch: usize,
+    /// Keys with a change in flight (or ready), each with the changes that wait for it.
+    busy: HashMap<String, VecDeque<Pending<G, T>>>,
+    /// Changes whose key is free, grouped by call kind, in arrival order.
+    ready: Vec<Group<G, T>>,
+    ready_index: HashMap<G, usize>,
+    waiting: usize,
+}
+
+impl<G: Clone + Eq + Hash, T> OrderingQueues<G, T> {
+    /// Empty queues producing batches of at most `max_batch` changes.
+    pub fn new(max_batch: usize) -> Self {
+        Self {
+            max_batch: max_batch.max(1),
+            busy: HashMap::new(),
+            ready: Vec::new(),
+            ready_index: HashMap::new(),
+            waiting: 0,
+        }
+    }
+
+    /// Adds a change that arrived at `now`.
+    pub fn push(&mut self, change: Pending<G, T>, now: Instant) {
+        if let Some(queue) = self.busy.get_mut(&change.key) {
+            queue.push_back(change);
+            self.waiting += 1;
+            return;
+        }
+        self.busy.insert(change.key.clone(), VecDeque::new());
+        self.make_ready(change, now);
+    }
+
+    fn make_ready(&mut self, change: Pending<G, T>, now: Instant) {
+        let idx = match self.ready_index.get(&change.group) {
+            Some(i) => *i,
+            None => {
+                self.ready.push(Group {
+                    items: Vec::new(),
+                    since: None,
+                });
+                let i = self.ready.len() - 1;
+                self.ready_index.insert(change.group.clone(), i);
+                i
+            }
+        };
+        if let Some(group) = self.ready.get_mut(idx) {
+            if group.items.is_empty() {
+                group.since = Some(now);
+            }
+            group.items.push(change);
+        }
+    }
+
+    /// The change to `key` has its final outcome: frees the key, or makes the next
+    /// waiting change to it ready.
+    pub fn finish(&mut self, key: &str, now: Instant) {
+        let next = match self.busy.get_mut(key) {
+            Some(queue) => queue.pop_front(),
+            None => return,
+        };
+        match next {
+            Some(change) => {
+                self.waiting -= 1;
+                self.make_ready(change, now);
+            }
+            None => {
+                self.busy.remove(key);
+            }
+        }
+    }
+
+    /// The changes waiting behind the in-flight change to `key`.
+    pub fn waiting_for(&self, key: &str) -> impl Iterator<Item = &Pending<G, T>> {
+        self.busy.get(key).into_iter().flatten()
+    }
+
+    /// Takes the next batch that should go out at `now`: a full one first, else a
+    /// partial one that has waited `linger` (or any non-empty one when `flush` is set).
+    pub fn next_batch(&mut self, now: Instant, linger: Duration, flush: bool) -> Option<ReadyBatch<G, T>> {
+        let max = self.max_batch;
+        let pick = self
+            .ready
+            .iter()
+            .position(|g| g.items.len() >= max)
+            .or_else(|| {
+                self.ready.iter().position(|g| {
+                    !g.items.is_empty()
+                        && (flush || g.since.is_some_and(|s| now.duration_since(s) >= linger))
+                })
+            })?;
+        let group = self.ready.get_mut(pick)?;
+        let take = group.items.len().min(max);
+        let items: Vec<_> = group.items.drain(..take).collect();
+        group.since = if group.items.is_empty() {
+            None
+        } else {
+            Some(now)
+        };
+        let kind = items.first().map(|p| p.group.clone())?;
+        Some(ReadyBatch { group: kind, items })
+    }
+
+    /// When the earliest partial batch will have waited `linger`, if any change is ready.
+    pub fn next_deadline(&self, linger: Duration) -> Option<Instant> {
+        self.ready
+            .iter()
+            .filter(|g| !g.items.is_empty())
+            .filter_map(|g| g.since)
+            .min()
+            .map(|s| s + linger)
+    }
+
+    /// Changes ready to go out (not waiting for their key).
+    pub fn ready_len(&self) -> usize {
+        self.ready.iter().map(|g| g.items.len()).sum()
+    }
+
+    /// Changes waiting for an earlier change to the same key.
+    pub fn waiting_len(&self) -> usize {
+        self.waiting
+    }
+
+    /// Keys with a change ready or in flight.
+    pub fn busy_keys(&self) -> usize {
+        self.busy.len()
+    }
+
+    /// Drops every ready and waiting change (used when a task halts); returns them so
+    /// their permits can be released.
+    pub fn drain_all(&mut self) -> Vec<Pending<G, T>> {
+        let mut out = Vec::new();
+        for g in &mut self.ready {
+            out.append(&mut g.items);
+            g.since = None;
+        }
+        for queue in self.busy.values_mut() {
+            out.extend(queue.drain(..));
+        }
+        self.busy.clear();
+        self.waiting = 0;
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(key: &str, group: &'static str, n: u32) -> Pending<&'static str, u32> {
+        Pending {
+            key: key.to_string(),
+            group,
+            payload: n,
+        }
+    }
+
+    #[test]
+    fn a_busy_id_waits_and_keeps_arrival_order() {
+        let now = Instant::now();
+        let mut q = OrderingQueues::new(10);
+        q.push(change("a", "upd", 1), now);
+        q.push(change("a", "upd", 2), now);
+        q.push(change("a", "del", 3), now);
+        q.push(change("b", "upd", 4), now);
+        let first = q.next_batch(now, Duration::ZERO, true).unwrap();
+        let got: Vec<u32> = first.items.iter().map(|p| p.payload).collect();
+        assert_eq!(got, vec![1, 4], "one change per Id in a batch");
+        assert!(q.next_batch(now, Duration::ZERO, true).is_none(), "2 waits for 1");
+        q.finish("a", now);
+        assert_eq!(q.next_batch(now, Duration::ZERO, true).unwrap().items[0].payload, 2);
+        q.finish("a", now);
+        let del = q.next_batch(now, Duration::ZERO, true).unwrap();
+        assert_eq!((del.group, del.items[0].payload), ("del", 3));
+        q.finish("a", now);
+        q.finish("b", now);
+        assert_eq!(q.busy_keys(), 0);
+    }
+
+    #[test]
+    fn full_batches_go_before_linger_and_partial_ones_after() {
+        let t0 = Instant::now();
+        let ms50 = Duration::from_millis(50);
+        let mut q = OrderingQueues::new(2);
+        q.push(change("a", "ins", 1), t0);
+        assert!(q.next_batch(t0, ms50, false).is_none(), "partial batch lingers");
+        assert_eq!(q.next_deadline(ms50), Some(t0 + ms50));
+        q.push(change("b", "ins", 2), t0);
+        q.push(change("c", "ins", 3), t0);
+        assert_eq!(q.next_batch(t0, ms50, false).unwrap().items.len(), 2);
+        assert!(q.next_batch(t0, ms50, false).is_none());
+        let later = t0 + Duration::from_millis(60);
+        assert_eq!(q.next_batch(later, ms50, false).unwrap().items[0].payload, 3);
+    }
+
+    #[test]
+    fn groups_never_mix() {
+        let now = Instant::now();
+        let mut q = OrderingQueues::new(10);
+        q.push(change("a", "ins", 1), now);
+        q.push(change("b", "del", 2), now);
+        let b1 = q.next_batch(now, Duration::ZERO, true).unwrap();
+        let b2 = q.next_batch(now, Duration::ZERO, true).unwrap();
+        assert_ne!(b1.group, b2.group);
+        assert_eq!(b1.items.len() + b2.items.len(), 2);
+    }
+
+    #[test]
+    fn waiting_changes_are_visible_and_drainable() {
+        let now = Instant::now();
+        let mut q = OrderingQueues::new(10);
+        q.push(change("a", "upd", 1), now);
+        q.push(change("a", "del", 2), now);
+        assert_eq!(q.waiting_for("a").map(|p| p.group).collect::<Vec<_>>(), vec!["del"]);
+        assert_eq!(q.waiting_len(), 1);
+        assert_eq!(q.drain_all().len(), 2);
+        assert_eq!(q.ready_len() + q.waiting_len() + q.busy_keys(), 0);
+    }
+}

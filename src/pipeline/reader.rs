@@ -1,0 +1,272 @@
+//! The partition reader: pulls records from Kafka and admits them into the pipeline.
+//!
+//! It runs on an arbiter (thread) of its own, because librdkafka runs rebalance
+//! callbacks inside `poll`, and a revoke waits there until the revoked partitions'
+//! in-flight records are done; the rest of the pipeline keeps working meanwhile.
+//! Records are admitted only while the in-flight gate has room: when it is full the
+//! reader pauses its partitions but keeps polling, so the consumer stays in its group.
+//! Each batch is registered with the offset tracker before it moves on, so an
+//! acknowledgement can never overtake its registration.
+
+use crate::kafka::consumer::TaskConsumer;
+use crate::kafka::in_flight::InFlight;
+use crate::kafka::offsets::TopicPartition;
+use crate::metrics::metrics;
+use crate::pipeline::decoder::Decoder;
+use crate::pipeline::messages::{RawMessage, RecordBatch, Register};
+use crate::pipeline::offset_tracker::OffsetTracker;
+use crate::pipeline::sequencer::{ReaderIdle, Sequencer};
+use crate::record::RecordCoords;
+use crate::pipeline::messages::Shutdown;
+use actix::{ActorContext, Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, WrapFuture};
+use rdkafka::consumer::Consumer;
+use rdkafka::error::KafkaError;
+use rdkafka::Message as KafkaMessage;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Stop admitting records for good (halt or shutdown); partitions are paused.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopIntake;
+
+/// Pause or resume intake at an operator's request.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetPaused(pub bool);
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct PollOnce;
+
+/// Reader settings.
+#[derive(Debug, Clone)]
+pub struct ReaderSettings {
+    /// Connector name (metrics label).
+    pub connector: String,
+    /// Most records handed on at once.
+    pub max_batch: usize,
+    /// How long one poll may block when nothing is there.
+    pub poll_timeout: Duration,
+}
+
+/// The partition reader actor.
+pub struct PartitionReader {
+    settings: ReaderSettings,
+    consumer: Arc<TaskConsumer>,
+    gate: Arc<InFlight>,
+    tracker: Addr<OffsetTracker>,
+    decoder: Addr<Decoder>,
+    sequencer: Addr<Sequencer>,
+    topics: HashMap<String, Arc<str>>,
+    stopped: bool,
+    operator_paused: bool,
+    partitions_paused: bool,
+    last_lag_check: Instant,
+}
+
+impl PartitionReader {
+    /// A reader for an already subscribed `consumer`.
+    pub fn new(
+        settings: ReaderSettings,
+        consumer: Arc<TaskConsumer>,
+        gate: Arc<InFlight>,
+        tracker: Addr<OffsetTracker>,
+        decoder: Addr<Decoder>,
+        sequencer: Addr<Sequencer>,
+    ) -> Self {
+        Self {
+            settings,
+            consumer,
+            gate,
+            tracker,
+            decoder,
+            sequencer,
+            topics: HashMap::new(),
+            stopped: false,
+            operator_paused: false,
+            partitions_paused: false,
+            last_lag_check: Instant::now(),
+        }
+    }
+
+    fn topic(&mut self, name: &str) -> Arc<str> {
+        if let Some(t) = self.topics.get(name) {
+            return t.clone();
+        }
+        let t: Arc<str> = Arc::from(name);
+        self.topics.insert(name.to_string(), t.clone());
+        t
+    }
+
+    fn apply_pause(&mut self) {
+        let want = self.stopped
+            || self.operator_paused
+            || if self.partitions_paused {
+                !self.gate.has_room()
+            } else {
+                self.gate.is_full()
+            };
+        if want == self.partitions_paused {
+            return;
+        }
+        match self.consumer.assignment() {
+            Ok(assignment) => {
+                let res = if want {
+                    self.consumer.pause(&assignment)
+                } else {
+                    self.consumer.resume(&assignment)
+                };
+                match res {
+                    Ok(()) => self.partitions_paused = want,
+                    Err(e) => tracing::debug!("pause/resume: {e}"),
+                }
+            }
+            Err(e) => tracing::debug!("reading the assignment: {e}"),
+        }
+    }
+
+    fn report_lag(&mut self) {
+        if self.last_lag_check.elapsed() < Duration::from_secs(5) {
+            return;
+        }
+        self.last_lag_check = Instant::now();
+        let Ok(positions) = self.consumer.position() else {
+            return;
+        };
+        for e in positions.elements() {
+            let rdkafka::Offset::Offset(pos) = e.offset() else {
+                continue;
+            };
+            if let Ok((_, high)) =
+                self.consumer
+                    .fetch_watermarks(e.topic(), e.partition(), Duration::from_millis(500))
+            {
+                metrics()
+                    .consumer_lag
+                    .with_label_values(&[
+                        &self.settings.connector,
+                        e.topic(),
+                        &e.partition().to_string(),
+                    ])
+                    .set((high - pos).max(0));
+            }
+        }
+    }
+
+    /// Polls up to one batch of records.
+    fn poll_batch(&mut self) -> Vec<RawMessage> {
+        let mut batch = Vec::new();
+        let mut timeout = self.settings.poll_timeout;
+        while batch.len() < self.settings.max_batch {
+            match self.consumer.poll(timeout) {
+                Some(Ok(m)) => {
+                    let topic = self.topic(m.topic());
+                    batch.push(RawMessage {
+                        coords: RecordCoords {
+                            topic,
+                            partition: m.partition(),
+                            offset: m.offset(),
+                        },
+                        timestamp: m.timestamp().to_millis(),
+                        key: m.key().map(<[u8]>::to_vec),
+                        value: m.payload().map(<[u8]>::to_vec),
+                    });
+                    timeout = Duration::ZERO;
+                }
+                Some(Err(KafkaError::PartitionEOF(_))) => {
+                    timeout = Duration::ZERO;
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(connector = %self.settings.connector, "kafka: {e}");
+                    break;
+                }
+                None => break,
+            }
+        }
+        batch
+    }
+}
+
+impl Actor for PartitionReader {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.notify(PollOnce);
+    }
+}
+
+impl Handler<PollOnce> for PartitionReader {
+    type Result = ();
+
+    fn handle(&mut self, _msg: PollOnce, ctx: &mut Self::Context) {
+        self.apply_pause();
+        self.report_lag();
+        let batch = self.poll_batch();
+        if self.stopped {
+            // Polled only to serve the group protocol; anything fetched before the
+            // pause took effect is left for the next owner or the restart.
+            if !batch.is_empty() {
+                tracing::debug!("dropping {} records read after intake stopped", batch.len());
+            }
+            ctx.run_later(self.settings.poll_timeout, |_, ctx| ctx.notify(PollOnce));
+            return;
+        }
+        if batch.is_empty() {
+            self.sequencer.do_send(ReaderIdle);
+            ctx.notify(PollOnce);
+            return;
+        }
+        metrics()
+            .records_read
+            .with_label_values(&[&self.settings.connector])
+            .inc_by(batch.len() as u64);
+        let mut per_partition: HashMap<TopicPartition, usize> = HashMap::new();
+        for m in &batch {
+            *per_partition
+                .entry(TopicPartition {
+                    topic: m.coords.topic.clone(),
+                    partition: m.coords.partition,
+                })
+                .or_default() += 1;
+        }
+        for (tp, n) in &per_partition {
+            self.gate.admit(tp, *n);
+        }
+        let coords: Vec<RecordCoords> = batch.iter().map(|m| m.coords.clone()).collect();
+        let tracker = self.tracker.clone();
+        let decoder = self.decoder.clone();
+        let hand_on = async move {
+            let _ = tracker.send(Register(coords)).await;
+            let _ = decoder.send(RecordBatch(batch)).await;
+        };
+        ctx.wait(hand_on.into_actor(self).map(|_, _, ctx| ctx.notify(PollOnce)));
+    }
+}
+
+impl Handler<StopIntake> for PartitionReader {
+    type Result = ();
+
+    fn handle(&mut self, _msg: StopIntake, _ctx: &mut Self::Context) {
+        self.stopped = true;
+        self.apply_pause();
+    }
+}
+
+impl Handler<SetPaused> for PartitionReader {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetPaused, _ctx: &mut Self::Context) {
+        self.operator_paused = msg.0;
+        self.apply_pause();
+    }
+}
+
+impl Handler<Shutdown> for PartitionReader {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Shutdown, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}

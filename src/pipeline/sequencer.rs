@@ -1,0 +1,382 @@
+//! The sequencer: per-Id order, batching, and the fate of every change.
+//!
+//! Decoded changes arrive here. [`OrderingQueues`] keeps one change per Id in flight
+//! and forms batches per kind of write; the sequencer sends a batch to the writer
+//! whenever a call slot is free (`sink.max.in.flight.requests`), holding partial
+//! batches back for `sink.batch.linger.ms`. When a batch comes back, each change's
+//! outcome decides what follows: acknowledge the offset, report, hand to the reporter
+//! or DLQ, or halt.
+//!
+//! One case waits for more of the stream: an update whose row is missing or deleted.
+//! After a crash the sink replays records it had already written, and such an update
+//! may find its row deleted by a later change that is about to be replayed too. So the
+//! update is held: if a delete of the same Id follows, the update is superseded (the end
+//! state is the same); if the reader reaches the end of what is there to read first,
+//! it halts the task like any unexpected error.
+
+use crate::metrics::metrics;
+use crate::pipeline::halt::{Halt, HaltActor, HaltReason};
+use crate::pipeline::messages::{Ack, Change, ChangeOutcome, Submit, WriteBatch};
+use crate::pipeline::offset_tracker::OffsetTracker;
+use crate::pipeline::ordering::{OrderingQueues, Pending};
+use crate::pipeline::plan::WriteGroup;
+use crate::pipeline::reporter::{Report, Reporter};
+use crate::pipeline::writer::SObjectWriter;
+use crate::pipeline::messages::Shutdown;
+use actix::{ActorContext, 
+    Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, ResponseActFuture,
+    SpawnHandle, WrapFuture,
+};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// Wait until no batch is in flight and nothing is ready to go (used on halt and
+/// shutdown; changes waiting behind a failed Id stay unacknowledged and are replayed
+/// after a restart).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drain {
+    /// Whether held updates of missing rows halt now (on a halt) or are simply left
+    /// for the replay (on a graceful shutdown).
+    pub halt_held: bool,
+}
+
+/// The reader has read everything there is for now (or cannot admit more): held
+/// updates of missing rows will not be superseded and halt the task.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReaderIdle;
+
+/// Sequencer settings.
+#[derive(Debug, Clone)]
+pub struct SequencerSettings {
+    /// Connector name (metrics label).
+    pub connector: String,
+    /// Records per call, at most 200.
+    pub max_batch: usize,
+    /// How long a partial batch may wait for more records.
+    pub linger: Duration,
+    /// Calls in flight at once.
+    pub max_in_flight: usize,
+}
+
+/// The sequencer actor.
+pub struct Sequencer {
+    settings: SequencerSettings,
+    queues: OrderingQueues<WriteGroup, Change>,
+    writer: Addr<SObjectWriter>,
+    tracker: Addr<OffsetTracker>,
+    halt: Addr<HaltActor>,
+    reporter: Addr<Reporter>,
+    in_flight: usize,
+    linger_timer: Option<(Instant, SpawnHandle)>,
+    held: HashMap<String, (Change, String, String)>,
+    drain_waiters: Vec<oneshot::Sender<()>>,
+    draining: bool,
+}
+
+impl Sequencer {
+    /// A sequencer sending batches to `writer`.
+    pub fn new(
+        settings: SequencerSettings,
+        writer: Addr<SObjectWriter>,
+        tracker: Addr<OffsetTracker>,
+        halt: Addr<HaltActor>,
+        reporter: Addr<Reporter>,
+    ) -> Self {
+        Self {
+            queues: OrderingQueues::new(settings.max_batch),
+            settings,
+            writer,
+            tracker,
+            halt,
+            reporter,
+            in_flight: 0,
+            linger_timer: None,
+            held: HashMap::new(),
+            drain_waiters: Vec::new(),
+            draining: false,
+        }
+    }
+
+    /// How long a partial batch waits. While calls are in flight, their outcomes free
+    /// Ids whose next changes will join the partial batches, so those wait longer:
+    /// fewer, fuller calls spend less of the org's allocation.
+    fn effective_linger(&self) -> Duration {
+        if self.in_flight == 0 {
+            self.settings.linger
+        } else {
+            self.settings.linger * 4
+        }
+    }
+
+    fn dispatch(&mut self, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        while self.in_flight < self.settings.max_in_flight {
+            let linger = self.effective_linger();
+            let Some(batch) = self.queues.next_batch(now, linger, self.draining) else {
+                break;
+            };
+            self.in_flight += 1;
+            metrics()
+                .in_flight
+                .with_label_values(&[&self.settings.connector])
+                .set(self.in_flight as i64);
+            let group = batch.group;
+            let changes: Vec<Change> = batch.items.into_iter().map(|p| p.payload).collect();
+            let keys: Vec<Change> = changes.clone();
+            let request = self.writer.send(WriteBatch { group, changes });
+            ctx.spawn(request.into_actor(self).map(move |res, act, ctx| {
+                act.in_flight -= 1;
+                metrics()
+                    .in_flight
+                    .with_label_values(&[&act.settings.connector])
+                    .set(act.in_flight as i64);
+                let outcomes = match res {
+                    Ok(o) => o,
+                    Err(e) => keys
+                        .iter()
+                        .map(|_| ChangeOutcome::RetriesExhausted {
+                            last_error: format!("writer stopped: {e}"),
+                        })
+                        .collect(),
+                };
+                act.settle(keys, outcomes, ctx);
+                act.dispatch(ctx);
+                act.check_drained();
+            }));
+        }
+        self.arm_linger(ctx);
+    }
+
+    fn arm_linger(&mut self, ctx: &mut Context<Self>) {
+        let Some(deadline) = self.queues.next_deadline(self.effective_linger()) else {
+            return;
+        };
+        if let Some((at, _)) = &self.linger_timer {
+            if *at <= deadline {
+                return;
+            }
+        }
+        if let Some((_, handle)) = self.linger_timer.take() {
+            ctx.cancel_future(handle);
+        }
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let handle = ctx.run_later(wait, |act, ctx| {
+            act.linger_timer = None;
+            act.dispatch(ctx);
+        });
+        self.linger_timer = Some((deadline, handle));
+    }
+
+    fn settle(&mut self, changes: Vec<Change>, outcomes: Vec<ChangeOutcome>, _ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let connector = self.settings.connector.clone();
+        let mut acks = Vec::new();
+        for (change, outcome) in changes.into_iter().zip(outcomes) {
+            let key = change.order_key();
+            let op = change.group.as_str();
+            match outcome {
+                ChangeOutcome::Written { id, created } => {
+                    metrics().records.with_label_values(&[&connector, op, "written"]).inc();
+                    if let Some(ts) = change.record.timestamp {
+                        let age_ms = (now_ms - ts).max(0);
+                        metrics()
+                            .record_latency
+                            .with_label_values(&[&connector])
+                            .observe(age_ms as f64 / 1000.0);
+                    }
+                    acks.push(change.record.coords.clone());
+                    self.reporter.do_send(Report::Delivered {
+                        change: Box::new(change),
+                        id,
+                        created,
+                    });
+                    self.queues.finish(&key, now);
+                }
+                ChangeOutcome::AlreadyGone => {
+                    metrics()
+                        .records
+                        .with_label_values(&[&connector, op, "already_gone"])
+                        .inc();
+                    acks.push(change.record.coords.clone());
+                    self.reporter.do_send(Report::Delivered {
+                        change: Box::new(change),
+                        id: None,
+                        created: Some(false),
+                    });
+                    self.queues.finish(&key, now);
+                }
+                ChangeOutcome::RowMissing { code, message } => {
+                    if self.queues.waiting_for(&key).any(|p| p.group.is_delete()) {
+                        metrics()
+                            .records
+                            .with_label_values(&[&connector, op, "superseded"])
+                            .inc();
+                        acks.push(change.record.coords.clone());
+                        self.queues.finish(&key, now);
+                    } else {
+                        self.held.insert(key, (change, code, message));
+                    }
+                }
+                ChangeOutcome::Halt { code, message, fields } => {
+                    self.halt.do_send(Halt(halt_reason(&change, code, message, fields)));
+                }
+                ChangeOutcome::Rejected { code, message, fields } => {
+                    metrics().records.with_label_values(&[&connector, op, "failed"]).inc();
+                    // The reporter acknowledges the offset once the error report (and
+                    // the dead letter, when configured) is safely in Kafka.
+                    self.reporter.do_send(Report::Rejected {
+                        change: Box::new(change),
+                        code,
+                        message,
+                        fields,
+                    });
+                    self.queues.finish(&key, now);
+                }
+                ChangeOutcome::RetriesExhausted { last_error } => {
+                    let remedy = "check the org's availability and the network, raise \
+                                  request.max.retries.time.ms if outages are expected, then restart the task";
+                    let mut reason = halt_reason(&change, "RETRIES_EXHAUSTED".into(), last_error, vec![]);
+                    reason.remedy = remedy.into();
+                    self.halt.do_send(Halt(reason));
+                }
+            }
+        }
+        if !acks.is_empty() {
+            self.tracker.do_send(Ack(acks));
+        }
+    }
+
+    fn release_held_for(&mut self, key: &str) {
+        let superseded = self.queues.waiting_for(key).any(|p| p.group.is_delete());
+        if superseded {
+            if let Some((change, _, _)) = self.held.remove(key) {
+                metrics()
+                    .records
+                    .with_label_values(&[&self.settings.connector, change.group.as_str(), "superseded"])
+                    .inc();
+                self.tracker.do_send(Ack(vec![change.record.coords.clone()]));
+                self.queues.finish(key, Instant::now());
+            }
+        }
+    }
+
+    fn halt_held(&mut self) {
+        for (_, (change, code, message)) in self.held.drain() {
+            self.halt.do_send(Halt(halt_reason(&change, code, message, vec![])));
+        }
+    }
+
+    fn check_drained(&mut self) {
+        if self.in_flight == 0 && self.queues.ready_len() == 0 && !self.drain_waiters.is_empty() {
+            for w in self.drain_waiters.drain(..) {
+                let _ = w.send(());
+            }
+        }
+    }
+}
+
+fn halt_reason(change: &Change, code: String, message: String, fields: Vec<String>) -> HaltReason {
+    let remedy = match code.as_str() {
+        "DUPLICATES_DETECTED" | "DUPLICATE_VALUE" => {
+            "the target org already has a row that matches this one (duplicate rule or unique \
+             field); merge or remove it, or change the rule, then restart the task"
+        }
+        "NOT_FOUND" | "ENTITY_IS_DELETED" => {
+            "the row this change addresses does not exist (or was deleted) in the target org; \
+             restore or create it, or skip the record by resetting the consumer group offset, \
+             then restart the task"
+        }
+        "INVALID_FIELD" => {
+            "the target SObject lacks a field this change needs (check \
+             salesforce.custom.id.field.name and the org's schema), then restart the task"
+        }
+        "BAD_RECORD" => {
+            "fix the producer, or set errors.tolerance=all with a dead-letter queue to set bad \
+             records aside, then restart the task"
+        }
+        _ => "fix the cause named above, then restart the task; it resumes at this record",
+    };
+    HaltReason {
+        code,
+        message,
+        coords: Some(change.record.coords.clone()),
+        record_id: change.record.id.clone(),
+        fields,
+        remedy: remedy.to_string(),
+    }
+}
+
+impl Actor for Sequencer {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(64);
+    }
+}
+
+impl Handler<Submit> for Sequencer {
+    type Result = ();
+
+    fn handle(&mut self, msg: Submit, ctx: &mut Self::Context) {
+        let now = Instant::now();
+        for change in msg.0 {
+            let key = change.order_key();
+            let group = change.group;
+            self.queues.push(
+                Pending {
+                    key: key.clone(),
+                    group,
+                    payload: change,
+                },
+                now,
+            );
+            if group.is_delete() && self.held.contains_key(&key) {
+                self.release_held_for(&key);
+            }
+        }
+        self.dispatch(ctx);
+    }
+}
+
+impl Handler<ReaderIdle> for Sequencer {
+    type Result = ();
+
+    fn handle(&mut self, _msg: ReaderIdle, _ctx: &mut Self::Context) {
+        if !self.held.is_empty() && self.in_flight == 0 && self.queues.ready_len() == 0 {
+            self.halt_held();
+        }
+    }
+}
+
+impl Handler<Drain> for Sequencer {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, msg: Drain, ctx: &mut Self::Context) -> Self::Result {
+        self.draining = true;
+        if msg.halt_held {
+            self.halt_held();
+        }
+        self.dispatch(ctx);
+        let (tx, rx) = oneshot::channel();
+        self.drain_waiters.push(tx);
+        self.check_drained();
+        Box::pin(
+            async move {
+                let _ = rx.await;
+            }
+            .into_actor(self),
+        )
+    }
+}
+
+impl Handler<Shutdown> for Sequencer {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Shutdown, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}

@@ -1,0 +1,436 @@
+//! One connector task: logs in, checks the target, wires the actors, and stops them.
+//!
+//! Start-up order matters: the Salesforce login and the describe check come first, so
+//! a wrong password or a missing SObject or External ID field fails the task at once
+//! with a clear message, before anything is consumed. The reader and the decoder get an
+//! arbiter (thread) each; the sequencer, writer, governor, caches, reporter, tracker and
+//! halt actor share the task's home arbiter.
+
+use crate::config::{
+    ApiErrorBehavior, ApiVersion as ConfigApiVersion, ConnectorConfig, ErrorTolerance, GrantType,
+    TopicSelection, WorkerConfig,
+};
+use crate::connect::status::{State, TaskStatusCell};
+use crate::kafka::consumer::{build_consumer, ConsumerSettings, TaskConsumer, TaskConsumerContext};
+use crate::kafka::in_flight::InFlight;
+use crate::kafka::report::{build_producer, ensure_topic};
+use crate::metrics::metrics;
+use crate::pipeline::decoder::Decoder;
+use crate::pipeline::governor::{GovernorSettings, RateGovernor};
+use crate::pipeline::halt::{Connect as ConnectHalt, HaltActor, HaltTargets};
+use crate::pipeline::messages::Shutdown;
+use crate::pipeline::offset_tracker::{CommitNow, Forget, OffsetTracker, Positions};
+use crate::pipeline::reader::{PartitionReader, ReaderSettings, SetPaused, StopIntake};
+use crate::pipeline::reporter::{ReportTargets, Reporter};
+use crate::pipeline::schema_cache::{GetSchema, SchemaCache};
+use crate::pipeline::sequencer::{Drain, Sequencer, SequencerSettings};
+use crate::pipeline::writer::{SObjectWriter, WriterSettings};
+use crate::salesforce::auth::{Credentials, JwtKey};
+use crate::salesforce::client::{
+    ApiVersion, CallEvent, CallObserver, ClientOptions, ProxyOptions, SalesforceClient,
+};
+use crate::salesforce::describe::check_startup;
+use crate::salesforce::request::BodyRules;
+use crate::salesforce::secret::Secret;
+use actix::{Actor, Addr, Arbiter};
+use rdkafka::consumer::Consumer;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why a task could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Logging in to Salesforce failed.
+    #[error("Salesforce login failed: {0}")]
+    Login(String),
+    /// The target SObject or External ID field is not usable.
+    #[error("the target org cannot take these records: {0}")]
+    Target(String),
+    /// The Kafka client could not be created.
+    #[error("Kafka: {0}")]
+    Kafka(String),
+}
+
+/// Everything one task needs.
+pub struct TaskSpec {
+    /// The connector's configuration.
+    pub config: Arc<ConnectorConfig>,
+    /// The worker's configuration.
+    pub worker: Arc<WorkerConfig>,
+    /// Task number.
+    pub task_id: u32,
+    /// Where the task reports its state.
+    pub status: TaskStatusCell,
+}
+
+/// A running task's handles.
+pub struct RunningTask {
+    connector: String,
+    consumer: Arc<TaskConsumer>,
+    reader: Addr<PartitionReader>,
+    sequencer: Addr<Sequencer>,
+    tracker: Addr<OffsetTracker>,
+    halt: Addr<HaltActor>,
+    governor: Addr<RateGovernor>,
+    arbiters: Vec<Arbiter>,
+    status: TaskStatusCell,
+    drain_timeout: Duration,
+}
+
+struct MetricsObserver {
+    connector: String,
+}
+
+impl CallObserver for MetricsObserver {
+    fn on_call(&self, event: &CallEvent) {
+        let m = metrics();
+        let status = event
+            .status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "error".to_string());
+        m.api_calls
+            .with_label_values(&[&self.connector, event.endpoint.as_str(), &status])
+            .inc();
+        m.api_latency
+            .with_label_values(&[&self.connector, event.endpoint.as_str()])
+            .observe(event.elapsed.as_secs_f64());
+    }
+
+    fn on_login(&self) {
+        metrics().logins.with_label_values(&[&self.connector]).inc();
+    }
+}
+
+fn secret(s: &crate::config::Secret) -> Secret {
+    Secret::new(s.expose())
+}
+
+/// The Salesforce client options a connector configuration describes.
+pub fn client_options(config: &ConnectorConfig) -> Result<ClientOptions, StartError> {
+    let c = &config.credentials;
+    let missing = |key: &str| StartError::Login(format!("{key} is not set"));
+    let credentials = match c.grant_type {
+        GrantType::Password => Credentials::Password {
+            username: c.username.clone().ok_or_else(|| missing("salesforce.username"))?,
+            password: c
+                .password
+                .as_ref()
+                .map(secret)
+                .ok_or_else(|| missing("salesforce.password"))?,
+            security_token: c.password_token.as_ref().map(secret),
+            client_id: c.consumer_key.clone(),
+            client_secret: c
+                .consumer_secret
+                .as_ref()
+                .map(secret)
+                .ok_or_else(|| missing("salesforce.consumer.secret"))?,
+        },
+        GrantType::ClientCredentials => Credentials::ClientCredentials {
+            client_id: c.consumer_key.clone(),
+            client_secret: c
+                .consumer_secret
+                .as_ref()
+                .map(secret)
+                .ok_or_else(|| missing("salesforce.consumer.secret"))?,
+        },
+        GrantType::JwtBearer => {
+            let path = c
+                .jwt_keystore_path
+                .clone()
+                .ok_or_else(|| missing("salesforce.jwt.keystore.path"))?;
+            let password = c.jwt_keystore_password.as_ref().map(secret);
+            let key = JwtKey::load(Path::new(&path), password.as_ref())
+                .map_err(|e| StartError::Login(e.to_string()))?;
+            Credentials::JwtBearer {
+                client_id: c.consumer_key.clone(),
+                username: c.username.clone().ok_or_else(|| missing("salesforce.username"))?,
+                key,
+            }
+        }
+    };
+    let mut opts = ClientOptions::new(
+        config.instance.as_str().trim_end_matches('/').to_string(),
+        credentials,
+    );
+    opts.api_version = match &config.version {
+        ConfigApiVersion::Latest => ApiVersion::Latest,
+        ConfigApiVersion::Fixed(v) => ApiVersion::Fixed(v.clone()),
+    };
+    opts.connection_timeout = config.connection_timeout;
+    opts.auth_retry_budget = config.auth_retries_time;
+    opts.proxy = config.http_proxy.as_ref().map(|p| ProxyOptions {
+        url: if p.address.contains("://") {
+            p.address.clone()
+        } else {
+            format!("http://{}", p.address)
+        },
+        username: p.basic_auth.as_ref().map(|(u, _)| u.clone()),
+        password: p.basic_auth.as_ref().map(|(_, pw)| secret(pw)),
+    });
+    opts.observer = Some(Arc::new(MetricsObserver {
+        connector: config.name.clone(),
+    }));
+    Ok(opts)
+}
+
+/// Starts one task. Must run inside an actix system.
+pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
+    let config = spec.config.clone();
+    let name = config.name.clone();
+    let status = spec.status.clone();
+
+    let client = SalesforceClient::connect(client_options(&config)?)
+        .await
+        .map_err(|e| StartError::Login(e.to_string()))?;
+
+    let schema_cache = SchemaCache::new(client.clone()).start();
+    let schema = schema_cache
+        .send(GetSchema(config.salesforce_object.clone()))
+        .await
+        .map_err(|e| StartError::Target(e.to_string()))?
+        .map_err(StartError::Target)?;
+    let custom_id = if config.use_custom_id_field {
+        config.custom_id_field_name.as_deref()
+    } else {
+        None
+    };
+    check_startup(&schema, custom_id).map_err(|e| StartError::Target(e.to_string()))?;
+
+    // Kafka side.
+    let worker = spec.worker.clone();
+    let client_config = worker.kafka_client_config();
+    let in_flight = Arc::new(InFlight::new(config.tuning.max_in_flight_records));
+    let drain_timeout = worker.task_shutdown_graceful_timeout;
+    let revoked_sink: Arc<parking_lot::Mutex<Option<Addr<OffsetTracker>>>> =
+        Arc::new(parking_lot::Mutex::new(None));
+    let revoked_for_ctx = revoked_sink.clone();
+    let context = TaskConsumerContext::new(
+        &name,
+        in_flight.clone(),
+        drain_timeout,
+        Box::new(move |tps| {
+            if let Some(t) = revoked_for_ctx.lock().as_ref() {
+                t.do_send(Forget(tps.to_vec()));
+            }
+        }),
+    );
+    let mut overrides = worker.consumer_overrides();
+    overrides.extend(config.consumer_overrides());
+    let consumer = build_consumer(
+        &ConsumerSettings {
+            bootstrap_servers: &worker.bootstrap_servers,
+            group_id: format!("connect-{name}"),
+            client_config: client_config.clone(),
+            overrides,
+        },
+        context,
+    )
+    .map_err(|e| StartError::Kafka(e.to_string()))?;
+    match &config.topics {
+        TopicSelection::List(topics) => {
+            let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+            consumer.subscribe(&refs)
+        }
+        TopicSelection::Regex(re) => {
+            let pattern = if re.starts_with('^') {
+                re.clone()
+            } else {
+                format!("^{re}")
+            };
+            consumer.subscribe(&[pattern.as_str()])
+        }
+    }
+    .map_err(|e| StartError::Kafka(e.to_string()))?;
+    let consumer = Arc::new(consumer);
+
+    // Reporter and dead-letter queue.
+    let mut targets = ReportTargets {
+        log_rejections: config.behavior_on_api_errors == ApiErrorBehavior::Log,
+        dlq_context_headers: config.errors.dlq_context_headers,
+        ..ReportTargets::default()
+    };
+    if let Some(rep) = &config.reporter {
+        let producer = build_producer(&rep.bootstrap_servers, &client_config)
+            .map_err(|e| StartError::Kafka(e.to_string()))?;
+        for t in [&rep.result_topic, &rep.error_topic].into_iter().flatten() {
+            if let Err(e) = ensure_topic(
+                &rep.bootstrap_servers,
+                &client_config,
+                &t.name,
+                t.partitions,
+                i32::from(t.replication_factor),
+            )
+            .await
+            {
+                tracing::warn!(connector = %name, "reporter topic {}: {e}", t.name);
+            }
+        }
+        targets.success_topic = rep.result_topic.as_ref().map(|t| t.name.clone());
+        targets.error_topic = rep.error_topic.as_ref().map(|t| t.name.clone());
+        targets.producer = Some(producer);
+    }
+    if config.errors.tolerance == ErrorTolerance::All {
+        if let Some(dlq) = &config.errors.dlq_topic {
+            if targets.producer.is_none() {
+                targets.producer = Some(
+                    build_producer(&worker.bootstrap_servers, &client_config)
+                        .map_err(|e| StartError::Kafka(e.to_string()))?,
+                );
+            }
+            if let Err(e) = ensure_topic(
+                &worker.bootstrap_servers,
+                &client_config,
+                dlq,
+                1,
+                i32::from(config.errors.dlq_replication_factor),
+            )
+            .await
+            {
+                tracing::warn!(connector = %name, "dead-letter topic {dlq}: {e}");
+            }
+            targets.dlq_topic = Some(dlq.clone());
+        }
+    }
+
+    // Actors.
+    let tracker = OffsetTracker::new(consumer.clone(), in_flight.clone()).start();
+    *revoked_sink.lock() = Some(tracker.clone());
+    let halt = HaltActor::new(&name, status.clone(), drain_timeout).start();
+    let reporter = Reporter::new(&name, spec.task_id, targets, tracker.clone()).start();
+    let governor_addr = RateGovernor::new(
+        GovernorSettings {
+            connector: name.clone(),
+            requests_per_second: config.tuning.api_requests_per_second,
+            reserve_percent: config.tuning.api_daily_reserve_percent,
+            poll_interval: config.tuning.api_budget_poll_interval,
+        },
+        client.clone(),
+        status.clone(),
+    )
+    .start();
+    let writer = SObjectWriter::new(
+        WriterSettings {
+            connector: name.clone(),
+            sobject: config.salesforce_object.clone(),
+            custom_id_field: custom_id.map(str::to_string),
+            rules: BodyRules {
+                ignore_fields: config.ignore_fields.iter().cloned().collect(),
+                ignore_reference_fields: config.ignore_reference_fields,
+                skip_relationship_fields: config.skip_relationship_fields,
+                custom_id_field: custom_id.map(str::to_string),
+            },
+            all_or_none: config.tuning.all_or_none,
+            strict_deletes: config.tuning.strict_deletes,
+            tolerate_api_errors: config.behavior_on_api_errors != ApiErrorBehavior::Fail,
+            retry_budget: config.request_max_retries_time,
+            id_cache_max: config.tuning.id_cache_max_entries,
+        },
+        client.clone(),
+        schema_cache.clone(),
+        governor_addr.clone(),
+    )
+    .start();
+    let sequencer = Sequencer::new(
+        SequencerSettings {
+            connector: name.clone(),
+            max_batch: config.tuning.batch_max_records,
+            linger: config.tuning.batch_linger,
+            max_in_flight: config.tuning.max_in_flight_requests,
+        },
+        writer,
+        tracker.clone(),
+        halt.clone(),
+        reporter.clone(),
+    )
+    .start();
+    let decoder_arbiter = Arbiter::new();
+    let decoder = {
+        let (config, sequencer, reporter, halt) =
+            (config.clone(), sequencer.clone(), reporter.clone(), halt.clone());
+        Decoder::start_in_arbiter(&decoder_arbiter.handle(), move |_| {
+            Decoder::new(config, sequencer, reporter, halt)
+        })
+    };
+    let reader_arbiter = Arbiter::new();
+    let reader = {
+        let (consumer, gate, tracker, sequencer) = (
+            consumer.clone(),
+            in_flight.clone(),
+            tracker.clone(),
+            sequencer.clone(),
+        );
+        let settings = ReaderSettings {
+            connector: name.clone(),
+            max_batch: 1000,
+            poll_timeout: Duration::from_millis(100),
+        };
+        PartitionReader::start_in_arbiter(&reader_arbiter.handle(), move |_| {
+            PartitionReader::new(settings, consumer, gate, tracker, decoder, sequencer)
+        })
+    };
+    halt.do_send(ConnectHalt(HaltTargets {
+        reader: reader.clone(),
+        sequencer: sequencer.clone(),
+        tracker: tracker.clone(),
+    }));
+    status.set(State::Running, None);
+    tracing::info!(connector = %name, task = spec.task_id, "task running");
+    Ok(RunningTask {
+        connector: name,
+        consumer,
+        reader,
+        sequencer,
+        tracker,
+        halt,
+        governor: governor_addr,
+        arbiters: vec![decoder_arbiter, reader_arbiter],
+        status,
+        drain_timeout,
+    })
+}
+
+impl RunningTask {
+    /// Pauses or resumes intake (operator request); in-flight work completes.
+    pub fn set_paused_future(&self, paused: bool) -> impl std::future::Future<Output = ()> + 'static {
+        let reader = self.reader.clone();
+        let status = self.status.clone();
+        async move {
+            let _ = reader.send(SetPaused(paused)).await;
+            status.set(if paused { State::Paused } else { State::Running }, None);
+        }
+    }
+
+    /// The committable position of every partition this task has seen.
+    pub fn positions_future(
+        &self,
+    ) -> impl std::future::Future<Output = HashMap<crate::kafka::offsets::TopicPartition, i64>> + 'static
+    {
+        let tracker = self.tracker.clone();
+        async move { tracker.send(Positions).await.unwrap_or_default() }
+    }
+
+    /// Stops the task gracefully: no more intake, drain in-flight work (bounded),
+    /// commit synchronously, then stop the actors; the consumer leaves the group when
+    /// the last of them lets go of it.
+    pub async fn stop(self) {
+        let _ = self.reader.send(StopIntake).await;
+        let _ = tokio::time::timeout(
+            self.drain_timeout,
+            self.sequencer.send(Drain { halt_held: false }),
+        )
+        .await;
+        let _ = self.tracker.send(CommitNow).await;
+        drop(self.consumer);
+        let _ = self.reader.send(Shutdown).await;
+        for a in &self.arbiters {
+            a.stop();
+        }
+        let _ = self.sequencer.send(Shutdown).await;
+        let _ = self.halt.send(Shutdown).await;
+        let _ = self.governor.send(Shutdown).await;
+        let _ = self.tracker.send(Shutdown).await;
+        tracing::info!(connector = %self.connector, "task stopped");
+    }
+}

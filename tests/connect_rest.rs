@@ -1,0 +1,370 @@
+//! The Kafka Connect–compatible REST API, metrics and operations, against a real
+//! broker and the simulator.
+
+mod support;
+
+use serde_json::{json, Value};
+use sobject_sink::demo::lead_stream::{generate, StreamSpec};
+use std::time::{Duration, Instant};
+use support::{ends_of, World};
+
+fn post_json(w: &World, url: &str, body: &Value) -> (u16, Value) {
+    w.rt.block_on(async {
+        let r = w.http.post(url).json(body).send().await.expect("REST answers");
+        let code = r.status().as_u16();
+        (code, r.json().await.unwrap_or(Value::Null))
+    })
+}
+
+fn put_json(w: &World, url: &str, body: &Value) -> (u16, Value) {
+    w.rt.block_on(async {
+        let r = w.http.put(url).json(body).send().await.expect("REST answers");
+        let code = r.status().as_u16();
+        (code, r.json().await.unwrap_or(Value::Null))
+    })
+}
+
+fn empty_worker(w: &World) -> sobject_sink::connect::worker::WorkerHandle {
+    let worker = sobject_sink::config::WorkerConfig::from_map(&w.worker_map()).expect("worker config");
+    sobject_sink::connect::worker::WorkerHandle::start(worker, vec![]).expect("worker starts")
+}
+
+#[test]
+fn the_rest_lifecycle_drives_the_connector_and_the_rows() {
+    let w = World::new();
+    let topic = "rest-lifecycle";
+    let handle = empty_worker(&w);
+    let base = handle.rest_url.clone();
+    let config: Value = json!(w.connector("life", topic));
+
+    let (code, body) = post_json(&w, &format!("{base}/connectors"), &json!({"name": "life", "config": config}));
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(body["name"], "life");
+    assert_eq!(body["config"]["salesforce.password"], "[hidden]");
+    let (code, body) = post_json(&w, &format!("{base}/connectors"), &json!({"name": "life", "config": config}));
+    assert_eq!(code, 409, "{body}");
+
+    let (_, list) = w.rest_get(&format!("{base}/connectors"));
+    assert_eq!(list, json!(["life"]));
+    let (_, expanded) = w.rest_get(&format!("{base}/connectors?expand=status&expand=info"));
+    assert_eq!(expanded["life"]["info"]["type"], "sink");
+    assert!(expanded["life"]["status"]["tasks"].is_array());
+    let (_, cfg) = w.rest_get(&format!("{base}/connectors/life/config"));
+    assert_eq!(cfg["salesforce.password"], "[hidden]");
+    assert_eq!(cfg["salesforce.consumer.secret"], "[hidden]");
+    w.wait_task(&base, "life", "RUNNING", |t| t["state"] == "RUNNING");
+
+    // Records flow.
+    let first = generate(&StreamSpec { leads: 50, partitions: 1, delete_ratio: 0.0, tag: "r1".into(), ..StreamSpec::default() });
+    w.produce_stream(topic, 1, &first);
+    let n1 = first.records.len() as i64;
+    w.wait_committed(&base, "life", topic, &[n1]);
+    assert_eq!(w.leads_by_source().len(), 50);
+
+    // Paused: nothing is written.
+    assert_eq!(w.rest_send(reqwest::Method::PUT, &format!("{base}/connectors/life/pause")), 202);
+    w.wait_task(&base, "life", "PAUSED", |t| t["state"] == "PAUSED");
+    let second = generate(&StreamSpec { leads: 30, partitions: 1, delete_ratio: 0.0, tag: "r2".into(), ..StreamSpec::default() });
+    w.produce_stream(topic, 1, &second);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(w.leads_by_source().len(), 50, "no writes while paused");
+    let (_, st) = w.rest_get(&format!("{base}/connectors/life/status"));
+    assert_eq!(st["connector"]["state"], "PAUSED");
+
+    // Resumed: the backlog arrives.
+    assert_eq!(w.rest_send(reqwest::Method::PUT, &format!("{base}/connectors/life/resume")), 202);
+    let n2 = n1 + second.records.len() as i64;
+    w.wait_committed(&base, "life", topic, &[n2]);
+    assert_eq!(w.leads_by_source().len(), 80);
+
+    // Reconfigured: tasks restart with the new configuration (Title is now ignored).
+    let mut new_config = w.connector("life", topic);
+    new_config.insert("salesforce.ignore.fields".into(), "CleanStatus,Title".into());
+    let (code, body) = put_json(&w, &format!("{base}/connectors/life/config"), &json!(new_config));
+    assert_eq!(code, 200, "{body}");
+    w.wait_task(&base, "life", "RUNNING", |t| t["state"] == "RUNNING");
+    let third = generate(&StreamSpec { leads: 10, partitions: 1, delete_ratio: 0.0, updates: (0, 0), tag: "r3".into(), ..StreamSpec::default() });
+    w.produce_stream(topic, 1, &third);
+    w.wait_committed(&base, "life", topic, &[n2 + third.records.len() as i64]);
+    let rows = w.leads_by_source();
+    for sid in third.expected.keys() {
+        assert!(rows[sid]["Title"].is_null(), "Title ignored after the reconfiguration");
+    }
+
+    // Stopped, then resumed.
+    assert_eq!(w.rest_send(reqwest::Method::PUT, &format!("{base}/connectors/life/stop")), 202);
+    w.wait_task(&base, "life", "STOPPED", |t| t["state"] == "STOPPED");
+    assert_eq!(w.rest_send(reqwest::Method::PUT, &format!("{base}/connectors/life/resume")), 202);
+    w.wait_task(&base, "life", "RUNNING", |t| t["state"] == "RUNNING");
+
+    // Offsets are reported in Connect's shape.
+    let (_, offsets) = w.rest_get(&format!("{base}/connectors/life/offsets"));
+    assert!(offsets["offsets"].is_array(), "{offsets}");
+
+    // Deleted: 204, then 404 with Connect's error body.
+    assert_eq!(w.rest_send(reqwest::Method::DELETE, &format!("{base}/connectors/life")), 204);
+    let (code, body) = w.rest_get(&format!("{base}/connectors/life"));
+    assert_eq!(code, 404);
+    assert_eq!(body["error_code"], 404);
+    assert!(body["message"].as_str().unwrap_or_default().contains("life"));
+    handle.shutdown(Duration::from_secs(10));
+}
+
+#[test]
+fn invalid_configurations_are_refused_naming_the_key() {
+    let w = World::new();
+    let handle = empty_worker(&w);
+    let base = handle.rest_url.clone();
+    let mut bad = w.connector("bad", "t");
+    bad.insert("salesforce.objekt".into(), "Lead".into());
+    bad.insert("sink.batch.max.records".into(), "500".into());
+    let (code, body) = post_json(&w, &format!("{base}/connectors"), &json!({"name": "bad", "config": bad}));
+    assert_eq!(code, 400, "{body}");
+    let msg = body["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("salesforce.objekt") && msg.contains("sink.batch.max.records"), "{msg}");
+
+    let (code, v) = put_json(
+        &w,
+        &format!("{base}/connector-plugins/io.confluent.salesforce.SalesforceSObjectSinkConnector/config/validate"),
+        &json!(bad),
+    );
+    assert_eq!(code, 200);
+    assert!(v["error_count"].as_u64().unwrap_or(0) >= 2, "{v}");
+    let errors_of = |key: &str| -> Vec<Value> {
+        v["configs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["value"]["name"] == key)
+            .map(|c| c["value"]["errors"].as_array().cloned().unwrap_or_default())
+            .unwrap_or_default()
+    };
+    assert!(!errors_of("sink.batch.max.records").is_empty());
+    assert!(!errors_of("salesforce.objekt").is_empty());
+    assert!(errors_of("salesforce.object").is_empty());
+    let shown = v["configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["value"]["name"] == "salesforce.password")
+        .map(|c| c["value"]["value"].clone());
+    assert_eq!(shown, Some(json!("[hidden]")));
+
+    // Through files: the process refuses to start and names the key.
+    let dir = tempfile::tempdir().unwrap();
+    let worker = dir.path().join("worker.properties");
+    std::fs::write(&worker, format!("bootstrap.servers={}\nlisteners=http://127.0.0.1:0\n", w.kafka.bootstrap)).unwrap();
+    let conn = dir.path().join("bad.properties");
+    let text: String = bad.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    std::fs::write(&conn, text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sobject-sink"))
+        .args(["standalone"])
+        .arg(&worker)
+        .arg(&conn)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("salesforce.objekt") && stderr.contains("bad.properties"), "{stderr}");
+    assert!(!stderr.contains("sim-password"), "no secret in the error");
+    handle.shutdown(Duration::from_secs(5));
+}
+
+#[test]
+fn metrics_match_the_records_and_the_calls_the_org_counted() {
+    let w = World::new();
+    let topic = "rest-metrics";
+    let stream = generate(&StreamSpec { leads: 120, partitions: 2, tag: "m3".into(), ..StreamSpec::default() });
+    w.produce_stream(topic, 2, &stream);
+    let handle = w.start_worker(w.connector("metered", topic));
+    w.wait_committed(&handle.rest_url, "metered", topic, &ends_of(&stream.records, 2));
+    let text = w.rt.block_on(async {
+        reqwest::get(format!("{}/metrics", handle.rest_url)).await.unwrap().text().await.unwrap()
+    });
+    let sum = |prefix: &str, must: &[&str]| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(prefix) && l.contains("connector=\"metered\"") && must.iter().all(|m| l.contains(m)))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let outcomes = sum("sobject_sink_records_total{", &[]);
+    assert_eq!(outcomes as usize, stream.records.len(), "one final outcome per record");
+    assert_eq!(sum("sobject_sink_records_read_total{", &[]) as usize, stream.records.len());
+    let counters = w.rt.block_on(w.admin.counters()).unwrap();
+    let ours = sum("sobject_sink_api_calls_total{", &[]) - sum("sobject_sink_api_calls_total{", &["endpoint=\"versions\""])
+        - sum("sobject_sink_api_calls_total{", &["endpoint=\"login\""]);
+    assert_eq!(ours as u64, counters.api_units_used, "API calls counted alike by the sink and the org");
+    assert!(text.contains("sobject_sink_task_state{connector=\"metered\",state=\"RUNNING\",task=\"0\"} 1"), "task state gauge");
+    handle.shutdown(Duration::from_secs(10));
+}
+
+#[test]
+fn secrets_never_reach_logs_errors_or_rest_responses() {
+    let w = World::new();
+    let topic = "rest-secrets";
+    let stream = generate(&StreamSpec { leads: 20, partitions: 1, tag: "s4".into(), ..StreamSpec::default() });
+    w.produce_stream(topic, 1, &stream);
+    let dir = tempfile::tempdir().unwrap();
+    let port = sobject_sink::demo::broker::free_port();
+    let rest = format!("http://127.0.0.1:{port}");
+    let worker = format!("bootstrap.servers={}\nlisteners={rest}\nlog.level=debug\n", w.kafka.bootstrap);
+    std::fs::write(dir.path().join("w.properties"), worker).unwrap();
+    let mut good = w.connector("secret", topic);
+    good.insert("name".into(), "secret".into());
+    let text: String = good.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    std::fs::write(dir.path().join("c.properties"), text).unwrap();
+    // A second connector whose login fails: its trace must not show the password either.
+    let mut wrong = w.connector("wrongpw", "rest-secrets-2");
+    wrong.insert("salesforce.password".into(), "Wrong-Secret-Password-42".into());
+    let text: String = wrong.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    std::fs::write(dir.path().join("wrong.properties"), text).unwrap();
+    let log = std::fs::File::create(dir.path().join("sink.log")).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sobject-sink"))
+        .arg("standalone")
+        .arg(dir.path().join("w.properties"))
+        .arg(dir.path().join("c.properties"))
+        .arg(dir.path().join("wrong.properties"))
+        .env("RUST_LOG", "debug")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    w.wait_committed(&rest, "secret", topic, &[stream.records.len() as i64]);
+    let deadline = Instant::now() + support::PATIENCE;
+    let mut bodies = String::new();
+    loop {
+        let (_, st) = w.rest_get(&format!("{rest}/connectors/wrongpw/status"));
+        if st["tasks"][0]["state"] == "FAILED" {
+            bodies.push_str(&st.to_string());
+            break;
+        }
+        assert!(Instant::now() < deadline, "the wrong password never failed the task: {st}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for path in ["/connectors?expand=status&expand=info", "/connectors/secret/config", "/connectors/secret", "/connectors/secret/tasks", "/connectors/wrongpw/config"] {
+        bodies.push_str(&w.rest_get(&format!("{rest}{path}")).1.to_string());
+    }
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let _ = child.wait();
+    let logs = std::fs::read_to_string(dir.path().join("sink.log")).unwrap();
+    assert!(logs.contains("DEBUG") || logs.contains("debug"), "the run logged at debug level");
+    for secret in ["sim-password", "SIMTOKEN", "sim-consumer-secret", "Wrong-Secret-Password-42"] {
+        assert!(!logs.contains(secret), "{secret} appears in the logs");
+        assert!(!bodies.contains(secret), "{secret} appears in a REST response");
+    }
+    assert!(!logs.contains("Bearer "), "no access token in the logs");
+    assert!(!logs.contains("access_token"), "no token response in the logs");
+}
+
+fn metric(w: &World, rest: &str, prefix: &str) -> Option<f64> {
+    let text = w.rt.block_on(async { reqwest::get(format!("{rest}/metrics")).await.ok()?.text().await.ok() })?;
+    text.lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .reduce(|a, b| a + b)
+}
+
+#[test]
+fn two_distributed_workers_share_a_connector_and_survive_a_kill() {
+    let w = World::new();
+    let topic = "dist-leads";
+    let group = format!("sink-cluster-{}", sobject_sink::demo::broker::free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let mut workers = Vec::new();
+    let mut rests = Vec::new();
+    for i in 0..2 {
+        let port = sobject_sink::demo::broker::free_port();
+        let rest = format!("http://127.0.0.1:{port}");
+        let text = format!(
+            "bootstrap.servers={}\nlisteners={rest}\ngroup.id={group}\nconfig.storage.topic={group}-configs\n\
+             status.storage.topic={group}-status\noffset.storage.topic={group}-offsets\n\
+             config.storage.replication.factor=1\nstatus.storage.replication.factor=1\n\
+             offset.storage.replication.factor=1\n",
+            w.kafka.bootstrap
+        );
+        let path = dir.path().join(format!("worker{i}.properties"));
+        std::fs::write(&path, text).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_sobject-sink"))
+            .arg("distributed")
+            .arg(&path)
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .unwrap();
+        workers.push(child);
+        rests.push(rest);
+    }
+    // Both REST APIs answer.
+    for rest in &rests {
+        let deadline = Instant::now() + support::PATIENCE;
+        while w.rt.block_on(async { reqwest::get(format!("{rest}/")).await.is_err() }) {
+            assert!(Instant::now() < deadline, "worker {rest} did not come up");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let stream = generate(&StreamSpec { leads: 400, partitions: 4, tag: "d2".into(), ..StreamSpec::default() });
+    let half = stream.records.len() / 2;
+    w.produce_records(topic, 4, &stream.records[..half]);
+    let (code, body) = post_json(&w, &format!("{}/connectors", rests[0]), &json!({"name": "dist", "config": w.connector("dist", topic)}));
+    assert_eq!(code, 201, "{body}");
+
+    // Listed and running on worker 2, with tasks on both workers.
+    let deadline = Instant::now() + support::PATIENCE;
+    loop {
+        let (_, st) = w.rest_get(&format!("{}/connectors/dist/status", rests[1]));
+        let tasks = st["tasks"].as_array().cloned().unwrap_or_default();
+        let running_workers: std::collections::BTreeSet<String> = tasks
+            .iter()
+            .filter(|t| t["state"] == "RUNNING")
+            .filter_map(|t| t["worker_id"].as_str().map(str::to_string))
+            .collect();
+        if running_workers.len() == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "tasks never ran on both workers: {st}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (_, list) = w.rest_get(&format!("{}/connectors", rests[1]));
+    assert_eq!(list, json!(["dist"]));
+    // The partitions are split between the workers.
+    let deadline = Instant::now() + support::PATIENCE;
+    loop {
+        let a = metric(&w, &rests[0], "sobject_sink_assigned_partitions{connector=\"dist\"}").unwrap_or(0.0);
+        let b = metric(&w, &rests[1], "sobject_sink_assigned_partitions{connector=\"dist\"}").unwrap_or(0.0);
+        if a >= 1.0 && b >= 1.0 && (a + b) as i64 == 4 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "partitions not split: {a} and {b}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let half_ends = ends_of(&stream.records[..half], 4);
+    w.wait_committed(&rests[1], "dist", topic, &half_ends);
+
+    // kill -9 worker 1: worker 2 takes all partitions and the rest of the stream.
+    workers[0].kill().unwrap();
+    let _ = workers[0].wait();
+    w.produce_records(topic, 4, &stream.records[half..]);
+    w.wait_committed(&rests[1], "dist", topic, &ends_of(&stream.records, 4));
+    let deadline = Instant::now() + support::PATIENCE;
+    while metric(&w, &rests[1], "sobject_sink_assigned_partitions{connector=\"dist\"}").unwrap_or(0.0) as i64 != 4 {
+        assert!(Instant::now() < deadline, "worker 2 never took over every partition");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let rows = w.leads_by_source();
+    for (sid, expected) in &stream.expected {
+        match expected {
+            None => assert!(!rows.contains_key(sid), "{sid} should be deleted"),
+            Some(fields) => {
+                let row = rows.get(sid).unwrap_or_else(|| panic!("{sid} missing"));
+                for (k, v) in fields {
+                    assert!(sobject_sink::demo::lead_stream::same_value(v, &row[k]), "{sid}.{k}");
+                }
+            }
+        }
+    }
+    unsafe {
+        libc::kill(workers[1].id() as i32, libc::SIGTERM);
+    }
+    assert!(workers[1].wait().unwrap().success());
+}
