@@ -1,1 +1,21 @@
-//! Configuration.
+//! Configuration: the `.properties` reader, the connector and worker settings, and the
+//! key definitions the REST `validate` endpoint and the README table are built from.
+//!
+//! Everything here is pure: callers read files or REST bodies themselves and hand the
+//! resulting string maps in, so validation happens before any I/O.
+
+pub mod connector;
+pub mod converter;
+pub mod definitions;
+pub mod error;
+pub mod operation;
+pub mod properties;
+pub mod secret;
+pub mod worker;
+
+pub use connector::ConnectorConfig;
+pub use definitions::{config_definitions, markdown_table, ConfigKeyDef};
+pub use error::{ConfigError, ConfigErrors};
+pub use operation::Operation;
+pub use secret::Secret;
+pub use worker::WorkerConfig;

@@ -6,6 +6,14 @@
 
 use std::sync::Arc;
 
+pub mod decode;
+pub mod error;
+pub mod logical;
+mod schema;
+
+pub use decode::{decode, DecodeOptions, RawRecord};
+pub use error::{DecodeError, Part};
+
 /// Where a record sits in Kafka; every error about a record names these.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RecordCoords {

@@ -1,0 +1,380 @@
+//! The definition of every connector configuration key: type, default, importance,
+//! group, whether it is a password, and a one-line meaning.
+//!
+//! This list is the single source of truth: the connector parser takes its defaults
+//! from it, the REST `validate` endpoint describes keys with it, typo suggestions
+//! search it, and the README configuration table is rendered from it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::OnceLock;
+
+/// The Kafka Connect type of a key, as `validate` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConfigType {
+    /// Free text.
+    String,
+    /// 32-bit integer.
+    Int,
+    /// 16-bit integer.
+    Short,
+    /// 64-bit integer.
+    Long,
+    /// `true`/`false`, any case.
+    Boolean,
+    /// Comma-separated list.
+    List,
+    /// A Java class name.
+    Class,
+    /// A secret: never shown in clear.
+    Password,
+}
+
+impl ConfigType {
+    /// The upper-case name Kafka Connect uses (`STRING`, `INT`, ...).
+    pub fn as_connect_str(self) -> &'static str {
+        match self {
+            ConfigType::String => "STRING",
+            ConfigType::Int => "INT",
+            ConfigType::Short => "SHORT",
+            ConfigType::Long => "LONG",
+            ConfigType::Boolean => "BOOLEAN",
+            ConfigType::List => "LIST",
+            ConfigType::Class => "CLASS",
+            ConfigType::Password => "PASSWORD",
+        }
+    }
+}
+
+impl fmt::Display for ConfigType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_connect_str())
+    }
+}
+
+/// How much a key matters, as Kafka Connect ranks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Importance {
+    /// Must usually be set.
+    High,
+    /// Often tuned.
+    Medium,
+    /// Rarely tuned.
+    Low,
+}
+
+impl Importance {
+    /// `HIGH`, `MEDIUM` or `LOW`.
+    pub fn as_connect_str(self) -> &'static str {
+        match self {
+            Importance::High => "HIGH",
+            Importance::Medium => "MEDIUM",
+            Importance::Low => "LOW",
+        }
+    }
+}
+
+/// The definition of one configuration key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfigKeyDef {
+    /// The key.
+    pub name: &'static str,
+    /// Its type.
+    pub ty: ConfigType,
+    /// Default value as text; `None` when the key has no default.
+    pub default: Option<&'static str>,
+    /// True when the key must be set (no default and no alternative key).
+    pub required: bool,
+    /// Importance.
+    pub importance: Importance,
+    /// One-line meaning.
+    pub documentation: &'static str,
+    /// Group shown by `validate` and in the README.
+    pub group: &'static str,
+    /// True for secrets (shown as `[hidden]`).
+    pub password: bool,
+}
+
+const G_CONNECTOR: &str = "Connector";
+const G_CONNECTION: &str = "Connection";
+const G_WRITE: &str = "Salesforce SObject Sink";
+const G_ERRORS: &str = "Error handling";
+const G_REPORTER: &str = "Connect Reporter";
+const G_CONVERTERS: &str = "Converters";
+const G_SINK: &str = "Sink tuning";
+
+/// Shorthand for one row of the table below.
+#[allow(clippy::too_many_arguments)]
+const fn def(
+    name: &'static str,
+    ty: ConfigType,
+    default: Option<&'static str>,
+    required: bool,
+    importance: Importance,
+    group: &'static str,
+    documentation: &'static str,
+) -> ConfigKeyDef {
+    ConfigKeyDef {
+        name,
+        ty,
+        default,
+        required,
+        importance,
+        documentation,
+        group,
+        password: matches!(ty, ConfigType::Password),
+    }
+}
+
+use ConfigType as T;
+use Importance::{High, Low, Medium};
+
+#[rustfmt::skip]
+const DEFINITIONS: &[ConfigKeyDef] = &[
+    def("name", T::String, None, true, High, G_CONNECTOR,
+        "Connector name; the consumer group is `connect-<name>`."),
+    def("connector.class", T::Class, Some("io.confluent.salesforce.SalesforceSObjectSinkConnector"), false, High, G_CONNECTOR,
+        "Must be `io.confluent.salesforce.SalesforceSObjectSinkConnector` (or its short name `SalesforceSObjectSinkConnector`)."),
+    def("tasks.max", T::Int, Some("1"), false, High, G_CONNECTOR,
+        "Number of parallel consumer tasks in this process (at least 1)."),
+    def("topics", T::List, None, false, High, G_CONNECTOR,
+        "Comma-separated input topics; exactly one of `topics` and `topics.regex` must be set."),
+    def("topics.regex", T::String, None, false, Low, G_CONNECTOR,
+        "Regular expression selecting the input topics, instead of `topics`."),
+    def("salesforce.instance", T::String, Some("https://login.salesforce.com"), false, High, G_CONNECTION,
+        "Login endpoint (or My Domain URL); `http://` is accepted only for loopback hosts unless `sink.allow.insecure.http=true`."),
+    def("salesforce.version", T::String, Some("latest"), false, Low, G_CONNECTION,
+        "REST API version as `NN.N`, or `latest` for the highest version the org offers."),
+    def("salesforce.grant.type", T::String, Some("PASSWORD"), false, High, G_CONNECTION,
+        "OAuth 2.0 flow: `PASSWORD`, `JWT_BEARER` or `CLIENT_CREDENTIALS` (any case); setting `salesforce.jwt.keystore.path` selects `JWT_BEARER`."),
+    def("salesforce.username", T::String, None, false, High, G_CONNECTION,
+        "Salesforce username; needed by the PASSWORD and JWT_BEARER flows."),
+    def("salesforce.password", T::Password, None, false, High, G_CONNECTION,
+        "Salesforce password; PASSWORD flow only."),
+    def("salesforce.password.token", T::Password, None, false, High, G_CONNECTION,
+        "Security token appended to the password; PASSWORD flow only."),
+    def("salesforce.consumer.key", T::String, None, true, High, G_CONNECTION,
+        "OAuth client id of the connected app."),
+    def("salesforce.consumer.secret", T::Password, None, false, High, G_CONNECTION,
+        "OAuth client secret; needed by the PASSWORD and CLIENT_CREDENTIALS flows."),
+    def("salesforce.jwt.keystore.path", T::String, None, false, Medium, G_CONNECTION,
+        "PKCS#12 or PEM file holding the private key that signs the JWT bearer assertion."),
+    def("salesforce.jwt.keystore.password", T::Password, None, false, Medium, G_CONNECTION,
+        "Password of the JWT keystore (leave unset for an unencrypted PEM key)."),
+    def("http.proxy", T::String, None, false, Medium, G_CONNECTION,
+        "Outbound HTTP proxy as `host:port`; blank means no proxy."),
+    def("http.proxy.auth.scheme", T::String, Some("NONE"), false, Medium, G_CONNECTION,
+        "Proxy authentication: `NONE` or `BASIC`."),
+    def("http.proxy.user", T::String, None, false, Medium, G_CONNECTION,
+        "Proxy user for BASIC authentication."),
+    def("http.proxy.password", T::Password, None, false, Medium, G_CONNECTION,
+        "Proxy password for BASIC authentication."),
+    def("connection.timeout", T::Long, Some("30000"), false, Low, G_CONNECTION,
+        "HTTP connect and request timeout in milliseconds."),
+    def("request.max.retries.time.ms", T::Long, Some("900000"), false, Low, G_CONNECTION,
+        "Total time in ms spent retrying one transiently failing request before the task fails."),
+    def("salesforce.auth.retries.time.ms", T::Long, Some("30000"), false, Low, G_CONNECTION,
+        "Total time in ms spent retrying transient login failures."),
+    def("salesforce.object", T::String, None, true, High, G_WRITE,
+        "API name of the target SObject, e.g. `Lead` or `Foo__c`."),
+    def("salesforce.sink.object.operation", T::String, Some("insert"), false, Low, G_WRITE,
+        "`insert`, `update`, `upsert` or `delete` (any case), used for every record when `override.event.type=true`."),
+    def("override.event.type", T::Boolean, Some("false"), false, Low, G_WRITE,
+        "Ignore each record's `_EventType` and apply `salesforce.sink.object.operation` instead."),
+    def("salesforce.use.custom.id.field", T::Boolean, Some("false"), false, Low, G_WRITE,
+        "Address target rows through the External ID field `salesforce.custom.id.field.name`, filled with the source Id."),
+    def("salesforce.custom.id.field.name", T::String, None, false, Low, G_WRITE,
+        "API name of the External ID field, e.g. `CustomId__c`; required when `salesforce.use.custom.id.field=true`."),
+    def("salesforce.ignore.fields", T::List, Some(""), false, Low, G_WRITE,
+        "Comma-separated record fields that are never sent."),
+    def("salesforce.ignore.reference.fields", T::Boolean, Some("false"), false, Low, G_WRITE,
+        "Never send fields whose Salesforce type is `reference` (lookups valid only in the source org)."),
+    def("skip.relationship.fields", T::Boolean, Some("true"), false, Medium, G_WRITE,
+        "Never send nested relationship values (`Parent__r`-style structs)."),
+    def("behavior.on.api.errors", T::String, Some("fail"), false, Low, G_WRITE,
+        "What a permanent per-record Salesforce error does: `fail` stops the task, `log` and `ignore` report it and go on (needs `errors.tolerance=all`)."),
+    def("errors.tolerance", T::String, Some("none"), false, Medium, G_ERRORS,
+        "`none` stops the task at the first bad record; `all` sends bad records to the DLQ and error topic and goes on."),
+    def("errors.deadletterqueue.topic.name", T::String, Some(""), false, Medium, G_ERRORS,
+        "Dead-letter topic for bad records (requires `errors.tolerance=all`); blank means none."),
+    def("errors.deadletterqueue.topic.replication.factor", T::Short, Some("3"), false, Low, G_ERRORS,
+        "Replication factor used when the dead-letter topic is created."),
+    def("errors.deadletterqueue.context.headers.enable", T::Boolean, Some("false"), false, Low, G_ERRORS,
+        "Add `__connect.errors.*` headers saying why a record went to the dead-letter topic."),
+    def("errors.log.enable", T::Boolean, Some("false"), false, Low, G_ERRORS,
+        "Log each tolerated bad record."),
+    def("errors.log.include.messages", T::Boolean, Some("false"), false, Low, G_ERRORS,
+        "Include topic, partition and offset of the tolerated record in that log line (never its content)."),
+    def("reporter.bootstrap.servers", T::List, None, false, Medium, G_REPORTER,
+        "Brokers for the result/error reporter; unset disables the reporter."),
+    def("reporter.result.topic.name", T::String, Some("${connector}-success"), false, Medium, G_REPORTER,
+        "Topic with one record per delivered input record; `${connector}` is the connector name; blank disables it."),
+    def("reporter.result.topic.replication.factor", T::Short, Some("3"), false, Medium, G_REPORTER,
+        "Replication factor used when the result topic is created."),
+    def("reporter.result.topic.partitions", T::Int, Some("1"), false, Medium, G_REPORTER,
+        "Partitions used when the result topic is created."),
+    def("reporter.error.topic.name", T::String, Some("${connector}-error"), false, Medium, G_REPORTER,
+        "Topic with one record per failed input record; `${connector}` is the connector name; blank disables it."),
+    def("reporter.error.topic.replication.factor", T::Short, Some("3"), false, Medium, G_REPORTER,
+        "Replication factor used when the error topic is created."),
+    def("reporter.error.topic.partitions", T::Int, Some("1"), false, Medium, G_REPORTER,
+        "Partitions used when the error topic is created."),
+    def("key.converter", T::Class, Some("org.apache.kafka.connect.json.JsonConverter"), false, Low, G_CONVERTERS,
+        "Key converter: `org.apache.kafka.connect.json.JsonConverter` or `org.apache.kafka.connect.storage.StringConverter`."),
+    def("key.converter.schemas.enable", T::Boolean, Some("true"), false, Low, G_CONVERTERS,
+        "Keys are `{\"schema\":…,\"payload\":…}` envelopes (JsonConverter)."),
+    def("key.converter.decimal.format", T::String, Some("BASE64"), false, Low, G_CONVERTERS,
+        "How keys write Connect decimals: `BASE64` or `NUMERIC` (both are read)."),
+    def("value.converter", T::Class, Some("org.apache.kafka.connect.json.JsonConverter"), false, Low, G_CONVERTERS,
+        "Value converter: `org.apache.kafka.connect.json.JsonConverter`."),
+    def("value.converter.schemas.enable", T::Boolean, Some("true"), false, Low, G_CONVERTERS,
+        "Values are `{\"schema\":…,\"payload\":…}` envelopes; false reads the bare JSON object."),
+    def("value.converter.decimal.format", T::String, Some("BASE64"), false, Low, G_CONVERTERS,
+        "How values write Connect decimals: `BASE64` or `NUMERIC` (both are read)."),
+    def("sink.batch.max.records", T::Int, Some("200"), false, Medium, G_SINK,
+        "Most records in one sObject Collections call (1 to 200, Salesforce's cap)."),
+    def("sink.batch.linger.ms", T::Long, Some("50"), false, Medium, G_SINK,
+        "How long a partly filled batch waits for more records before it is sent."),
+    def("sink.max.in.flight.requests", T::Int, Some("8"), false, Medium, G_SINK,
+        "Most Salesforce write calls in flight at once per task."),
+    def("sink.api.requests.per.second", T::Int, Some("0"), false, Medium, G_SINK,
+        "Pace of Salesforce API calls per task; 0 means no pacing beyond `sink.max.in.flight.requests` and the daily reserve."),
+    def("sink.api.daily.reserve.percent", T::Int, Some("10"), false, Medium, G_SINK,
+        "Pause (not fail) when only this share (0 to 100) of the org's daily API allocation remains."),
+    def("sink.bulk.threshold.records", T::Long, Some("0"), false, Low, G_SINK,
+        "Backlogs of more than this many records go through Bulk API 2.0; 0 turns Bulk off."),
+    def("sink.all.or.none", T::Boolean, Some("false"), false, Low, G_SINK,
+        "Ask Salesforce to roll back a whole collections call when one of its records fails."),
+    def("sink.strict.deletes", T::Boolean, Some("false"), false, Low, G_SINK,
+        "Halt on deletes of rows that are already gone, instead of counting them as done."),
+    def("sink.allow.insecure.http", T::Boolean, Some("false"), false, Low, G_SINK,
+        "Allow a plain `http://` `salesforce.instance` on a non-loopback host (testing only)."),
+    def("sink.id.cache.max.entries", T::Long, Some("200000"), false, Low, G_SINK,
+        "Most External ID to Salesforce Id mappings kept in memory for deletes and updates."),
+    def("sink.retry.backoff.initial.ms", T::Long, Some("1000"), false, Low, G_SINK,
+        "First retry delay in ms for transient failures; it doubles per attempt, with full jitter."),
+    def("sink.retry.backoff.max.ms", T::Long, Some("60000"), false, Low, G_SINK,
+        "Longest single retry delay in ms."),
+];
+
+/// Every connector key the sink understands, in README order.
+pub fn config_definitions() -> Vec<ConfigKeyDef> {
+    DEFINITIONS.to_vec()
+}
+
+/// The definition of `name`, when it is a known connector key.
+pub fn definition(name: &str) -> Option<&'static ConfigKeyDef> {
+    static INDEX: OnceLock<BTreeMap<&'static str, &'static ConfigKeyDef>> = OnceLock::new();
+    INDEX
+        .get_or_init(|| DEFINITIONS.iter().map(|d| (d.name, d)).collect())
+        .get(name)
+        .copied()
+}
+
+/// The known key closest to a misspelt `name`, when one is close enough to be a typo.
+pub fn closest_key(name: &str) -> Option<&'static str> {
+    closest_key_with_distance(name).map(|(key, _)| key)
+}
+
+/// Like [`closest_key`], also giving the edit distance.
+pub fn closest_key_with_distance(name: &str) -> Option<(&'static str, usize)> {
+    let limit = (name.len() / 4).clamp(2, 6);
+    DEFINITIONS
+        .iter()
+        .map(|d| (edit_distance(name, d.name), d.name))
+        .filter(|&(dist, _)| dist <= limit)
+        .min_by_key(|&(dist, _)| dist)
+        .map(|(dist, key)| (key, dist))
+}
+
+/// Levenshtein distance over bytes (keys are ASCII).
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+    let b = b.as_bytes();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.bytes().enumerate() {
+        cur[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+/// The README configuration table (Markdown), one row per key, grouped.
+pub fn markdown_table() -> String {
+    let mut out = String::from("| key | type | default | importance | group | meaning |\n");
+    out.push_str("|---|---|---|---|---|---|\n");
+    for d in DEFINITIONS {
+        let default = match (d.default, d.required) {
+            (_, true) => "required".to_string(),
+            (Some(""), _) => "empty".to_string(),
+            (Some(v), _) => format!("`{v}`"),
+            (None, _) => "none".to_string(),
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} | {} |\n",
+            d.name,
+            d.ty.as_connect_str().to_ascii_lowercase(),
+            default,
+            d.importance.as_connect_str().to_ascii_lowercase(),
+            d.group,
+            d.documentation.replace('|', "\\|")
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_is_defined_once_with_documentation() {
+        let mut seen = std::collections::BTreeSet::new();
+        for d in DEFINITIONS {
+            assert!(seen.insert(d.name), "duplicate definition of {}", d.name);
+            assert!(!d.documentation.is_empty(), "{} has no meaning", d.name);
+        }
+    }
+
+    #[test]
+    fn password_keys_are_flagged() {
+        for key in [
+            "salesforce.password",
+            "salesforce.password.token",
+            "salesforce.consumer.secret",
+            "salesforce.jwt.keystore.password",
+            "http.proxy.password",
+        ] {
+            assert!(definition(key).unwrap().password, "{key}");
+        }
+        assert!(!definition("salesforce.username").unwrap().password);
+    }
+
+    #[test]
+    fn readme_table_has_a_row_per_key_with_defaults() {
+        let table = markdown_table();
+        assert_eq!(table.lines().count(), DEFINITIONS.len() + 2);
+        assert!(table.contains(
+            "| `sink.batch.max.records` | int | `200` | medium | Sink tuning | Most records in one sObject Collections call (1 to 200, Salesforce's cap). |"
+        ));
+        assert!(table.contains("| `name` | string | required |"));
+        assert!(table.contains("`${connector}-success`"));
+    }
+
+    #[test]
+    fn typo_suggestion_finds_the_intended_key() {
+        assert_eq!(
+            closest_key("salesforce.custom.id.feild.name"),
+            Some("salesforce.custom.id.field.name")
+        );
+        assert_eq!(
+            closest_key("sink.batch.max.record"),
+            Some("sink.batch.max.records")
+        );
+        assert_eq!(closest_key("something.else.entirely"), None);
+    }
+}

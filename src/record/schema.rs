@@ -1,0 +1,507 @@
+//! Walks a JsonConverter payload along its Connect schema: checks every value against
+//! its declared type and converts logical types, producing `serde_json` values.
+//!
+//! Both the schema and the payload are read straight from the simd-json tape (no
+//! intermediate schema structure is built), because the schema arrives again with
+//! every record and building it would cost more than the walk itself.
+
+use base64::Engine as _;
+use serde_json::{Map, Number, Value};
+use simd_json::prelude::*;
+use simd_json::tape::{Object, Value as TapeValue};
+use simd_json::ValueType;
+
+use super::error::{DecodeError, Part};
+use super::logical;
+
+/// Deepest nesting accepted (SObject rows are at most a few levels deep).
+pub const MAX_DEPTH: usize = 32;
+
+/// One step of a field path, rendered only when an error needs it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Step<'i> {
+    Field(&'i str),
+    Index(usize),
+}
+
+/// The current position in the payload, for error messages.
+pub(crate) struct FieldPath<'i> {
+    steps: Vec<Step<'i>>,
+}
+
+impl<'i> FieldPath<'i> {
+    pub(crate) fn new() -> Self {
+        FieldPath {
+            steps: Vec::with_capacity(4),
+        }
+    }
+
+    pub(crate) fn push(&mut self, step: Step<'i>) {
+        self.steps.push(step);
+    }
+
+    pub(crate) fn pop(&mut self) {
+        self.steps.pop();
+    }
+
+    pub(crate) fn render(&self) -> String {
+        let mut out = String::new();
+        for step in &self.steps {
+            match step {
+                Step::Field(name) => {
+                    if !out.is_empty() {
+                        out.push('.');
+                    }
+                    out.push_str(name);
+                }
+                Step::Index(i) => {
+                    out.push('[');
+                    out.push_str(&i.to_string());
+                    out.push(']');
+                }
+            }
+        }
+        if out.is_empty() {
+            out.push_str("(root)");
+        }
+        out
+    }
+}
+
+/// The attributes of one Connect schema node, read in one pass over its keys.
+struct SchemaNode<'t, 'i> {
+    ty: &'i str,
+    optional: bool,
+    name: Option<&'i str>,
+    parameters: Option<Object<'t, 'i>>,
+    fields: Option<simd_json::tape::Array<'t, 'i>>,
+    items: Option<TapeValue<'t, 'i>>,
+    keys: Option<TapeValue<'t, 'i>>,
+    values: Option<TapeValue<'t, 'i>>,
+    default: Option<TapeValue<'t, 'i>>,
+}
+
+/// A short, content-free description of a JSON value's kind.
+pub(crate) fn kind_of(v: &TapeValue<'_, '_>) -> &'static str {
+    match v.value_type() {
+        ValueType::Null => "null",
+        ValueType::Bool => "a boolean",
+        ValueType::I64 | ValueType::U64 => "an integer",
+        ValueType::F64 => "a decimal number",
+        ValueType::String => "a string",
+        ValueType::Array => "an array",
+        ValueType::Object => "an object",
+        _ => "an unsupported JSON value",
+    }
+}
+
+/// Converts a JSON value without a schema (schemaless payloads), keeping it as it is.
+pub(crate) fn plain(v: TapeValue<'_, '_>, part: Part, depth: usize) -> Result<Value, DecodeError> {
+    if depth > MAX_DEPTH {
+        return Err(DecodeError::TooDeep {
+            part,
+            limit: MAX_DEPTH,
+        });
+    }
+    Ok(match v.value_type() {
+        ValueType::Null => Value::Null,
+        ValueType::Bool => Value::Bool(v.as_bool().unwrap_or_default()),
+        ValueType::I64 => Value::Number(v.as_i64().unwrap_or_default().into()),
+        ValueType::U64 => Value::Number(v.as_u64().unwrap_or_default().into()),
+        ValueType::F64 => v
+            .as_f64()
+            .and_then(Number::from_f64)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
+        ValueType::String => Value::String(v.as_str().unwrap_or_default().to_string()),
+        ValueType::Array => {
+            let arr = v.as_array();
+            let mut out = Vec::with_capacity(arr.as_ref().map_or(0, |a| a.len()));
+            for item in arr.iter().flat_map(|a| a.iter()) {
+                out.push(plain(item, part, depth + 1)?);
+            }
+            Value::Array(out)
+        }
+        ValueType::Object => {
+            let mut out = Map::new();
+            if let Some(obj) = v.as_object() {
+                for (k, item) in obj.iter() {
+                    out.insert(k.to_string(), plain(item, part, depth + 1)?);
+                }
+            }
+            Value::Object(out)
+        }
+        _ => Value::Null,
+    })
+}
+
+/// Checks and converts payloads against Connect schemas for one record part.
+pub(crate) struct SchemaWalker {
+    pub(crate) part: Part,
+}
+
+impl SchemaWalker {
+    fn invalid(&self, path: &FieldPath<'_>, reason: impl Into<String>) -> DecodeError {
+        DecodeError::InvalidSchema {
+            part: self.part,
+            path: path.render(),
+            reason: reason.into(),
+        }
+    }
+
+    fn node<'t, 'i>(
+        &self,
+        schema: TapeValue<'t, 'i>,
+        path: &FieldPath<'_>,
+    ) -> Result<SchemaNode<'t, 'i>, DecodeError> {
+        let obj = schema
+            .as_object()
+            .ok_or_else(|| self.invalid(path, "a schema must be a JSON object"))?;
+        let mut node = SchemaNode {
+            ty: "",
+            optional: false,
+            name: None,
+            parameters: None,
+            fields: None,
+            items: None,
+            keys: None,
+            values: None,
+            default: None,
+        };
+        for (k, v) in obj.iter() {
+            match k {
+                "type" => node.ty = v.into_string().unwrap_or_default(),
+                "optional" => node.optional = v.as_bool().unwrap_or(false),
+                "name" => node.name = v.into_string(),
+                "parameters" => node.parameters = v.as_object(),
+                "fields" => node.fields = v.as_array(),
+                "items" => node.items = Some(v),
+                "keys" => node.keys = Some(v),
+                "values" => node.values = Some(v),
+                "default" if !v.is_null() => node.default = Some(v),
+                _ => {}
+            }
+        }
+        if node.ty.is_empty() {
+            return Err(self.invalid(path, "the schema has no \"type\""));
+        }
+        Ok(node)
+    }
+
+    fn mismatch(&self, path: &FieldPath<'_>, expected: &str, v: &TapeValue<'_, '_>) -> DecodeError {
+        DecodeError::SchemaMismatch {
+            field: path.render(),
+            expected: expected.to_string(),
+            found: kind_of(v).to_string(),
+        }
+    }
+
+    /// Converts `value` as described by `schema`.
+    pub(crate) fn convert<'t, 'i>(
+        &self,
+        schema: TapeValue<'t, 'i>,
+        value: TapeValue<'t, 'i>,
+        path: &mut FieldPath<'i>,
+        depth: usize,
+    ) -> Result<Value, DecodeError> {
+        if depth > MAX_DEPTH {
+            return Err(DecodeError::TooDeep {
+                part: self.part,
+                limit: MAX_DEPTH,
+            });
+        }
+        let node = self.node(schema, path)?;
+        let value = if value.is_null() {
+            match node.default {
+                // Connect replaces a null with the schema default.
+                Some(default) => default,
+                None if node.optional => return Ok(Value::Null),
+                None => {
+                    return Err(DecodeError::SchemaMismatch {
+                        field: path.render(),
+                        expected: format!("a required {}", node.ty),
+                        found: "null".to_string(),
+                    })
+                }
+            }
+        } else {
+            value
+        };
+        if let Some(logical) = node.name {
+            if let Some(converted) = self.logical(&node, logical, value, path)? {
+                return Ok(converted);
+            }
+        }
+        match node.ty {
+            "int8" => self.integer(value, path, "int8", i8::MIN as i64, i8::MAX as i64),
+            "int16" => self.integer(value, path, "int16", i16::MIN as i64, i16::MAX as i64),
+            "int32" => self.integer(value, path, "int32", i32::MIN as i64, i32::MAX as i64),
+            "int64" => self.integer(value, path, "int64", i64::MIN, i64::MAX),
+            "float" | "float32" | "double" | "float64" => match value.cast_f64() {
+                Some(f) => Ok(Number::from_f64(f)
+                    .map(Value::Number)
+                    .unwrap_or(Value::Null)),
+                None => Err(self.mismatch(path, node.ty, &value)),
+            },
+            "boolean" => value
+                .as_bool()
+                .map(Value::Bool)
+                .ok_or_else(|| self.mismatch(path, "boolean", &value)),
+            "string" => value
+                .as_str()
+                .map(|s| Value::String(s.to_string()))
+                .ok_or_else(|| self.mismatch(path, "string", &value)),
+            "bytes" => {
+                let s = value
+                    .as_str()
+                    .ok_or_else(|| self.mismatch(path, "bytes (base64 text)", &value))?;
+                if base64::engine::general_purpose::STANDARD.decode(s).is_err() {
+                    return Err(DecodeError::SchemaMismatch {
+                        field: path.render(),
+                        expected: "bytes (base64 text)".into(),
+                        found: "text that is not base64".into(),
+                    });
+                }
+                Ok(Value::String(s.to_string()))
+            }
+            "array" => self.array(&node, value, path, depth),
+            "map" => self.map(&node, value, path, depth),
+            "struct" => {
+                let mut out = Map::new();
+                self.walk_struct(&node_fields(&node), value, path, depth, &mut |k, v| {
+                    out.insert(k.to_string(), v);
+                    Ok(())
+                })?;
+                Ok(Value::Object(out))
+            }
+            other => Err(self.invalid(path, format!("unknown Connect type {other:?}"))),
+        }
+    }
+
+    fn integer(
+        &self,
+        value: TapeValue<'_, '_>,
+        path: &FieldPath<'_>,
+        ty: &str,
+        min: i64,
+        max: i64,
+    ) -> Result<Value, DecodeError> {
+        let n = match value.value_type() {
+            ValueType::I64 => value.as_i64(),
+            ValueType::U64 => value.as_u64().and_then(|u| i64::try_from(u).ok()),
+            _ => return Err(self.mismatch(path, ty, &value)),
+        };
+        match n {
+            Some(n) if (min..=max).contains(&n) => Ok(Value::Number(n.into())),
+            _ => Err(DecodeError::SchemaMismatch {
+                field: path.render(),
+                expected: ty.to_string(),
+                found: format!("an integer outside the {ty} range"),
+            }),
+        }
+    }
+
+    /// Converts a logical type; `Ok(None)` for names that are not logical types (such
+    /// as struct names), which then convert by their base type.
+    fn logical(
+        &self,
+        node: &SchemaNode<'_, '_>,
+        logical: &str,
+        value: TapeValue<'_, '_>,
+        path: &FieldPath<'_>,
+    ) -> Result<Option<Value>, DecodeError> {
+        let bad = |name: &'static str, reason: String| DecodeError::BadLogicalValue {
+            field: path.render(),
+            logical: name,
+            reason,
+        };
+        let int = |ty: &str| -> Result<i64, DecodeError> {
+            match value.value_type() {
+                ValueType::I64 => value.as_i64(),
+                ValueType::U64 => value.as_u64().and_then(|u| i64::try_from(u).ok()),
+                _ => None,
+            }
+            .ok_or_else(|| self.mismatch(path, ty, &value))
+        };
+        let text = match logical {
+            logical::DATE => {
+                let days = int("int32 (Date: days since 1970-01-01)")?;
+                logical::date_from_days(days).map_err(|r| bad(logical::DATE, r))?
+            }
+            logical::TIME => {
+                let ms = int("int32 (Time: milliseconds since midnight)")?;
+                logical::time_from_millis(ms).map_err(|r| bad(logical::TIME, r))?
+            }
+            logical::TIMESTAMP => {
+                let ms = int("int64 (Timestamp: milliseconds since 1970-01-01)")?;
+                logical::timestamp_from_millis(ms).map_err(|r| bad(logical::TIMESTAMP, r))?
+            }
+            logical::DECIMAL => return self.decimal(node, value, path).map(Some),
+            _ => return Ok(None),
+        };
+        Ok(Some(Value::String(text)))
+    }
+
+    fn decimal(
+        &self,
+        node: &SchemaNode<'_, '_>,
+        value: TapeValue<'_, '_>,
+        path: &FieldPath<'_>,
+    ) -> Result<Value, DecodeError> {
+        let bad = |reason: String| DecodeError::BadLogicalValue {
+            field: path.render(),
+            logical: logical::DECIMAL,
+            reason,
+        };
+        match value.value_type() {
+            // decimal.format=NUMERIC: the number is already the value.
+            ValueType::I64 | ValueType::U64 | ValueType::F64 => Ok(plain(value, self.part, 0)?),
+            // decimal.format=BASE64: unscaled two's-complement bytes plus the scale.
+            ValueType::String => {
+                let scale_param = node.parameters.as_ref().and_then(|p| p.get("scale"));
+                let scale = match scale_param {
+                    Some(s) => s
+                        .as_str()
+                        .and_then(|t| t.trim().parse::<i32>().ok())
+                        .or_else(|| s.as_i64().and_then(|i| i32::try_from(i).ok()))
+                        .ok_or_else(
+                            || bad("the schema's scale parameter is not a number".into()),
+                        )?,
+                    None => return Err(bad("the schema has no scale parameter".into())),
+                };
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(value.as_str().unwrap_or_default())
+                    .map_err(|_| bad("the value is not base64".into()))?;
+                Ok(logical::decimal_value(&bytes, scale))
+            }
+            _ => Err(self.mismatch(path, "Decimal (base64 text or number)", &value)),
+        }
+    }
+
+    fn array<'t, 'i>(
+        &self,
+        node: &SchemaNode<'t, 'i>,
+        value: TapeValue<'t, 'i>,
+        path: &mut FieldPath<'i>,
+        depth: usize,
+    ) -> Result<Value, DecodeError> {
+        let items = node
+            .items
+            .ok_or_else(|| self.invalid(path, "an array schema needs \"items\""))?;
+        let arr = value
+            .as_array()
+            .ok_or_else(|| self.mismatch(path, "array", &value))?;
+        let mut out = Vec::with_capacity(arr.len());
+        for (i, item) in arr.iter().enumerate() {
+            path.push(Step::Index(i));
+            let converted = self.convert(items, item, path, depth + 1);
+            path.pop();
+            out.push(converted?);
+        }
+        Ok(Value::Array(out))
+    }
+
+    /// Connect maps: a JSON object when keys are strings, else an array of `[key, value]`.
+    fn map<'t, 'i>(
+        &self,
+        node: &SchemaNode<'t, 'i>,
+        value: TapeValue<'t, 'i>,
+        path: &mut FieldPath<'i>,
+        depth: usize,
+    ) -> Result<Value, DecodeError> {
+        let (Some(keys), Some(values)) = (node.keys, node.values) else {
+            return Err(self.invalid(path, "a map schema needs \"keys\" and \"values\""));
+        };
+        if let Some(obj) = value.as_object() {
+            let key_node = self.node(keys, path)?;
+            if key_node.ty != "string" {
+                return Err(self.mismatch(path, "map as an array of [key, value] pairs", &value));
+            }
+            let mut out = Map::new();
+            for (k, v) in obj.iter() {
+                path.push(Step::Field(k));
+                let converted = self.convert(values, v, path, depth + 1);
+                path.pop();
+                out.insert(k.to_string(), converted?);
+            }
+            return Ok(Value::Object(out));
+        }
+        let arr = value
+            .as_array()
+            .ok_or_else(|| self.mismatch(path, "map", &value))?;
+        let mut out = Vec::with_capacity(arr.len());
+        for (i, pair) in arr.iter().enumerate() {
+            path.push(Step::Index(i));
+            let result = match pair.as_array() {
+                Some(kv) if kv.len() == 2 => {
+                    let k = kv.get(0).map(|k| self.convert(keys, k, path, depth + 1));
+                    let v = kv.get(1).map(|v| self.convert(values, v, path, depth + 1));
+                    match (k, v) {
+                        (Some(k), Some(v)) => k.and_then(|k| v.map(|v| Value::Array(vec![k, v]))),
+                        _ => Err(self.mismatch(path, "a [key, value] pair", &pair)),
+                    }
+                }
+                _ => Err(self.mismatch(path, "a [key, value] pair", &pair)),
+            };
+            path.pop();
+            out.push(result?);
+        }
+        Ok(Value::Array(out))
+    }
+
+    /// Walks a struct in schema field order, handing each converted field to `sink`.
+    /// Payload fields the schema does not declare are dropped, as Connect does.
+    pub(crate) fn walk_struct<'t, 'i>(
+        &self,
+        fields: &Option<simd_json::tape::Array<'t, 'i>>,
+        value: TapeValue<'t, 'i>,
+        path: &mut FieldPath<'i>,
+        depth: usize,
+        sink: &mut dyn FnMut(&'i str, Value) -> Result<(), DecodeError>,
+    ) -> Result<(), DecodeError> {
+        let fields = fields
+            .as_ref()
+            .ok_or_else(|| self.invalid(path, "a struct schema needs \"fields\""))?;
+        let obj = value
+            .as_object()
+            .ok_or_else(|| self.mismatch(path, "struct", &value))?;
+        // JsonConverter writes payload fields in schema order, so a cursor finds nearly
+        // every field at once; a scan covers payloads written in another order.
+        let entries: Vec<(&'i str, TapeValue<'t, 'i>)> = obj.iter().collect();
+        let mut cursor = 0;
+        for field_schema in fields.iter() {
+            let name = field_schema
+                .as_object()
+                .and_then(|o| o.get("field"))
+                .and_then(|f| f.into_string())
+                .ok_or_else(|| self.invalid(path, "a struct field has no \"field\" name"))?;
+            let found = match entries.get(cursor) {
+                Some(&(k, v)) if k == name => {
+                    cursor += 1;
+                    Some(v)
+                }
+                _ => entries.iter().find(|(k, _)| *k == name).map(|&(_, v)| v),
+            };
+            let field_value = found.unwrap_or(TapeValue::null());
+            path.push(Step::Field(name));
+            let converted = self.convert(field_schema, field_value, path, depth + 1);
+            path.pop();
+            sink(name, converted?)?;
+        }
+        Ok(())
+    }
+
+    /// Reads a top-level schema: returns its struct fields, or the error for a non-struct.
+    pub(crate) fn root_struct_fields<'t, 'i>(
+        &self,
+        schema: TapeValue<'t, 'i>,
+    ) -> Result<Option<Option<simd_json::tape::Array<'t, 'i>>>, DecodeError> {
+        let path = FieldPath::new();
+        let node = self.node(schema, &path)?;
+        Ok((node.ty == "struct").then(|| node_fields(&node)))
+    }
+}
+
+fn node_fields<'t, 'i>(node: &SchemaNode<'t, 'i>) -> Option<simd_json::tape::Array<'t, 'i>> {
+    node.fields
+}
