@@ -31,6 +31,8 @@ pub const UNPROCESSED_CODE: &str = "BULK_UNPROCESSED";
 pub const RESULT_MISSING_CODE: &str = "BULK_RESULT_MISSING";
 /// What Bulk reads as "set this field to null".
 const CSV_NULL: &str = "#N/A";
+/// Largest CSV sent in one job: Salesforce takes 150 MB after base64, i.e. 100 MB raw.
+const MAX_UPLOAD_BYTES: usize = 100 * 1024 * 1024;
 /// Separates key parts when matching rows; cannot occur in field names.
 const KEY_SEPARATOR: char = '\u{1f}';
 
@@ -217,9 +219,12 @@ fn join_key<'a>(parts: impl Iterator<Item = &'a str>) -> String {
         if i > 0 {
             key.push(KEY_SEPARATOR);
         }
-        // Salesforce matches Ids and External IDs case-insensitively and may echo
-        // 18-character Ids; lower-casing keeps the match on the same row.
-        key.push_str(&part.to_lowercase());
+        // Salesforce matches Ids and External IDs case-insensitively, so lower-casing
+        // keeps the match on the same row; a null may be echoed as `#N/A` or as an
+        // empty cell, so both count as empty.
+        if part != CSV_NULL {
+            key.push_str(&part.to_lowercase());
+        }
     }
     key
 }
@@ -325,6 +330,12 @@ impl SalesforceClient {
             )));
         }
         let upload = build_csv(op, rows)?;
+        if upload.body.len() > MAX_UPLOAD_BYTES {
+            return Err(CallError::InvalidRequest(format!(
+                "a bulk upload takes at most {MAX_UPLOAD_BYTES} bytes of CSV, got {}; split the rows",
+                upload.body.len()
+            )));
+        }
         let mut job = serde_json::json!({
             "object": sobject,
             "operation": op.wire_name(),

@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use super::auth::{self, AuthError, Credentials, Session};
 use super::collections::ApiError;
+use super::outcome::{classify_call, Backoff, CallOutcome, RetryBudget};
 use super::secret::Secret;
 
 /// Longest part of an unexpected response body kept in an error.
@@ -432,22 +433,31 @@ impl SalesforceClient {
         };
         let version = match opts.api_version {
             ApiVersion::Fixed(v) => v.trim_start_matches(['v', 'V']).to_string(),
-            ApiVersion::Latest => client.latest_version().await?,
+            ApiVersion::Latest => client.latest_version(opts.auth_retry_budget).await?,
         };
         // Set once, right here, before the handle is shared.
         let _ = client.inner.api_version.set(version);
         Ok(client)
     }
 
-    async fn latest_version(&self) -> Result<String, ClientError> {
-        let response = self
-            .execute(&ApiRequest::new(
-                Endpoint::Versions,
-                Method::GET,
-                "/services/data/",
-            ))
-            .await
-            .map_err(ClientError::Versions)?;
+    /// Reads the version list, retrying transient failures within the login budget
+    /// (it is part of starting up, like the login).
+    async fn latest_version(&self, budget: Duration) -> Result<String, ClientError> {
+        let request = ApiRequest::new(Endpoint::Versions, Method::GET, "/services/data/");
+        let budget = RetryBudget::new(budget);
+        let mut backoff = Backoff::new();
+        let response = loop {
+            match self.execute(&request).await {
+                Ok(r) => break r,
+                Err(e) => match (classify_call(&e), budget.allow(backoff.next_delay())) {
+                    (CallOutcome::Transient(reason), Some(delay)) => {
+                        tracing::warn!(reason = %reason, "cannot read the API versions; retrying");
+                        tokio::time::sleep(delay).await;
+                    }
+                    _ => return Err(ClientError::Versions(e)),
+                },
+            }
+        };
         let versions: Vec<VersionEntry> = serde_json::from_slice(&response.body)
             .map_err(|e| ClientError::Versions(CallError::decode(Endpoint::Versions, e)))?;
         versions
@@ -825,6 +835,51 @@ mod tests {
             call.unwrap().unwrap();
         }
         assert_eq!(client.login_count(), 2);
+    }
+
+    #[tokio::test]
+    async fn proxy_settings_route_every_call_through_the_proxy_with_basic_auth() {
+        // The test org doubles as the proxy: an HTTP proxy receives absolute-form
+        // requests, which axum routes by path. The login host does not resolve, so
+        // the login can only succeed through the proxy.
+        let org = TestOrg::start(axum::Router::new()).await;
+        let opts = ClientOptions {
+            login_url: "http://login.unresolvable.invalid".into(),
+            proxy: Some(ProxyOptions {
+                url: org.base.clone(),
+                username: Some("proxyuser".into()),
+                password: Some(Secret::new("proxypass")),
+            }),
+            ..org.options()
+        };
+        let client = SalesforceClient::connect(opts).await.unwrap();
+        assert_eq!(client.api_version(), "61.0");
+        let header = org.proxy_auth.lock().unwrap().clone().unwrap();
+        use base64::Engine;
+        let expected = base64::engine::general_purpose::STANDARD.encode("proxyuser:proxypass");
+        assert_eq!(header, format!("Basic {expected}"));
+    }
+
+    #[test]
+    fn options_debug_output_hides_every_secret() {
+        let mut opts = ClientOptions::new(
+            "https://login.salesforce.com",
+            Credentials::Password {
+                username: "u".into(),
+                password: Secret::new("pw-secret"),
+                security_token: Some(Secret::new("tok-secret")),
+                client_id: "ck".into(),
+                client_secret: Secret::new("cs-secret"),
+            },
+        );
+        opts.proxy = Some(ProxyOptions {
+            url: "http://p".into(),
+            username: None,
+            password: Some(Secret::new("px-secret")),
+        });
+        let text = format!("{opts:?}");
+        assert!(!text.contains("-secret"), "{text}");
+        assert!(text.contains("[hidden]"));
     }
 
     #[tokio::test]

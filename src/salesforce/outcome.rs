@@ -228,6 +228,25 @@ pub fn classify_record(
     }
 }
 
+/// The outcome of one record of a call that failed as a whole with
+/// [`CallOutcome::Permanent`] (e.g. 400 `INVALID_FIELD` or `JSON_PARSER_ERROR`): read
+/// by the same table as a per-record error, so `INVALID_FIELD` still halts. In a batch
+/// of several records the error may belong to only one of them; the caller splits
+/// the batch to find it before acting on a `Permanent` for all.
+pub fn classify_failed_call_record(
+    kind: RecordOp,
+    errors: &[ApiError],
+    strict_deletes: bool,
+) -> RecordOutcome {
+    let result = RecordResult {
+        id: None,
+        success: false,
+        created: None,
+        errors: errors.to_vec(),
+    };
+    classify_record(kind, &result, strict_deletes)
+}
+
 /// Exponential backoff with full jitter: the n-th delay is uniform in
 /// `[0, min(cap, initial × 2ⁿ)]`. Full jitter spreads the retries of many writers
 /// that failed at the same moment, so they do not come back in lockstep.
@@ -600,6 +619,23 @@ mod tests {
         };
         assert!(matches!(
             classify_record(RecordOp::Insert, &none, false),
+            RecordOutcome::Permanent { .. }
+        ));
+    }
+
+    #[test]
+    fn whole_call_errors_read_by_the_record_table() {
+        let invalid = [err(
+            "INVALID_FIELD",
+            "No such column 'Foo__c' on sobject of type Lead",
+        )];
+        assert!(matches!(
+            classify_failed_call_record(RecordOp::Insert, &invalid, false),
+            RecordOutcome::Halt { .. }
+        ));
+        let parse = [err("JSON_PARSER_ERROR", "Cannot deserialize")];
+        assert!(matches!(
+            classify_failed_call_record(RecordOp::Update, &parse, false),
             RecordOutcome::Permanent { .. }
         ));
     }

@@ -4,9 +4,10 @@
 //! each file check its own HTTP handling on 127.0.0.1:0.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
@@ -18,6 +19,8 @@ use super::secret::Secret;
 pub(crate) struct TestOrg {
     pub base: String,
     pub logins: Arc<AtomicU32>,
+    /// The `Proxy-Authorization` header of the last login, when one came through a proxy.
+    pub proxy_auth: Arc<Mutex<Option<String>>>,
 }
 
 impl TestOrg {
@@ -26,12 +29,17 @@ impl TestOrg {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let logins = Arc::new(AtomicU32::new(0));
-        let (b, l) = (base.clone(), logins.clone());
+        let proxy_auth = Arc::new(Mutex::new(None));
+        let (b, l, p) = (base.clone(), logins.clone(), proxy_auth.clone());
         let app = routes
             .route(
                 "/services/oauth2/token",
-                post(move || {
+                post(move |headers: HeaderMap| {
                     let n = l.fetch_add(1, Ordering::SeqCst) + 1;
+                    *p.lock().unwrap() = headers
+                        .get("proxy-authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
                     let base = b.clone();
                     async move {
                         Json(serde_json::json!({
@@ -53,7 +61,11 @@ impl TestOrg {
                 }),
             );
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        TestOrg { base, logins }
+        TestOrg {
+            base,
+            logins,
+            proxy_auth,
+        }
     }
 
     /// Client options pointing at this org, with short timeouts.
