@@ -1,0 +1,528 @@
+//! Turning one input record into the JSON body of one sObject Collections record
+//! (connector spec §4 "Body"), and a batch of bodies into the request payload.
+//!
+//! The rules: drop `Id`, `_ObjectType`, `_EventType`, the ignored fields, reference
+//! fields when asked, relationship structs when `skip.relationship.fields=true`,
+//! compound fields, and read-only fields (by the target org's describe, silently);
+//! report fields the target SObject does not have; coerce values Salesforce would
+//! reject into the shape its type wants; address the row (`id` for update by Id, the
+//! External ID field set to the source Id for upsert and for insert with a custom id).
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, NaiveDate};
+use serde_json::{Map, Value};
+
+use super::describe::{FieldType, SObjectSchema};
+use super::outcome::RecordOp;
+use crate::record::{RecordCoords, SinkRecord};
+
+/// The concrete REST write that carries a record.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum WriteKind {
+    /// `POST /composite/sobjects`
+    Create,
+    /// `PATCH /composite/sobjects`; the body carries `id` = the record's Id.
+    UpdateById,
+    /// `PATCH /composite/sobjects/{T}/{field}`; the body carries `field` = the source Id.
+    UpsertByExternalId {
+        /// The External ID field.
+        field: String,
+    },
+    /// `DELETE /composite/sobjects?ids=` (no body).
+    DeleteById,
+}
+
+impl WriteKind {
+    /// The write for a logical operation (spec §4, §5): with a custom id field, insert
+    /// and upsert go by External ID (so replays match the row they created), and so
+    /// does update after the caller checked that the rows exist; delete always goes by
+    /// Id (resolved from the External ID by the caller when one is configured).
+    /// `None` for an upsert without a custom id field, which config validation forbids.
+    pub fn for_op(op: RecordOp, custom_id_field: Option<&str>) -> Option<WriteKind> {
+        match (op, custom_id_field) {
+            (RecordOp::Delete, _) => Some(WriteKind::DeleteById),
+            (_, Some(field)) => Some(WriteKind::UpsertByExternalId {
+                field: field.to_string(),
+            }),
+            (RecordOp::Insert, None) => Some(WriteKind::Create),
+            (RecordOp::Update, None) => Some(WriteKind::UpdateById),
+            (RecordOp::Upsert, None) => None,
+        }
+    }
+}
+
+/// Which fields never go to Salesforce (from the connector configuration).
+#[derive(Debug, Clone, Default)]
+pub struct BodyRules {
+    /// `salesforce.ignore.fields` (matched case-insensitively).
+    pub ignore_fields: HashSet<String>,
+    /// `salesforce.ignore.reference.fields`
+    pub ignore_reference_fields: bool,
+    /// `skip.relationship.fields`
+    pub skip_relationship_fields: bool,
+    /// `salesforce.custom.id.field.name` when `salesforce.use.custom.id.field=true`.
+    pub custom_id_field: Option<String>,
+}
+
+impl BodyRules {
+    fn is_ignored(&self, name: &str) -> bool {
+        self.ignore_fields.contains(name)
+            || self
+                .ignore_fields
+                .iter()
+                .any(|f| f.eq_ignore_ascii_case(name))
+    }
+}
+
+/// One record's body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BuiltBody {
+    /// The JSON object, `"attributes":{"type":T}` first.
+    pub fields: Map<String, Value>,
+    /// Fields of the record that the target SObject does not have (dropped).
+    pub unknown_fields: Vec<String>,
+}
+
+/// Why no body could be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    /// The write needs the record's `Id` and the record has none.
+    #[error("record at {coords} has no Id, which a {write} needs")]
+    MissingId {
+        /// Where the record is.
+        coords: RecordCoords,
+        /// The write that needed it.
+        write: &'static str,
+    },
+    /// Deletes are sent as Ids, not bodies.
+    #[error("a delete has no body; send the Id")]
+    DeleteHasNoBody,
+}
+
+/// Fields that describe the record rather than the row.
+const METADATA_FIELDS: &[&str] = &["Id", "_ObjectType", "_EventType", "attributes"];
+
+/// Builds the body of one record for `op` against the target `schema`.
+pub fn record_body(
+    op: &WriteKind,
+    record: &SinkRecord,
+    schema: &SObjectSchema,
+    rules: &BodyRules,
+) -> Result<BuiltBody, BodyError> {
+    let missing_id = |write| BodyError::MissingId {
+        coords: record.coords.clone(),
+        write,
+    };
+    let mut fields = Map::with_capacity(record.fields.len() + 2);
+    fields.insert(
+        "attributes".into(),
+        serde_json::json!({ "type": schema.name }),
+    );
+
+    // The addressing field goes right after `attributes`; the record's own value of
+    // the External ID field is never used, the sink owns that field.
+    let (for_insert, address_field) = match op {
+        WriteKind::Create => (true, rules.custom_id_field.as_deref()),
+        WriteKind::UpdateById => {
+            let id = record
+                .id
+                .clone()
+                .ok_or_else(|| missing_id("update by Id"))?;
+            fields.insert("id".into(), Value::String(id));
+            (false, None)
+        }
+        WriteKind::UpsertByExternalId { field } => (false, Some(field.as_str())),
+        WriteKind::DeleteById => return Err(BodyError::DeleteHasNoBody),
+    };
+    if let Some(field) = address_field {
+        let id = record
+            .id
+            .clone()
+            .ok_or_else(|| missing_id("write by External ID"))?;
+        let canonical = schema
+            .field(field)
+            .map(|f| f.name.clone())
+            .unwrap_or_else(|| field.to_string());
+        fields.insert(canonical, Value::String(id));
+    }
+    let owned_field = rules.custom_id_field.as_deref().or(address_field);
+
+    let mut unknown_fields = Vec::new();
+    for (name, value) in &record.fields {
+        if METADATA_FIELDS.iter().any(|m| m.eq_ignore_ascii_case(name))
+            || rules.is_ignored(name)
+            || owned_field.is_some_and(|f| f.eq_ignore_ascii_case(name))
+        {
+            continue;
+        }
+        let writable = |f: &super::describe::FieldInfo| {
+            if for_insert {
+                f.createable
+            } else {
+                f.updateable
+            }
+        };
+        if let Some(field) = schema.field(name) {
+            if field.field_type.is_compound()
+                || (rules.ignore_reference_fields && field.field_type == FieldType::Reference)
+                || !writable(field)
+                || (value.is_object() && rules.skip_relationship_fields)
+            {
+                continue;
+            }
+            fields.insert(field.name.clone(), coerce(value, &field.field_type));
+        } else if let Some(reference) = schema.relationship(name) {
+            // `Owner: {...}` sets the lookup through the parent's External ID.
+            if rules.skip_relationship_fields
+                || rules.ignore_reference_fields
+                || !value.is_object()
+                || !writable(reference)
+            {
+                continue;
+            }
+            if let Some(rel) = &reference.relationship_name {
+                fields.insert(rel.clone(), value.clone());
+            }
+        } else if value.is_object() && rules.skip_relationship_fields {
+            // A relationship struct of an object the describe does not link: skipped
+            // like any other relationship value.
+            continue;
+        } else {
+            unknown_fields.push(name.clone());
+        }
+    }
+    Ok(BuiltBody {
+        fields,
+        unknown_fields,
+    })
+}
+
+/// Converts a value into the JSON shape Salesforce accepts for `field_type`. Values
+/// that are already acceptable (including numeric strings for number fields, which
+/// Salesforce parses itself) are left alone; `null` stays `null`.
+pub fn coerce(value: &Value, field_type: &FieldType) -> Value {
+    match (field_type, value) {
+        (_, Value::Null) => Value::Null,
+        (FieldType::Boolean, Value::String(s)) if s.eq_ignore_ascii_case("true") => {
+            Value::Bool(true)
+        }
+        (FieldType::Boolean, Value::String(s)) if s.eq_ignore_ascii_case("false") => {
+            Value::Bool(false)
+        }
+        (FieldType::Boolean, Value::Number(n)) => Value::Bool(n.as_f64().is_some_and(|f| f != 0.0)),
+        (FieldType::Int | FieldType::Long, Value::Number(n)) if !n.is_i64() && !n.is_u64() => {
+            match n.as_f64() {
+                Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::from(f as i64),
+                _ => value.clone(),
+            }
+        }
+        (
+            FieldType::Int
+            | FieldType::Long
+            | FieldType::Double
+            | FieldType::Currency
+            | FieldType::Percent
+            | FieldType::Date
+            | FieldType::DateTime
+            | FieldType::Time,
+            Value::String(s),
+        ) if s.trim().is_empty() => Value::Null,
+        (FieldType::Date, Value::String(s)) => match s.get(..10) {
+            // A timestamp given to a date field: keep its calendar day.
+            Some(day) if s.len() > 10 && NaiveDate::parse_from_str(day, "%Y-%m-%d").is_ok() => {
+                Value::String(day.into())
+            }
+            _ => value.clone(),
+        },
+        (FieldType::Date, Value::Number(n)) => match n.as_i64().and_then(date_from_number) {
+            Some(day) => Value::String(day),
+            None => value.clone(),
+        },
+        (FieldType::DateTime, Value::Number(n)) => {
+            match n.as_i64().and_then(DateTime::from_timestamp_millis) {
+                Some(ts) => Value::String(ts.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()),
+                None => value.clone(),
+            }
+        }
+        (FieldType::MultiPicklist, Value::Array(items)) => {
+            let parts: Vec<String> = items.iter().map(text_of).collect();
+            Value::String(parts.join(";"))
+        }
+        (t, Value::Number(_) | Value::Bool(_)) if t.is_text() => Value::String(text_of(value)),
+        _ => value.clone(),
+    }
+}
+
+fn text_of(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Connect's Date is days since the epoch; a schemaless producer may send epoch
+/// milliseconds instead. Day counts stay below a million (year 4707), milliseconds of
+/// any date after 1970-01-12 are above it.
+fn date_from_number(n: i64) -> Option<String> {
+    let date = if n.abs() < 1_000_000 {
+        NaiveDate::from_num_days_from_ce_opt(i32::try_from(n).ok()?.checked_add(719_163)?)?
+    } else {
+        DateTime::from_timestamp_millis(n)?.date_naive()
+    };
+    Some(date.format("%Y-%m-%d").to_string())
+}
+
+/// The sObject Collections payload `{"allOrNone":b,"records":[...]}`, serialised once.
+pub fn collections_body(
+    all_or_none: bool,
+    records: &[Map<String, Value>],
+) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = Vec::with_capacity(32 + records.len() * 256);
+    out.extend_from_slice(if all_or_none {
+        b"{\"allOrNone\":true,\"records\":["
+    } else {
+        b"{\"allOrNone\":false,\"records\":["
+    });
+    for (i, record) in records.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, record)?;
+    }
+    out.extend_from_slice(b"]}");
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::EventType;
+    use crate::salesforce::describe::tests::lead_schema;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    fn record(id: Option<&str>, fields: Value) -> SinkRecord {
+        SinkRecord {
+            coords: RecordCoords {
+                topic: Arc::from("leads"),
+                partition: 0,
+                offset: 7,
+            },
+            timestamp: None,
+            id: id.map(str::to_string),
+            object_type: Some("Lead".into()),
+            event_type: Some(EventType::Created),
+            fields: fields.as_object().unwrap().clone(),
+        }
+    }
+
+    fn rules() -> BodyRules {
+        BodyRules {
+            skip_relationship_fields: true,
+            ..Default::default()
+        }
+    }
+
+    fn keys(body: &BuiltBody) -> Vec<&str> {
+        body.fields.keys().map(String::as_str).collect()
+    }
+
+    #[test]
+    fn insert_drops_metadata_read_only_and_compound_fields_and_puts_attributes_first() {
+        let r = record(
+            Some("00Q5500000B2zFDEAZ"),
+            json!({"Id": "00Q5500000B2zFDEAZ", "_ObjectType": "Lead", "_EventType": "created",
+                   "LastName": "Doe", "Name": "John Doe", "CreatedDate": "2024-01-01T00:00:00.000Z",
+                   "Address": {"City": "Paris"}, "City": "Paris", "Company": "ACME", "Notes__c": "n"}),
+        );
+        let body = record_body(&WriteKind::Create, &r, &lead_schema(), &rules()).unwrap();
+        assert_eq!(
+            keys(&body),
+            ["attributes", "LastName", "City", "Company", "Notes__c"]
+        );
+        assert_eq!(body.fields["attributes"], json!({"type": "Lead"}));
+        assert!(body.unknown_fields.is_empty());
+    }
+
+    #[test]
+    fn update_by_id_carries_the_id_and_drops_non_updateable_fields() {
+        let r = record(Some("00QA"), json!({"LastName": "Doe", "Notes__c": "n"}));
+        let body = record_body(&WriteKind::UpdateById, &r, &lead_schema(), &rules()).unwrap();
+        assert_eq!(keys(&body), ["attributes", "id", "LastName"]);
+        assert_eq!(body.fields["id"], "00QA");
+        let no_id = record(None, json!({"LastName": "Doe"}));
+        assert!(matches!(
+            record_body(&WriteKind::UpdateById, &no_id, &lead_schema(), &rules()),
+            Err(BodyError::MissingId { .. })
+        ));
+    }
+
+    #[test]
+    fn upsert_sets_the_external_id_to_the_source_id_over_the_records_own_value() {
+        let r = record(
+            Some("00Q5500000B2zFDEAZ"),
+            json!({"LastName": "Doe", "CustomId__c": "stale"}),
+        );
+        let op = WriteKind::UpsertByExternalId {
+            field: "customid__c".into(),
+        };
+        let body = record_body(
+            &op,
+            &r,
+            &lead_schema(),
+            &BodyRules {
+                custom_id_field: Some("CustomId__c".into()),
+                ..rules()
+            },
+        )
+        .unwrap();
+        assert_eq!(keys(&body), ["attributes", "CustomId__c", "LastName"]);
+        assert_eq!(body.fields["CustomId__c"], "00Q5500000B2zFDEAZ");
+    }
+
+    #[test]
+    fn insert_with_custom_id_writes_the_source_id_into_it() {
+        let r = record(Some("00Qsrc"), json!({"LastName": "Doe"}));
+        let rules = BodyRules {
+            custom_id_field: Some("CustomId__c".into()),
+            ..rules()
+        };
+        let body = record_body(&WriteKind::Create, &r, &lead_schema(), &rules).unwrap();
+        assert_eq!(body.fields["CustomId__c"], "00Qsrc");
+    }
+
+    #[test]
+    fn ignored_and_reference_fields_are_dropped_when_configured() {
+        let r = record(
+            Some("x"),
+            json!({"LastName": "Doe", "OwnerId": "005A", "cleanstatus": "5", "Phone": "1"}),
+        );
+        let keep_refs = BodyRules {
+            ignore_fields: ["CleanStatus".to_string()].into(),
+            ..rules()
+        };
+        let body = record_body(&WriteKind::Create, &r, &lead_schema(), &keep_refs).unwrap();
+        assert_eq!(keys(&body), ["attributes", "LastName", "OwnerId", "Phone"]);
+        let drop_refs = BodyRules {
+            ignore_reference_fields: true,
+            ..keep_refs
+        };
+        let body = record_body(&WriteKind::Create, &r, &lead_schema(), &drop_refs).unwrap();
+        assert_eq!(keys(&body), ["attributes", "LastName", "Phone"]);
+        assert!(
+            body.unknown_fields.is_empty(),
+            "ignored fields are not unknown"
+        );
+    }
+
+    #[test]
+    fn relationship_structs_are_skipped_or_sent_under_their_relationship_name() {
+        let r = record(
+            Some("x"),
+            json!({"LastName": "Doe", "owner": {"Email": "a@b.c"}, "Parent__r": {"Ext__c": "1"}}),
+        );
+        let body = record_body(&WriteKind::Create, &r, &lead_schema(), &rules()).unwrap();
+        assert_eq!(keys(&body), ["attributes", "LastName"]);
+        assert!(body.unknown_fields.is_empty());
+        let send = BodyRules {
+            skip_relationship_fields: false,
+            ..rules()
+        };
+        let body = record_body(&WriteKind::Create, &r, &lead_schema(), &send).unwrap();
+        assert_eq!(keys(&body), ["attributes", "LastName", "Owner"]);
+        assert_eq!(body.unknown_fields, ["Parent__r"]);
+    }
+
+    #[test]
+    fn unknown_fields_are_dropped_and_reported() {
+        let r = record(
+            Some("x"),
+            json!({"LastName": "Doe", "Foo__c": 1, "Bar__c": null}),
+        );
+        let body = record_body(&WriteKind::Create, &r, &lead_schema(), &rules()).unwrap();
+        assert_eq!(keys(&body), ["attributes", "LastName"]);
+        assert_eq!(body.unknown_fields, ["Foo__c", "Bar__c"]);
+    }
+
+    #[test]
+    fn nulls_stay_null_and_values_take_their_field_type() {
+        let r = record(
+            Some("x"),
+            json!({"FirstName": null, "HasOptedOutOfEmail": "TRUE", "NumberOfEmployees": 12.0,
+                   "AnnualRevenue": "1234.50", "LastTransferDate": "2024-03-05T10:00:00.000Z",
+                   "EmailBouncedDate": 1709632800123i64, "Phone": 5551234, "Interests__c": ["a", "b"],
+                   "City": ""}),
+        );
+        let body = record_body(&WriteKind::Create, &r, &lead_schema(), &rules()).unwrap();
+        let f = &body.fields;
+        assert_eq!(f["FirstName"], Value::Null);
+        assert_eq!(f["HasOptedOutOfEmail"], true);
+        assert_eq!(f["NumberOfEmployees"], json!(12));
+        assert_eq!(f["AnnualRevenue"], "1234.50");
+        assert_eq!(f["LastTransferDate"], "2024-03-05");
+        assert_eq!(f["EmailBouncedDate"], "2024-03-05T10:00:00.123Z");
+        assert_eq!(f["Phone"], "5551234");
+        assert_eq!(f["Interests__c"], "a;b");
+        assert_eq!(f["City"], "");
+    }
+
+    #[test]
+    fn dates_as_day_counts_or_millis_become_calendar_days() {
+        assert_eq!(coerce(&json!(19787), &FieldType::Date), json!("2024-03-05"));
+        assert_eq!(
+            coerce(&json!(1709632800123i64), &FieldType::Date),
+            json!("2024-03-05")
+        );
+        assert_eq!(coerce(&json!(""), &FieldType::Double), Value::Null);
+    }
+
+    #[test]
+    fn write_kind_follows_the_custom_id_setup() {
+        assert_eq!(
+            WriteKind::for_op(RecordOp::Insert, None),
+            Some(WriteKind::Create)
+        );
+        let ext = Some(WriteKind::UpsertByExternalId {
+            field: "CustomId__c".into(),
+        });
+        assert_eq!(
+            WriteKind::for_op(RecordOp::Insert, Some("CustomId__c")),
+            ext
+        );
+        assert_eq!(
+            WriteKind::for_op(RecordOp::Update, Some("CustomId__c")),
+            ext
+        );
+        assert_eq!(
+            WriteKind::for_op(RecordOp::Update, None),
+            Some(WriteKind::UpdateById)
+        );
+        assert_eq!(
+            WriteKind::for_op(RecordOp::Delete, Some("CustomId__c")),
+            Some(WriteKind::DeleteById)
+        );
+        assert_eq!(WriteKind::for_op(RecordOp::Upsert, None), None);
+    }
+
+    #[test]
+    fn collections_payload_is_valid_json_in_order() {
+        let a = json!({"attributes": {"type": "Lead"}, "LastName": "a\"b"})
+            .as_object()
+            .unwrap()
+            .clone();
+        let b = json!({"attributes": {"type": "Lead"}, "LastName": "c"})
+            .as_object()
+            .unwrap()
+            .clone();
+        let bytes = collections_body(true, &[a, b]).unwrap();
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["allOrNone"], true);
+        assert_eq!(v["records"][0]["LastName"], "a\"b");
+        assert_eq!(v["records"][1]["LastName"], "c");
+        assert_eq!(
+            collections_body(false, &[]).unwrap(),
+            br#"{"allOrNone":false,"records":[]}"#
+        );
+    }
+}
