@@ -882,6 +882,38 @@ mod tests {
         assert!(text.contains("[hidden]"));
     }
 
+    /// Writers run in tokio tasks and actix actors: the handle and every call's
+    /// future must cross threads. This fails to compile otherwise.
+    #[allow(dead_code)]
+    fn client_and_its_futures_are_send_and_sync(
+        client: &SalesforceClient,
+        cache: &crate::salesforce::describe::DescribeCache,
+    ) {
+        fn send_sync<T: Send + Sync>(_: &T) {}
+        fn send<T: Send>(_: T) {}
+        send_sync(client);
+        send_sync(cache);
+        let rows: Vec<serde_json::Map<String, serde_json::Value>> = Vec::new();
+        send(client.create(&rows, false));
+        send(client.upsert("Lead", "CustomId__c", &rows, false));
+        send(client.delete(&[], false));
+        send(client.find_ids_by_external_id("Lead", "CustomId__c", &[]));
+        send(cache.get_or_fetch(client, "Lead"));
+        send(client.bulk_ingest(
+            "Lead",
+            &crate::salesforce::bulk::BulkOperation::Insert,
+            &rows,
+            &crate::salesforce::bulk::BulkOptions::default(),
+        ));
+        send(SalesforceClient::connect(ClientOptions::new(
+            "http://x",
+            Credentials::ClientCredentials {
+                client_id: "c".into(),
+                client_secret: Secret::new("s"),
+            },
+        )));
+    }
+
     #[tokio::test]
     async fn error_bodies_become_api_errors() {
         let e = http_error(

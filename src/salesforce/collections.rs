@@ -23,7 +23,7 @@ const QUERY_URL_OVERHEAD: usize = 300;
 
 /// One error item of a record result (`statusCode`, `message`, `fields`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(from = "RawApiError")]
+#[serde(from = "RawApiError", rename_all = "camelCase")]
 pub struct ApiError {
     /// Salesforce status code, e.g. `REQUIRED_FIELD_MISSING`.
     pub status_code: String,
@@ -415,6 +415,19 @@ mod tests {
             seen += q.matches("EAZ\\'x'").count();
         }
         assert_eq!(seen, values.len());
+    }
+
+    #[test]
+    fn api_errors_serialise_in_salesforce_shape() {
+        let e = ApiError {
+            status_code: "STRING_TOO_LONG".into(),
+            message: "too long".into(),
+            fields: vec!["LastName".into()],
+        };
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            json!({"statusCode": "STRING_TOO_LONG", "message": "too long", "fields": ["LastName"]})
+        );
     }
 
     #[test]
