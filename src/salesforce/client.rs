@@ -196,7 +196,7 @@ pub trait CallObserver: Send + Sync {
 }
 
 /// Why a REST call failed. See `outcome::classify_call` for what each means.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum CallError {
     /// No response within `connection.timeout`.
     #[error("{endpoint}: request timed out: {message}")]
