@@ -335,13 +335,18 @@ fn token_form(
             if let Some(token) = security_token {
                 pw.push_str(token.expose());
             }
-            vec![
+            let mut form = vec![
                 ("grant_type", "password".into()),
                 ("client_id", client_id.clone()),
-                ("client_secret", client_secret.expose().into()),
                 ("username", username.clone()),
                 ("password", pw),
-            ]
+            ];
+            // The secret is optional for this flow on some connected apps; an empty
+            // one would be refused as a wrong secret, so it is left out instead.
+            if !client_secret.is_empty() {
+                form.push(("client_secret", client_secret.expose().into()));
+            }
+            form
         }
         Credentials::ClientCredentials {
             client_id,

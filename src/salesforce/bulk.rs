@@ -581,6 +581,9 @@ mod tests {
         csv: Mutex<String>,
         polls: Mutex<u32>,
         created: Mutex<Option<Value>>,
+        /// The job never finishes on its own (until aborted).
+        stuck: bool,
+        aborted: Mutex<bool>,
     }
 
     fn result_file(jobs: &Jobs, which: &str) -> String {
@@ -610,7 +613,10 @@ mod tests {
         records.reverse();
         for (i, r) in records.iter().enumerate() {
             let name = &r[name_col];
+            let aborted = *jobs.aborted.lock().unwrap();
             let extra: Vec<String> = match (which, name) {
+                ("unprocessedrecords", _) if aborted => vec![],
+                _ if aborted => continue,
                 ("failedResults", "bad") => vec![
                     String::new(),
                     "REQUIRED_FIELD_MISSING:Required fields are missing: [Company]:Company".into(),
@@ -627,8 +633,11 @@ mod tests {
         String::from_utf8(out.into_inner().unwrap()).unwrap()
     }
 
-    async fn bulk_org() -> (TestOrg, Arc<Jobs>) {
-        let jobs = Arc::new(Jobs::default());
+    async fn bulk_org(stuck: bool) -> (TestOrg, Arc<Jobs>) {
+        let jobs = Arc::new(Jobs {
+            stuck,
+            ..Jobs::default()
+        });
         let base = "/services/data/v61.0/jobs/ingest";
         let router = axum::Router::new()
             .route(
@@ -650,10 +659,21 @@ mod tests {
                 get(|State(j): State<Arc<Jobs>>| async move {
                     let mut polls = j.polls.lock().unwrap();
                     *polls += 1;
-                    let state = if *polls < 2 { "InProgress" } else { "JobComplete" };
+                    let state = if *j.aborted.lock().unwrap() {
+                        "Aborted"
+                    } else if *polls < 2 || j.stuck {
+                        "InProgress"
+                    } else {
+                        "JobComplete"
+                    };
                     axum::Json(json!({"id": "7503h00000AbCdE", "state": state}))
                 })
-                .patch(|| async { axum::Json(json!({"id": "7503h00000AbCdE", "state": "UploadComplete"})) }),
+                .patch(|State(j): State<Arc<Jobs>>, body: String| async move {
+                    if body.contains("Aborted") {
+                        *j.aborted.lock().unwrap() = true;
+                    }
+                    axum::Json(json!({"id": "7503h00000AbCdE", "state": "UploadComplete"}))
+                }),
             )
             .route(
                 &format!("{base}/{{id}}/{{file}}/"),
@@ -667,7 +687,7 @@ mod tests {
 
     #[tokio::test]
     async fn bulk_upsert_maps_unordered_results_back_to_input_rows() {
-        let (org, jobs) = bulk_org().await;
+        let (org, jobs) = bulk_org(false).await;
         let client = SalesforceClient::connect(org.options()).await.unwrap();
         let input = rows(json!([
             {"attributes": {"type": "Lead"}, "CustomId__c": "src-1", "LastName": "ok1"},
@@ -709,5 +729,41 @@ mod tests {
             classify_record(RecordOp::Upsert, &r[2], false),
             RecordOutcome::Retry(UNPROCESSED_CODE.into())
         );
+    }
+
+    #[tokio::test]
+    async fn a_job_past_its_timeout_is_aborted_and_its_rows_come_back_retryable() {
+        let (org, jobs) = bulk_org(true).await;
+        let client = SalesforceClient::connect(org.options()).await.unwrap();
+        let input = rows(json!([
+            {"id": "00QA", "LastName": "a"},
+            {"id": "00QB", "LastName": "b"}
+        ]));
+        let opts = BulkOptions {
+            poll_initial: Duration::from_millis(1),
+            poll_max: Duration::from_millis(2),
+            timeout: Duration::ZERO,
+        };
+        let report = client
+            .bulk_ingest("Lead", &BulkOperation::Update, &input, &opts)
+            .await
+            .unwrap();
+        assert!(*jobs.aborted.lock().unwrap());
+        assert_eq!(report.state, "Aborted");
+        for r in &report.results {
+            assert_eq!(
+                classify_record(RecordOp::Update, r, false),
+                RecordOutcome::Retry(UNPROCESSED_CODE.into())
+            );
+        }
+        assert_eq!(
+            jobs.created.lock().unwrap().clone().unwrap()["operation"],
+            "update"
+        );
+        assert!(jobs
+            .csv
+            .lock()
+            .unwrap()
+            .starts_with("Id,LastName\n00QA,a\n"));
     }
 }

@@ -152,6 +152,8 @@ pub enum Endpoint {
     CollectionsRetrieve,
     /// `GET /query`
     Query,
+    /// `GET /limits`
+    Limits,
     /// `/jobs/ingest` (all Bulk API 2.0 calls)
     BulkIngest,
 }
@@ -168,6 +170,7 @@ impl Endpoint {
             Endpoint::CollectionsDelete => "collections_delete",
             Endpoint::CollectionsRetrieve => "collections_retrieve",
             Endpoint::Query => "query",
+            Endpoint::Limits => "limits",
             Endpoint::BulkIngest => "bulk_ingest",
         }
     }
@@ -193,7 +196,7 @@ pub trait CallObserver: Send + Sync {
 }
 
 /// Why a REST call failed. See `outcome::classify_call` for what each means.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum CallError {
     /// No response within `connection.timeout`.
     #[error("{endpoint}: request timed out: {message}")]
@@ -495,6 +498,36 @@ impl SalesforceClient {
     /// The org's API usage from the latest `Sforce-Limit-Info` header.
     pub fn api_usage(&self) -> watch::Receiver<Option<ApiUsage>> {
         self.inner.usage.subscribe()
+    }
+
+    /// `GET /limits`: the daily API allocation right now (`DailyApiRequests`), also
+    /// published to [`SalesforceClient::api_usage`]. Useful before the first write,
+    /// when no `Sforce-Limit-Info` header has been seen yet.
+    pub async fn daily_api_limit(&self) -> Result<ApiUsage, CallError> {
+        let response = self
+            .execute(&ApiRequest::new(Endpoint::Limits, Method::GET, "/limits"))
+            .await?;
+        let limits: serde_json::Value = serde_json::from_slice(&response.body)
+            .map_err(|e| CallError::decode(Endpoint::Limits, e))?;
+        // Older API versions give the numbers as strings.
+        let number = |v: &serde_json::Value| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        };
+        let daily = &limits["DailyApiRequests"];
+        let (Some(max), Some(remaining)) = (number(&daily["Max"]), number(&daily["Remaining"]))
+        else {
+            return Err(CallError::decode(
+                Endpoint::Limits,
+                "no DailyApiRequests Max/Remaining",
+            ));
+        };
+        let usage = ApiUsage {
+            used: max.saturating_sub(remaining),
+            max,
+        };
+        self.inner.usage.send_replace(Some(usage));
+        Ok(usage)
     }
 
     /// Sends one call; logs in again once on 401. Statuses of 400 and above come back
@@ -880,6 +913,62 @@ mod tests {
         let text = format!("{opts:?}");
         assert!(!text.contains("-secret"), "{text}");
         assert!(text.contains("[hidden]"));
+    }
+
+    /// Writers run in tokio tasks and actix actors: the handle and every call's
+    /// future must cross threads. This fails to compile otherwise.
+    #[allow(dead_code)]
+    fn client_and_its_futures_are_send_and_sync(
+        client: &SalesforceClient,
+        cache: &crate::salesforce::describe::DescribeCache,
+    ) {
+        fn send_sync<T: Send + Sync>(_: &T) {}
+        fn send<T: Send>(_: T) {}
+        send_sync(client);
+        send_sync(cache);
+        let rows: Vec<serde_json::Map<String, serde_json::Value>> = Vec::new();
+        send(client.create(&rows, false));
+        send(client.upsert("Lead", "CustomId__c", &rows, false));
+        send(client.delete(&[], false));
+        send(client.find_ids_by_external_id("Lead", "CustomId__c", &[]));
+        send(cache.get_or_fetch(client, "Lead"));
+        send(client.bulk_ingest(
+            "Lead",
+            &crate::salesforce::bulk::BulkOperation::Insert,
+            &rows,
+            &crate::salesforce::bulk::BulkOptions::default(),
+        ));
+        send(SalesforceClient::connect(ClientOptions::new(
+            "http://x",
+            Credentials::ClientCredentials {
+                client_id: "c".into(),
+                client_secret: Secret::new("s"),
+            },
+        )));
+    }
+
+    #[tokio::test]
+    async fn daily_limit_is_read_from_limits_with_string_numbers_too() {
+        let router = axum::Router::new().route(
+            "/services/data/v61.0/limits",
+            get(|| async {
+                axum::Json(
+                    serde_json::json!({"DailyApiRequests": {"Max": "15000", "Remaining": 14998},
+                    "DataStorageMB": {"Max": 5, "Remaining": 5}}),
+                )
+            }),
+        );
+        let org = TestOrg::start(router).await;
+        let client = SalesforceClient::connect(org.options()).await.unwrap();
+        let usage = client.daily_api_limit().await.unwrap();
+        assert_eq!(
+            usage,
+            ApiUsage {
+                used: 2,
+                max: 15000
+            }
+        );
+        assert_eq!(*client.api_usage().borrow(), Some(usage));
     }
 
     #[tokio::test]

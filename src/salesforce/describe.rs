@@ -278,7 +278,7 @@ impl SObjectSchema {
 }
 
 /// Why a describe failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum DescribeError {
     /// The org has no such SObject (or the user cannot see it).
     #[error(
@@ -304,7 +304,7 @@ pub enum DescribeError {
 }
 
 /// Why the startup check refuses the configuration.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StartupError {
     /// Describe failed (including an SObject that does not exist).
     #[error(transparent)]
@@ -392,6 +392,19 @@ impl DescribeCache {
             return Ok(schema);
         }
         self.refresh(client, sobject).await
+    }
+
+    /// The startup check in one step: describes `sobject` (an unknown SObject is a
+    /// [`StartupError::Describe`] naming it) and runs [`check_startup`] on the result.
+    pub async fn load_for_startup(
+        &self,
+        client: &SalesforceClient,
+        sobject: &str,
+        custom_id_field: Option<&str>,
+    ) -> Result<Arc<SObjectSchema>, StartupError> {
+        let schema = self.refresh(client, sobject).await?;
+        check_startup(&schema, custom_id_field)?;
+        Ok(schema)
     }
 
     /// Describes again and replaces the cached schema.
@@ -562,6 +575,28 @@ pub(crate) mod tests {
         assert_eq!(hits.load(Ordering::SeqCst), 1);
         cache.refresh(&client, "Lead").await.unwrap();
         assert_eq!(hits.load(Ordering::SeqCst), 2);
+        assert!(
+            !Arc::ptr_eq(&a, &cache.get("Lead").unwrap()),
+            "refresh replaces the schema"
+        );
+        let startup = cache
+            .load_for_startup(&client, "Lead", Some("Email"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(startup, StartupError::NotExternalId { .. }),
+            "{startup}"
+        );
+        let startup = cache
+            .load_for_startup(&client, "Foo__c", None)
+            .await
+            .unwrap_err();
+        assert!(
+            startup
+                .to_string()
+                .contains("SObject Foo__c does not exist"),
+            "{startup}"
+        );
         let err = cache.get_or_fetch(&client, "Foo__c").await.unwrap_err();
         assert!(
             matches!(err, DescribeError::UnknownSObject { ref code, .. } if code == "NOT_FOUND")

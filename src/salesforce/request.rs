@@ -29,24 +29,39 @@ pub enum WriteKind {
         /// The External ID field.
         field: String,
     },
+    /// `SalesforceClient::update_by_external_id`: the External ID (set to the source
+    /// Id in the body, like an upsert) is resolved to the row's Id, which is then
+    /// updated by Id, so an update never creates a row.
+    UpdateByExternalId {
+        /// The External ID field.
+        field: String,
+    },
     /// `DELETE /composite/sobjects?ids=` (no body).
     DeleteById,
+    /// `SalesforceClient::delete_by_external_id` with the source Ids (no body).
+    DeleteByExternalId {
+        /// The External ID field.
+        field: String,
+    },
 }
 
 impl WriteKind {
-    /// The write for a logical operation (spec §4, §5): with a custom id field, insert
-    /// and upsert go by External ID (so replays match the row they created), and so
-    /// does update after the caller checked that the rows exist; delete always goes by
-    /// Id (resolved from the External ID by the caller when one is configured).
-    /// `None` for an upsert without a custom id field, which config validation forbids.
+    /// The write for a logical operation (spec §4, §5). With a custom id field every
+    /// operation addresses rows by External ID: insert and upsert as an upsert (so a
+    /// replayed insert matches the row it created), update and delete through the Ids
+    /// the External ID resolves to. `None` for an upsert without a custom id field,
+    /// which configuration validation forbids.
     pub fn for_op(op: RecordOp, custom_id_field: Option<&str>) -> Option<WriteKind> {
+        let ext = |f: &str| f.to_string();
         match (op, custom_id_field) {
-            (RecordOp::Delete, _) => Some(WriteKind::DeleteById),
-            (_, Some(field)) => Some(WriteKind::UpsertByExternalId {
-                field: field.to_string(),
-            }),
+            (RecordOp::Insert | RecordOp::Upsert, Some(f)) => {
+                Some(WriteKind::UpsertByExternalId { field: ext(f) })
+            }
+            (RecordOp::Update, Some(f)) => Some(WriteKind::UpdateByExternalId { field: ext(f) }),
+            (RecordOp::Delete, Some(f)) => Some(WriteKind::DeleteByExternalId { field: ext(f) }),
             (RecordOp::Insert, None) => Some(WriteKind::Create),
             (RecordOp::Update, None) => Some(WriteKind::UpdateById),
+            (RecordOp::Delete, None) => Some(WriteKind::DeleteById),
             (RecordOp::Upsert, None) => None,
         }
     }
@@ -132,8 +147,12 @@ pub fn record_body(
             fields.insert("id".into(), Value::String(id));
             (false, None)
         }
-        WriteKind::UpsertByExternalId { field } => (false, Some(field.as_str())),
-        WriteKind::DeleteById => return Err(BodyError::DeleteHasNoBody),
+        WriteKind::UpsertByExternalId { field } | WriteKind::UpdateByExternalId { field } => {
+            (false, Some(field.as_str()))
+        }
+        WriteKind::DeleteById | WriteKind::DeleteByExternalId { .. } => {
+            return Err(BodyError::DeleteHasNoBody)
+        }
     };
     if let Some(field) = address_field {
         let id = record
@@ -479,30 +498,54 @@ mod tests {
 
     #[test]
     fn write_kind_follows_the_custom_id_setup() {
+        let f = || "CustomId__c".to_string();
         assert_eq!(
             WriteKind::for_op(RecordOp::Insert, None),
             Some(WriteKind::Create)
-        );
-        let ext = Some(WriteKind::UpsertByExternalId {
-            field: "CustomId__c".into(),
-        });
-        assert_eq!(
-            WriteKind::for_op(RecordOp::Insert, Some("CustomId__c")),
-            ext
-        );
-        assert_eq!(
-            WriteKind::for_op(RecordOp::Update, Some("CustomId__c")),
-            ext
         );
         assert_eq!(
             WriteKind::for_op(RecordOp::Update, None),
             Some(WriteKind::UpdateById)
         );
         assert_eq!(
-            WriteKind::for_op(RecordOp::Delete, Some("CustomId__c")),
+            WriteKind::for_op(RecordOp::Delete, None),
             Some(WriteKind::DeleteById)
         );
         assert_eq!(WriteKind::for_op(RecordOp::Upsert, None), None);
+        let c = Some("CustomId__c");
+        assert_eq!(
+            WriteKind::for_op(RecordOp::Insert, c),
+            Some(WriteKind::UpsertByExternalId { field: f() })
+        );
+        assert_eq!(
+            WriteKind::for_op(RecordOp::Upsert, c),
+            Some(WriteKind::UpsertByExternalId { field: f() })
+        );
+        assert_eq!(
+            WriteKind::for_op(RecordOp::Update, c),
+            Some(WriteKind::UpdateByExternalId { field: f() })
+        );
+        assert_eq!(
+            WriteKind::for_op(RecordOp::Delete, c),
+            Some(WriteKind::DeleteByExternalId { field: f() })
+        );
+    }
+
+    #[test]
+    fn update_by_external_id_body_carries_the_field_and_only_updateable_fields() {
+        let r = record(Some("00Qsrc"), json!({"LastName": "Doe", "Notes__c": "n"}));
+        let op = WriteKind::UpdateByExternalId {
+            field: "CustomId__c".into(),
+        };
+        let body = record_body(&op, &r, &lead_schema(), &rules()).unwrap();
+        assert_eq!(keys(&body), ["attributes", "CustomId__c", "LastName"]);
+        let del = WriteKind::DeleteByExternalId {
+            field: "CustomId__c".into(),
+        };
+        assert_eq!(
+            record_body(&del, &r, &lead_schema(), &rules()),
+            Err(BodyError::DeleteHasNoBody)
+        );
     }
 
     #[test]
