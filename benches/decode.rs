@@ -13,11 +13,11 @@ use sobject_sink::record::{decode, DecodeOptions, RawRecord, RecordCoords};
 const CREATED: &str = include_str!("../tests/fixtures/lead-created.schema.json");
 const KEY: &str = include_str!("../tests/fixtures/lead-key.schema.json");
 
-/// The sample Lead with a Description field, so the payload alone is about 2 KB.
+/// The sample Lead with a Description field, so the plain payload is about 2 KB.
 fn lead_records() -> (String, String) {
     let mut envelope: Value = serde_json::from_str(CREATED).expect("fixture is JSON");
     let description =
-        "Met at the data summit; interested in streaming sync between two orgs. ".repeat(7);
+        "Met at the data summit; interested in streaming sync between two orgs. ".repeat(12);
     if let Some(fields) = envelope["schema"]["fields"].as_array_mut() {
         fields.insert(
             fields.len() - 2,

@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use serde_json::{Map, Value};
 use simd_json::prelude::*;
 use simd_json::tape::Value as TapeValue;
-use simd_json::Buffers;
+use simd_json::{Buffers, Tape};
 
 use super::error::{DecodeError, Part};
 use super::schema::{kind_of, plain, FieldPath, SchemaWalker};
@@ -73,13 +73,22 @@ pub struct RawRecord<'a> {
 struct Scratch {
     input: Vec<u8>,
     buffers: Buffers,
+    /// The node vector of the last parse, kept empty between parses.
+    tape: Option<Tape<'static>>,
+}
+
+impl Scratch {
+    fn new(capacity: usize) -> Self {
+        Scratch {
+            input: Vec::with_capacity(capacity),
+            buffers: Buffers::new(capacity),
+            tape: None,
+        }
+    }
 }
 
 thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch {
-        input: Vec::with_capacity(8192),
-        buffers: Buffers::new(8192),
-    });
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::new(8192));
 }
 
 /// Parses `bytes` and runs `f` on the root of the tape.
@@ -91,21 +100,22 @@ fn with_tape<T>(
     let run = |scratch: &mut Scratch| {
         scratch.input.clear();
         scratch.input.extend_from_slice(bytes);
-        let tape = simd_json::to_tape_with_buffers(&mut scratch.input, &mut scratch.buffers)
+        // `reset` empties the tape, so it borrows nothing while stored as 'static.
+        let mut tape = scratch.tape.take().unwrap_or_else(Tape::null).reset();
+        let parsed = simd_json::fill_tape(&mut scratch.input, &mut scratch.buffers, &mut tape)
             .map_err(|e| DecodeError::NotJson {
                 part,
                 position: e.index(),
                 reason: format!("{:?}", e.error()),
-            })?;
-        f(tape.as_value())
+            });
+        let result = parsed.and_then(|()| f(tape.as_value()));
+        scratch.tape = Some(tape.reset());
+        result
     };
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
         Ok(mut scratch) => run(&mut scratch),
         // Only reachable if a caller nests decodes on one thread; use fresh buffers.
-        Err(_) => run(&mut Scratch {
-            input: Vec::with_capacity(bytes.len()),
-            buffers: Buffers::new(bytes.len()),
-        }),
+        Err(_) => run(&mut Scratch::new(bytes.len())),
     })
 }
 
@@ -214,7 +224,7 @@ fn decode_value(bytes: &[u8], opts: &DecodeOptions) -> Result<Row, DecodeError> 
                 part,
                 found: kind_of(&payload),
             })?;
-            row.fields = Map::new();
+            row.fields = Map::with_capacity(obj.len());
             for (k, v) in obj.iter() {
                 row.accept(k, plain(v, part, 1)?)?;
             }
@@ -227,6 +237,7 @@ fn decode_value(bytes: &[u8], opts: &DecodeOptions) -> Result<Row, DecodeError> 
                 part,
                 found: "not a Connect struct",
             })?;
+        row.fields = Map::with_capacity(fields.map_or(0, |f| f.len()));
         let mut path = FieldPath::new();
         walker.walk_struct(&fields, payload, &mut path, 0, &mut |name, value| {
             row.accept(name, value)

@@ -123,8 +123,9 @@ pub(crate) fn plain(v: TapeValue<'_, '_>, part: Part, depth: usize) -> Result<Va
             Value::Array(out)
         }
         ValueType::Object => {
-            let mut out = Map::new();
-            if let Some(obj) = v.as_object() {
+            let obj = v.as_object();
+            let mut out = Map::with_capacity(obj.as_ref().map_or(0, |o| o.len()));
+            if let Some(obj) = obj {
                 for (k, item) in obj.iter() {
                     out.insert(k.to_string(), plain(item, part, depth + 1)?);
                 }
@@ -267,8 +268,9 @@ impl SchemaWalker {
             "array" => self.array(&node, value, path, depth),
             "map" => self.map(&node, value, path, depth),
             "struct" => {
-                let mut out = Map::new();
-                self.walk_struct(&node_fields(&node), value, path, depth, &mut |k, v| {
+                let fields = node_fields(&node);
+                let mut out = Map::with_capacity(fields.map_or(0, |f| f.len()));
+                self.walk_struct(&fields, value, path, depth, &mut |k, v| {
                     out.insert(k.to_string(), v);
                     Ok(())
                 })?;
