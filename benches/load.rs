@@ -70,7 +70,11 @@ fn options() -> Options {
 }
 
 /// A stream of about `records` changes (Leads with 1–5 changes each, 10% deleted).
-fn stream(records: usize, partitions: i32, tag: &str) -> sobject_sink::demo::lead_stream::LeadStream {
+fn stream(
+    records: usize,
+    partitions: i32,
+    tag: &str,
+) -> sobject_sink::demo::lead_stream::LeadStream {
     generate(&StreamSpec {
         leads: (records / 4).max(1),
         updates: (1, 4),
@@ -149,7 +153,11 @@ fn percentile(metrics: &str, name: &str, q: f64) -> Option<f64> {
         if let Some(rest) = line.strip_prefix(&format!("{name}_bucket{{")) {
             let le = rest.split("le=\"").nth(1)?.split('"').next()?;
             let count: f64 = rest.rsplit(' ').next()?.parse().ok()?;
-            let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
             buckets.push((le, count));
         }
     }
@@ -165,7 +173,11 @@ fn percentile(metrics: &str, name: &str, q: f64) -> Option<f64> {
                 return Some(prev.0);
             }
             let span = count - prev.1;
-            let frac = if span > 0.0 { (target - prev.1) / span } else { 1.0 };
+            let frac = if span > 0.0 {
+                (target - prev.1) / span
+            } else {
+                1.0
+            };
             return Some(prev.0 + frac * (le - prev.0));
         }
         prev = (le, count);
@@ -208,10 +220,20 @@ enum Feed {
     Paced(f64),
 }
 
-fn run(name: &str, sim_latency_ms: u64, records: usize, partitions: i32, per_record: bool, feed: Feed) -> RunResult {
+fn run(
+    name: &str,
+    sim_latency_ms: u64,
+    records: usize,
+    partitions: i32,
+    per_record: bool,
+    feed: Feed,
+) -> RunResult {
     let kafka = broker();
     let sim = start_sim(sim_latency_ms);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let tag = format!("{name}{}", free_port());
     let topic = format!("bench-{tag}");
     let s = stream(records, partitions, &tag);
@@ -266,7 +288,11 @@ fn run(name: &str, sim_latency_ms: u64, records: usize, partitions: i32, per_rec
     let deadline = Instant::now() + Duration::from_secs(3600);
     loop {
         let committed = kafka.committed(&group, &topic, partitions);
-        if ends.iter().enumerate().all(|(p, e)| *e == 0 || committed[p] == Some(*e)) {
+        if ends
+            .iter()
+            .enumerate()
+            .all(|(p, e)| *e == 0 || committed[p] == Some(*e))
+        {
             break;
         }
         assert!(Instant::now() < deadline, "{name}: did not finish");
@@ -277,7 +303,14 @@ fn run(name: &str, sim_latency_ms: u64, records: usize, partitions: i32, per_rec
     }
     let seconds = started.elapsed().as_secs_f64();
     let metrics = rt
-        .block_on(async { reqwest::get(format!("{rest}/metrics")).await.ok()?.text().await.ok() })
+        .block_on(async {
+            reqwest::get(format!("{rest}/metrics"))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()
+        })
         .unwrap_or_default();
     let rss = peak_rss_mb(sink.id());
     unsafe {
@@ -285,7 +318,10 @@ fn run(name: &str, sim_latency_ms: u64, records: usize, partitions: i32, per_rec
     }
     let _ = sink.wait();
     let counters = rt.block_on(sim.admin.counters()).expect("counters");
-    let rows = rt.block_on(sim.admin.live_rows("Lead")).map(|r| r.len()).unwrap_or(0);
+    let rows = rt
+        .block_on(sim.admin.live_rows("Lead"))
+        .map(|r| r.len())
+        .unwrap_or(0);
     let latency = "sobject_sink_record_latency_seconds";
     RunResult {
         records: s.records.len(),
@@ -331,13 +367,37 @@ fn main() {
     );
     let fast = run("fast", 0, o.records, o.partitions, false, Feed::Backlog);
     row("batched, 0 ms API latency", &fast);
-    let slow = run("slow", o.latency_ms, o.slow_records, o.partitions, false, Feed::Backlog);
+    let slow = run(
+        "slow",
+        o.latency_ms,
+        o.slow_records,
+        o.partitions,
+        false,
+        Feed::Backlog,
+    );
     row(&format!("batched, {} ms API latency", o.latency_ms), &slow);
-    let per = run("perrecord", o.latency_ms, o.per_record, o.partitions, true, Feed::Backlog);
-    row(&format!("per-record, {} ms API latency", o.latency_ms), &per);
+    let per = run(
+        "perrecord",
+        o.latency_ms,
+        o.per_record,
+        o.partitions,
+        true,
+        Feed::Backlog,
+    );
+    row(
+        &format!("per-record, {} ms API latency", o.latency_ms),
+        &per,
+    );
     let half_rate = slow.per_second() * 0.5;
     let paced_records = ((half_rate * 10.0) as usize).clamp(200, o.slow_records.max(200));
-    let paced = run("paced", o.latency_ms, paced_records, o.partitions, false, Feed::Paced(half_rate));
+    let paced = run(
+        "paced",
+        o.latency_ms,
+        paced_records,
+        o.partitions,
+        false,
+        Feed::Paced(half_rate),
+    );
     row(&format!("batched at 50% load ({half_rate:.0}/s)"), &paced);
     let backlog = (o.backlog > 0).then(|| {
         let b = run("backlog", 0, o.backlog, o.partitions, false, Feed::Backlog);
@@ -347,7 +407,10 @@ fn main() {
     let speedup = slow.per_second() / per.per_second().max(1e-9);
     let call_ratio = per.calls_per_1000() / slow.calls_per_1000().max(1e-9);
     println!();
-    println!("batched vs per-record at {} ms: {speedup:.0}x records/s, {call_ratio:.0}x fewer API calls", o.latency_ms);
+    println!(
+        "batched vs per-record at {} ms: {speedup:.0}x records/s, {call_ratio:.0}x fewer API calls",
+        o.latency_ms
+    );
     let result = json!({
         "smoke": o.smoke,
         "latency_ms": o.latency_ms,
@@ -360,8 +423,17 @@ fn main() {
         "api_call_ratio_vs_per_record": call_ratio,
     });
     let _ = std::fs::create_dir_all("bench-results");
-    let file = if o.smoke { "bench-results/load-smoke.json" } else { "bench-results/load.json" };
-    if std::fs::write(file, serde_json::to_string_pretty(&result).unwrap_or_default()).is_ok() {
+    let file = if o.smoke {
+        "bench-results/load-smoke.json"
+    } else {
+        "bench-results/load.json"
+    };
+    if std::fs::write(
+        file,
+        serde_json::to_string_pretty(&result).unwrap_or_default(),
+    )
+    .is_ok()
+    {
         println!("results written to {file}");
     }
 }

@@ -53,9 +53,12 @@ fn read_connector(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
             (Some(n), Some(c)) => (n.as_str().map(str::to_string), c.clone()),
             _ => (None, v.clone()),
         };
-        let obj = cfg
-            .as_object()
-            .with_context(|| format!("{}: the configuration must be a JSON object", path.display()))?;
+        let obj = cfg.as_object().with_context(|| {
+            format!(
+                "{}: the configuration must be a JSON object",
+                path.display()
+            )
+        })?;
         let mut map = BTreeMap::new();
         for (k, v) in obj {
             let s = match v {
@@ -69,19 +72,17 @@ fn read_connector(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
         }
         Ok(map)
     } else {
-        properties::parse_map(&text)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        properties::parse_map(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
     }
 }
 
-fn init_logging(json: bool, level: Option<&str>) {
+fn init_logging(json: bool, level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!(
-            "{},rdkafka=warn,hyper=warn,reqwest=warn",
-            level.unwrap_or("info")
-        ))
+        tracing_subscriber::EnvFilter::new(format!("{level},rdkafka=warn,hyper=warn,reqwest=warn"))
     });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     if json {
         builder.json().init();
     } else {
@@ -89,16 +90,25 @@ fn init_logging(json: bool, level: Option<&str>) {
     }
 }
 
+fn init_worker_logging(worker: &WorkerConfig) {
+    let json = worker.log_format == sobject_sink::config::worker::LogFormat::Json;
+    init_logging(json, &worker.log_level);
+}
+
 fn wait_for_signal() {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(_) => return,
     };
     rt.block_on(async {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return,
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return,
+            };
         tokio::select! {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}
@@ -112,10 +122,11 @@ fn main() -> anyhow::Result<()> {
         Command::Standalone { worker, connectors } => {
             let text = std::fs::read_to_string(&worker)
                 .with_context(|| format!("cannot read worker file {}", worker.display()))?;
-            let map = properties::parse_map(&text).map_err(|e| anyhow::anyhow!("{}: {e}", worker.display()))?;
+            let map = properties::parse_map(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", worker.display()))?;
             let worker_config = WorkerConfig::from_map(&map)
                 .map_err(|e| anyhow::anyhow!("worker file {}:\n{e}", worker.display()))?;
-            init_logging(worker_config.log_json, worker_config.log_level.as_deref());
+            init_worker_logging(&worker_config);
             let mut configs = Vec::new();
             for path in &connectors {
                 let map = read_connector(path)?;
@@ -135,13 +146,17 @@ fn main() -> anyhow::Result<()> {
         Command::Distributed { worker } => {
             let text = std::fs::read_to_string(&worker)
                 .with_context(|| format!("cannot read worker file {}", worker.display()))?;
-            let map = properties::parse_map(&text).map_err(|e| anyhow::anyhow!("{}: {e}", worker.display()))?;
+            let map = properties::parse_map(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", worker.display()))?;
             let worker_config = WorkerConfig::from_map(&map)
                 .map_err(|e| anyhow::anyhow!("worker file {}:\n{e}", worker.display()))?;
             if worker_config.distributed.is_none() {
-                anyhow::bail!("worker file {}: group.id is required in distributed mode", worker.display());
+                anyhow::bail!(
+                    "worker file {}: group.id is required in distributed mode",
+                    worker.display()
+                );
             }
-            init_logging(&worker_config);
+            init_worker_logging(&worker_config);
             let grace = worker_config.task_shutdown_graceful_timeout + Duration::from_secs(5);
             let handle = WorkerHandle::start(worker_config, Vec::new())?;
             tracing::info!("metrics at {}/metrics", handle.rest_url);
@@ -151,8 +166,8 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Quickstart(args) => {
-            init_logging(false, Some("warn"));
-            sobject_sink::demo::quickstart::run(args)
+            init_logging(false, "warn");
+            sobject_sink::demo::quickstart::run(args).map_err(anyhow::Error::from)
         }
     }
 }

@@ -10,7 +10,13 @@ use support::{ends_of, World};
 
 fn post_json(w: &World, url: &str, body: &Value) -> (u16, Value) {
     w.rt.block_on(async {
-        let r = w.http.post(url).json(body).send().await.expect("REST answers");
+        let r = w
+            .http
+            .post(url)
+            .json(body)
+            .send()
+            .await
+            .expect("REST answers");
         let code = r.status().as_u16();
         (code, r.json().await.unwrap_or(Value::Null))
     })
@@ -18,14 +24,21 @@ fn post_json(w: &World, url: &str, body: &Value) -> (u16, Value) {
 
 fn put_json(w: &World, url: &str, body: &Value) -> (u16, Value) {
     w.rt.block_on(async {
-        let r = w.http.put(url).json(body).send().await.expect("REST answers");
+        let r = w
+            .http
+            .put(url)
+            .json(body)
+            .send()
+            .await
+            .expect("REST answers");
         let code = r.status().as_u16();
         (code, r.json().await.unwrap_or(Value::Null))
     })
 }
 
 fn empty_worker(w: &World) -> sobject_sink::connect::worker::WorkerHandle {
-    let worker = sobject_sink::config::WorkerConfig::from_map(&w.worker_map()).expect("worker config");
+    let worker =
+        sobject_sink::config::WorkerConfig::from_map(&w.worker_map()).expect("worker config");
     sobject_sink::connect::worker::WorkerHandle::start(worker, vec![]).expect("worker starts")
 }
 
@@ -37,11 +50,19 @@ fn the_rest_lifecycle_drives_the_connector_and_the_rows() {
     let base = handle.rest_url.clone();
     let config: Value = json!(w.connector("life", topic));
 
-    let (code, body) = post_json(&w, &format!("{base}/connectors"), &json!({"name": "life", "config": config}));
+    let (code, body) = post_json(
+        &w,
+        &format!("{base}/connectors"),
+        &json!({"name": "life", "config": config}),
+    );
     assert_eq!(code, 201, "{body}");
     assert_eq!(body["name"], "life");
     assert_eq!(body["config"]["salesforce.password"], "[hidden]");
-    let (code, body) = post_json(&w, &format!("{base}/connectors"), &json!({"name": "life", "config": config}));
+    let (code, body) = post_json(
+        &w,
+        &format!("{base}/connectors"),
+        &json!({"name": "life", "config": config}),
+    );
     assert_eq!(code, 409, "{body}");
 
     let (_, list) = w.rest_get(&format!("{base}/connectors"));
@@ -55,16 +76,34 @@ fn the_rest_lifecycle_drives_the_connector_and_the_rows() {
     w.wait_task(&base, "life", "RUNNING", |t| t["state"] == "RUNNING");
 
     // Records flow.
-    let first = generate(&StreamSpec { leads: 50, partitions: 1, delete_ratio: 0.0, tag: "r1".into(), ..StreamSpec::default() });
+    let first = generate(&StreamSpec {
+        leads: 50,
+        partitions: 1,
+        delete_ratio: 0.0,
+        tag: "r1".into(),
+        ..StreamSpec::default()
+    });
     w.produce_stream(topic, 1, &first);
     let n1 = first.records.len() as i64;
     w.wait_committed(&base, "life", topic, &[n1]);
     assert_eq!(w.leads_by_source().len(), 50);
 
     // Paused: nothing is written.
-    assert_eq!(w.rest_send(reqwest::Method::PUT, &format!("{base}/connectors/life/pause")), 202);
+    assert_eq!(
+        w.rest_send(
+            reqwest::Method::PUT,
+            &format!("{base}/connectors/life/pause")
+        ),
+        202
+    );
     w.wait_task(&base, "life", "PAUSED", |t| t["state"] == "PAUSED");
-    let second = generate(&StreamSpec { leads: 30, partitions: 1, delete_ratio: 0.0, tag: "r2".into(), ..StreamSpec::default() });
+    let second = generate(&StreamSpec {
+        leads: 30,
+        partitions: 1,
+        delete_ratio: 0.0,
+        tag: "r2".into(),
+        ..StreamSpec::default()
+    });
     w.produce_stream(topic, 1, &second);
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(w.leads_by_source().len(), 50, "no writes while paused");
@@ -72,29 +111,64 @@ fn the_rest_lifecycle_drives_the_connector_and_the_rows() {
     assert_eq!(st["connector"]["state"], "PAUSED");
 
     // Resumed: the backlog arrives.
-    assert_eq!(w.rest_send(reqwest::Method::PUT, &format!("{base}/connectors/life/resume")), 202);
+    assert_eq!(
+        w.rest_send(
+            reqwest::Method::PUT,
+            &format!("{base}/connectors/life/resume")
+        ),
+        202
+    );
     let n2 = n1 + second.records.len() as i64;
     w.wait_committed(&base, "life", topic, &[n2]);
     assert_eq!(w.leads_by_source().len(), 80);
 
     // Reconfigured: tasks restart with the new configuration (Title is now ignored).
     let mut new_config = w.connector("life", topic);
-    new_config.insert("salesforce.ignore.fields".into(), "CleanStatus,Title".into());
-    let (code, body) = put_json(&w, &format!("{base}/connectors/life/config"), &json!(new_config));
+    new_config.insert(
+        "salesforce.ignore.fields".into(),
+        "CleanStatus,Title".into(),
+    );
+    let (code, body) = put_json(
+        &w,
+        &format!("{base}/connectors/life/config"),
+        &json!(new_config),
+    );
     assert_eq!(code, 200, "{body}");
     w.wait_task(&base, "life", "RUNNING", |t| t["state"] == "RUNNING");
-    let third = generate(&StreamSpec { leads: 10, partitions: 1, delete_ratio: 0.0, updates: (0, 0), tag: "r3".into(), ..StreamSpec::default() });
+    let third = generate(&StreamSpec {
+        leads: 10,
+        partitions: 1,
+        delete_ratio: 0.0,
+        updates: (0, 0),
+        tag: "r3".into(),
+        ..StreamSpec::default()
+    });
     w.produce_stream(topic, 1, &third);
     w.wait_committed(&base, "life", topic, &[n2 + third.records.len() as i64]);
     let rows = w.leads_by_source();
     for sid in third.expected.keys() {
-        assert!(rows[sid]["Title"].is_null(), "Title ignored after the reconfiguration");
+        assert!(
+            rows[sid]["Title"].is_null(),
+            "Title ignored after the reconfiguration"
+        );
     }
 
     // Stopped, then resumed.
-    assert_eq!(w.rest_send(reqwest::Method::PUT, &format!("{base}/connectors/life/stop")), 202);
+    assert_eq!(
+        w.rest_send(
+            reqwest::Method::PUT,
+            &format!("{base}/connectors/life/stop")
+        ),
+        202
+    );
     w.wait_task(&base, "life", "STOPPED", |t| t["state"] == "STOPPED");
-    assert_eq!(w.rest_send(reqwest::Method::PUT, &format!("{base}/connectors/life/resume")), 202);
+    assert_eq!(
+        w.rest_send(
+            reqwest::Method::PUT,
+            &format!("{base}/connectors/life/resume")
+        ),
+        202
+    );
     w.wait_task(&base, "life", "RUNNING", |t| t["state"] == "RUNNING");
 
     // Offsets are reported in Connect's shape.
@@ -102,11 +176,17 @@ fn the_rest_lifecycle_drives_the_connector_and_the_rows() {
     assert!(offsets["offsets"].is_array(), "{offsets}");
 
     // Deleted: 204, then 404 with Connect's error body.
-    assert_eq!(w.rest_send(reqwest::Method::DELETE, &format!("{base}/connectors/life")), 204);
+    assert_eq!(
+        w.rest_send(reqwest::Method::DELETE, &format!("{base}/connectors/life")),
+        204
+    );
     let (code, body) = w.rest_get(&format!("{base}/connectors/life"));
     assert_eq!(code, 404);
     assert_eq!(body["error_code"], 404);
-    assert!(body["message"].as_str().unwrap_or_default().contains("life"));
+    assert!(body["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("life"));
     handle.shutdown(Duration::from_secs(10));
 }
 
@@ -118,10 +198,17 @@ fn invalid_configurations_are_refused_naming_the_key() {
     let mut bad = w.connector("bad", "t");
     bad.insert("salesforce.objekt".into(), "Lead".into());
     bad.insert("sink.batch.max.records".into(), "500".into());
-    let (code, body) = post_json(&w, &format!("{base}/connectors"), &json!({"name": "bad", "config": bad}));
+    let (code, body) = post_json(
+        &w,
+        &format!("{base}/connectors"),
+        &json!({"name": "bad", "config": bad}),
+    );
     assert_eq!(code, 400, "{body}");
     let msg = body["message"].as_str().unwrap_or_default();
-    assert!(msg.contains("salesforce.objekt") && msg.contains("sink.batch.max.records"), "{msg}");
+    assert!(
+        msg.contains("salesforce.objekt") && msg.contains("sink.batch.max.records"),
+        "{msg}"
+    );
 
     let (code, v) = put_json(
         &w,
@@ -153,7 +240,14 @@ fn invalid_configurations_are_refused_naming_the_key() {
     // Through files: the process refuses to start and names the key.
     let dir = tempfile::tempdir().unwrap();
     let worker = dir.path().join("worker.properties");
-    std::fs::write(&worker, format!("bootstrap.servers={}\nlisteners=http://127.0.0.1:0\n", w.kafka.bootstrap)).unwrap();
+    std::fs::write(
+        &worker,
+        format!(
+            "bootstrap.servers={}\nlisteners=http://127.0.0.1:0\n",
+            w.kafka.bootstrap
+        ),
+    )
+    .unwrap();
     let conn = dir.path().join("bad.properties");
     let text: String = bad.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
     std::fs::write(&conn, text).unwrap();
@@ -165,7 +259,10 @@ fn invalid_configurations_are_refused_naming_the_key() {
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("salesforce.objekt") && stderr.contains("bad.properties"), "{stderr}");
+    assert!(
+        stderr.contains("salesforce.objekt") && stderr.contains("bad.properties"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("sim-password"), "no secret in the error");
     handle.shutdown(Duration::from_secs(5));
 }
@@ -174,27 +271,62 @@ fn invalid_configurations_are_refused_naming_the_key() {
 fn metrics_match_the_records_and_the_calls_the_org_counted() {
     let w = World::new();
     let topic = "rest-metrics";
-    let stream = generate(&StreamSpec { leads: 120, partitions: 2, tag: "m3".into(), ..StreamSpec::default() });
+    let stream = generate(&StreamSpec {
+        leads: 120,
+        partitions: 2,
+        tag: "m3".into(),
+        ..StreamSpec::default()
+    });
     w.produce_stream(topic, 2, &stream);
     let handle = w.start_worker(w.connector("metered", topic));
-    w.wait_committed(&handle.rest_url, "metered", topic, &ends_of(&stream.records, 2));
+    w.wait_committed(
+        &handle.rest_url,
+        "metered",
+        topic,
+        &ends_of(&stream.records, 2),
+    );
     let text = w.rt.block_on(async {
-        reqwest::get(format!("{}/metrics", handle.rest_url)).await.unwrap().text().await.unwrap()
+        reqwest::get(format!("{}/metrics", handle.rest_url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     });
     let sum = |prefix: &str, must: &[&str]| -> f64 {
         text.lines()
-            .filter(|l| l.starts_with(prefix) && l.contains("connector=\"metered\"") && must.iter().all(|m| l.contains(m)))
+            .filter(|l| {
+                l.starts_with(prefix)
+                    && l.contains("connector=\"metered\"")
+                    && must.iter().all(|m| l.contains(m))
+            })
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     };
     let outcomes = sum("sobject_sink_records_total{", &[]);
-    assert_eq!(outcomes as usize, stream.records.len(), "one final outcome per record");
-    assert_eq!(sum("sobject_sink_records_read_total{", &[]) as usize, stream.records.len());
+    assert_eq!(
+        outcomes as usize,
+        stream.records.len(),
+        "one final outcome per record"
+    );
+    assert_eq!(
+        sum("sobject_sink_records_read_total{", &[]) as usize,
+        stream.records.len()
+    );
     let counters = w.rt.block_on(w.admin.counters()).unwrap();
-    let ours = sum("sobject_sink_api_calls_total{", &[]) - sum("sobject_sink_api_calls_total{", &["endpoint=\"versions\""])
+    let ours = sum("sobject_sink_api_calls_total{", &[])
+        - sum("sobject_sink_api_calls_total{", &["endpoint=\"versions\""])
         - sum("sobject_sink_api_calls_total{", &["endpoint=\"login\""]);
-    assert_eq!(ours as u64, counters.api_units_used, "API calls counted alike by the sink and the org");
-    assert!(text.contains("sobject_sink_task_state{connector=\"metered\",state=\"RUNNING\",task=\"0\"} 1"), "task state gauge");
+    assert_eq!(
+        ours as u64, counters.api_units_used,
+        "API calls counted alike by the sink and the org"
+    );
+    assert!(
+        text.contains(
+            "sobject_sink_task_state{connector=\"metered\",state=\"RUNNING\",task=\"0\"} 1"
+        ),
+        "task state gauge"
+    );
     handle.shutdown(Duration::from_secs(10));
 }
 
@@ -202,12 +334,20 @@ fn metrics_match_the_records_and_the_calls_the_org_counted() {
 fn secrets_never_reach_logs_errors_or_rest_responses() {
     let w = World::new();
     let topic = "rest-secrets";
-    let stream = generate(&StreamSpec { leads: 20, partitions: 1, tag: "s4".into(), ..StreamSpec::default() });
+    let stream = generate(&StreamSpec {
+        leads: 20,
+        partitions: 1,
+        tag: "s4".into(),
+        ..StreamSpec::default()
+    });
     w.produce_stream(topic, 1, &stream);
     let dir = tempfile::tempdir().unwrap();
     let port = sobject_sink::demo::broker::free_port();
     let rest = format!("http://127.0.0.1:{port}");
-    let worker = format!("bootstrap.servers={}\nlisteners={rest}\nlog.level=debug\n", w.kafka.bootstrap);
+    let worker = format!(
+        "bootstrap.servers={}\nlisteners={rest}\nlog.level=debug\n",
+        w.kafka.bootstrap
+    );
     std::fs::write(dir.path().join("w.properties"), worker).unwrap();
     let mut good = w.connector("secret", topic);
     good.insert("name".into(), "secret".into());
@@ -215,7 +355,10 @@ fn secrets_never_reach_logs_errors_or_rest_responses() {
     std::fs::write(dir.path().join("c.properties"), text).unwrap();
     // A second connector whose login fails: its trace must not show the password either.
     let mut wrong = w.connector("wrongpw", "rest-secrets-2");
-    wrong.insert("salesforce.password".into(), "Wrong-Secret-Password-42".into());
+    wrong.insert(
+        "salesforce.password".into(),
+        "Wrong-Secret-Password-42".into(),
+    );
     let text: String = wrong.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
     std::fs::write(dir.path().join("wrong.properties"), text).unwrap();
     let log = std::fs::File::create(dir.path().join("sink.log")).unwrap();
@@ -238,10 +381,19 @@ fn secrets_never_reach_logs_errors_or_rest_responses() {
             bodies.push_str(&st.to_string());
             break;
         }
-        assert!(Instant::now() < deadline, "the wrong password never failed the task: {st}");
+        assert!(
+            Instant::now() < deadline,
+            "the wrong password never failed the task: {st}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
-    for path in ["/connectors?expand=status&expand=info", "/connectors/secret/config", "/connectors/secret", "/connectors/secret/tasks", "/connectors/wrongpw/config"] {
+    for path in [
+        "/connectors?expand=status&expand=info",
+        "/connectors/secret/config",
+        "/connectors/secret",
+        "/connectors/secret/tasks",
+        "/connectors/wrongpw/config",
+    ] {
         bodies.push_str(&w.rest_get(&format!("{rest}{path}")).1.to_string());
     }
     unsafe {
@@ -249,17 +401,38 @@ fn secrets_never_reach_logs_errors_or_rest_responses() {
     }
     let _ = child.wait();
     let logs = std::fs::read_to_string(dir.path().join("sink.log")).unwrap();
-    assert!(logs.contains("DEBUG") || logs.contains("debug"), "the run logged at debug level");
-    for secret in ["sim-password", "SIMTOKEN", "sim-consumer-secret", "Wrong-Secret-Password-42"] {
+    assert!(
+        logs.contains("DEBUG") || logs.contains("debug"),
+        "the run logged at debug level"
+    );
+    for secret in [
+        "sim-password",
+        "SIMTOKEN",
+        "sim-consumer-secret",
+        "Wrong-Secret-Password-42",
+    ] {
         assert!(!logs.contains(secret), "{secret} appears in the logs");
-        assert!(!bodies.contains(secret), "{secret} appears in a REST response");
+        assert!(
+            !bodies.contains(secret),
+            "{secret} appears in a REST response"
+        );
     }
     assert!(!logs.contains("Bearer "), "no access token in the logs");
-    assert!(!logs.contains("access_token"), "no token response in the logs");
+    assert!(
+        !logs.contains("access_token"),
+        "no token response in the logs"
+    );
 }
 
 fn metric(w: &World, rest: &str, prefix: &str) -> Option<f64> {
-    let text = w.rt.block_on(async { reqwest::get(format!("{rest}/metrics")).await.ok()?.text().await.ok() })?;
+    let text = w.rt.block_on(async {
+        reqwest::get(format!("{rest}/metrics"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()
+    })?;
     text.lines()
         .filter(|l| l.starts_with(prefix))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
@@ -298,15 +471,27 @@ fn two_distributed_workers_share_a_connector_and_survive_a_kill() {
     // Both REST APIs answer.
     for rest in &rests {
         let deadline = Instant::now() + support::PATIENCE;
-        while w.rt.block_on(async { reqwest::get(format!("{rest}/")).await.is_err() }) {
+        while w
+            .rt
+            .block_on(async { reqwest::get(format!("{rest}/")).await.is_err() })
+        {
             assert!(Instant::now() < deadline, "worker {rest} did not come up");
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-    let stream = generate(&StreamSpec { leads: 400, partitions: 4, tag: "d2".into(), ..StreamSpec::default() });
+    let stream = generate(&StreamSpec {
+        leads: 400,
+        partitions: 4,
+        tag: "d2".into(),
+        ..StreamSpec::default()
+    });
     let half = stream.records.len() / 2;
     w.produce_records(topic, 4, &stream.records[..half]);
-    let (code, body) = post_json(&w, &format!("{}/connectors", rests[0]), &json!({"name": "dist", "config": w.connector("dist", topic)}));
+    let (code, body) = post_json(
+        &w,
+        &format!("{}/connectors", rests[0]),
+        &json!({"name": "dist", "config": w.connector("dist", topic)}),
+    );
     assert_eq!(code, 201, "{body}");
 
     // Listed and running on worker 2, with tasks on both workers.
@@ -322,7 +507,10 @@ fn two_distributed_workers_share_a_connector_and_survive_a_kill() {
         if running_workers.len() == 2 {
             break;
         }
-        assert!(Instant::now() < deadline, "tasks never ran on both workers: {st}");
+        assert!(
+            Instant::now() < deadline,
+            "tasks never ran on both workers: {st}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let (_, list) = w.rest_get(&format!("{}/connectors", rests[1]));
@@ -330,12 +518,25 @@ fn two_distributed_workers_share_a_connector_and_survive_a_kill() {
     // The partitions are split between the workers.
     let deadline = Instant::now() + support::PATIENCE;
     loop {
-        let a = metric(&w, &rests[0], "sobject_sink_assigned_partitions{connector=\"dist\"}").unwrap_or(0.0);
-        let b = metric(&w, &rests[1], "sobject_sink_assigned_partitions{connector=\"dist\"}").unwrap_or(0.0);
+        let a = metric(
+            &w,
+            &rests[0],
+            "sobject_sink_assigned_partitions{connector=\"dist\"}",
+        )
+        .unwrap_or(0.0);
+        let b = metric(
+            &w,
+            &rests[1],
+            "sobject_sink_assigned_partitions{connector=\"dist\"}",
+        )
+        .unwrap_or(0.0);
         if a >= 1.0 && b >= 1.0 && (a + b) as i64 == 4 {
             break;
         }
-        assert!(Instant::now() < deadline, "partitions not split: {a} and {b}");
+        assert!(
+            Instant::now() < deadline,
+            "partitions not split: {a} and {b}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let half_ends = ends_of(&stream.records[..half], 4);
@@ -347,8 +548,18 @@ fn two_distributed_workers_share_a_connector_and_survive_a_kill() {
     w.produce_records(topic, 4, &stream.records[half..]);
     w.wait_committed(&rests[1], "dist", topic, &ends_of(&stream.records, 4));
     let deadline = Instant::now() + support::PATIENCE;
-    while metric(&w, &rests[1], "sobject_sink_assigned_partitions{connector=\"dist\"}").unwrap_or(0.0) as i64 != 4 {
-        assert!(Instant::now() < deadline, "worker 2 never took over every partition");
+    while metric(
+        &w,
+        &rests[1],
+        "sobject_sink_assigned_partitions{connector=\"dist\"}",
+    )
+    .unwrap_or(0.0) as i64
+        != 4
+    {
+        assert!(
+            Instant::now() < deadline,
+            "worker 2 never took over every partition"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let rows = w.leads_by_source();
@@ -358,7 +569,10 @@ fn two_distributed_workers_share_a_connector_and_survive_a_kill() {
             Some(fields) => {
                 let row = rows.get(sid).unwrap_or_else(|| panic!("{sid} missing"));
                 for (k, v) in fields {
-                    assert!(sobject_sink::demo::lead_stream::same_value(v, &row[k]), "{sid}.{k}");
+                    assert!(
+                        sobject_sink::demo::lead_stream::same_value(v, &row[k]),
+                        "{sid}.{k}"
+                    );
                 }
             }
         }

@@ -31,24 +31,45 @@ fn org_a_to_org_b_sync_leaves_every_row_in_its_last_state() {
     });
     w.produce_stream(topic, 4, &stream);
     let handle = w.start_worker(w.connector("sync", topic));
-    w.wait_committed(&handle.rest_url, "sync", topic, &ends_of(&stream.records, 4));
+    w.wait_committed(
+        &handle.rest_url,
+        "sync",
+        topic,
+        &ends_of(&stream.records, 4),
+    );
 
     let rows = w.leads_by_source();
     let mut live = 0;
     for (sid, expected) in &stream.expected {
         match expected {
-            None => assert!(!rows.contains_key(sid), "{sid} was deleted in org A but is live in org B"),
+            None => assert!(
+                !rows.contains_key(sid),
+                "{sid} was deleted in org A but is live in org B"
+            ),
             Some(fields) => {
                 live += 1;
-                let row = rows.get(sid).unwrap_or_else(|| panic!("{sid} missing in org B"));
+                let row = rows
+                    .get(sid)
+                    .unwrap_or_else(|| panic!("{sid} missing in org B"));
                 for (k, v) in fields {
-                    assert!(same_value(v, &row[k]), "{sid}.{k}: expected {v}, org has {}", row[k]);
+                    assert!(
+                        same_value(v, &row[k]),
+                        "{sid}.{k}: expected {v}, org has {}",
+                        row[k]
+                    );
                 }
                 // Read-only, reference, ignored and compound fields never came from the record.
-                assert_ne!(row["OwnerId"], json!("0055e000001XyZaAAK"), "reference field was sent");
+                assert_ne!(
+                    row["OwnerId"],
+                    json!("0055e000001XyZaAAK"),
+                    "reference field was sent"
+                );
                 assert_ne!(row["CreatedDate"], json!("2025-11-27T00:00:00.000+0000"));
                 assert_ne!(row["CleanStatus"], json!("5"), "ignored field was sent");
-                assert!(!row["Id"].as_str().unwrap_or_default().eq(sid), "source Id was written");
+                assert!(
+                    !row["Id"].as_str().unwrap_or_default().eq(sid),
+                    "source Id was written"
+                );
             }
         }
     }
@@ -59,11 +80,27 @@ fn org_a_to_org_b_sync_leaves_every_row_in_its_last_state() {
     let records = stream.records.len() as u64;
     let bound = 2 * std::cmp::max(records.div_ceil(200), stream.max_changes_per_id as u64);
     let spent = counters.api_units_used;
-    assert!(spent <= bound, "{spent} API calls for {records} records; bound {bound}");
+    eprintln!(
+        "{spent} API calls for {records} records (bound {bound}): {:?}",
+        counters.calls
+    );
+    assert!(
+        spent <= bound,
+        "{spent} API calls for {records} records; bound {bound}; calls {:?}",
+        counters.calls
+    );
     let metrics = w.rt.block_on(async {
-        reqwest::get(format!("{}/metrics", handle.rest_url)).await.unwrap().text().await.unwrap()
+        reqwest::get(format!("{}/metrics", handle.rest_url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     });
-    assert!(metrics.contains("sobject_sink_records_total"), "metrics are served");
+    assert!(
+        metrics.contains("sobject_sink_records_total"),
+        "metrics are served"
+    );
     handle.shutdown(Duration::from_secs(10));
 }
 
@@ -82,12 +119,19 @@ fn changes_to_one_id_are_applied_in_kafka_order() {
     });
     w.produce_stream(topic, 4, &stream);
     let handle = w.start_worker(w.connector("order", topic));
-    w.wait_committed(&handle.rest_url, "order", topic, &ends_of(&stream.records, 4));
+    w.wait_committed(
+        &handle.rest_url,
+        "order",
+        topic,
+        &ends_of(&stream.records, 4),
+    );
     let rows = w.leads_by_source();
     assert_eq!(rows.len(), 50);
     for (sid, row) in rows {
         let id = row["Id"].as_str().unwrap().to_string();
-        let history = w.rt.block_on(w.admin.history("Lead", &id)).expect("history");
+        let history =
+            w.rt.block_on(w.admin.history("Lead", &id))
+                .expect("history");
         // Each change stamps its version into Title ("... vN"): the org must have seen
         // v0, v1, ..., v99 in that order.
         let versions: Vec<u32> = history
@@ -95,7 +139,11 @@ fn changes_to_one_id_are_applied_in_kafka_order() {
             .filter_map(|h| h.fields.get("Title").and_then(Value::as_str))
             .filter_map(|t| t.rsplit('v').next()?.parse().ok())
             .collect();
-        assert_eq!(versions, (0..100).collect::<Vec<_>>(), "write order of {sid}");
+        assert_eq!(
+            versions,
+            (0..100).collect::<Vec<_>>(),
+            "write order of {sid}"
+        );
     }
     handle.shutdown(Duration::from_secs(10));
 }
@@ -109,7 +157,12 @@ fn failed_trace(w: &World, rest: &str, name: &str) -> String {
     task["trace"].as_str().unwrap_or_default().to_string()
 }
 
-fn single(partition: i32, sid: &str, event: &'static str, payload: serde_json::Map<String, Value>) -> StreamRecord {
+fn single(
+    partition: i32,
+    sid: &str,
+    event: &'static str,
+    payload: serde_json::Map<String, Value>,
+) -> StreamRecord {
     let mut p = payload;
     p.insert("Id".into(), json!(sid));
     p.insert("_EventType".into(), json!(event));
@@ -129,7 +182,9 @@ fn lead(last: &str, email: &str) -> serde_json::Map<String, Value> {
         .unwrap()
 }
 
-fn plain(mut c: std::collections::BTreeMap<String, String>) -> std::collections::BTreeMap<String, String> {
+fn plain(
+    mut c: std::collections::BTreeMap<String, String>,
+) -> std::collections::BTreeMap<String, String> {
     c.insert("value.converter.schemas.enable".into(), "false".into());
     c.insert("key.converter.schemas.enable".into(), "false".into());
     c
@@ -150,24 +205,40 @@ fn insert_rejected_by_a_duplicate_rule_halts_and_resumes_after_the_fix() {
     w.produce_records(topic, 1, &recs);
     let handle = w.start_worker(plain(w.connector("duprule", topic)));
     let trace = failed_trace(&w, &handle.rest_url, "duprule");
-    for part in ["DUPLICATES_DETECTED", "topic=e2e-dup-rule", "partition=0", "offset=1", b] {
+    for part in [
+        "DUPLICATES_DETECTED",
+        "topic=e2e-dup-rule",
+        "partition=0",
+        "offset=1",
+        b,
+    ] {
         assert!(trace.contains(part), "{part} missing in trace: {trace}");
     }
     let group = "connect-duprule";
-    assert_eq!(w.kafka.committed(group, topic, 1), vec![Some(1)], "commit stops before the failed record");
+    assert_eq!(
+        w.kafka.committed(group, topic, 1),
+        vec![Some(1)],
+        "commit stops before the failed record"
+    );
 
     // The operator removes the first row, then restarts the task: it resumes at record 1.
     let rows = w.leads_by_source();
     let first_id = rows[a]["Id"].as_str().unwrap().to_string();
     w.rt.block_on(async {
         w.http
-            .delete(format!("{}/services/data/v62.0/sobjects/Lead/{first_id}", w.org_url))
+            .delete(format!(
+                "{}/services/data/v62.0/sobjects/Lead/{first_id}",
+                w.org_url
+            ))
             .bearer_auth(w.sim_token())
             .send()
             .await
             .unwrap()
     });
-    let code = w.rest_send(reqwest::Method::POST, &format!("{}/connectors/duprule/tasks/0/restart", handle.rest_url));
+    let code = w.rest_send(
+        reqwest::Method::POST,
+        &format!("{}/connectors/duprule/tasks/0/restart", handle.rest_url),
+    );
     assert_eq!(code, 204);
     w.wait_committed(&handle.rest_url, "duprule", topic, &[3]);
     let rows = w.leads_by_source();
@@ -195,7 +266,10 @@ fn duplicate_insert_without_external_id_halts_on_duplicate_value() {
     let trace = failed_trace(&w, &handle.rest_url, "dupvalue");
     assert!(trace.contains("DUPLICATE_VALUE"), "{trace}");
     assert!(trace.contains("offset=1"), "{trace}");
-    assert_eq!(w.kafka.committed("connect-dupvalue", topic, 1), vec![Some(1)]);
+    assert_eq!(
+        w.kafka.committed("connect-dupvalue", topic, 1),
+        vec![Some(1)]
+    );
     handle.shutdown(Duration::from_secs(10));
 }
 
@@ -223,7 +297,10 @@ fn delete_in_org(w: &World, id: &str) {
     w.rt.block_on(async {
         let r = w
             .http
-            .delete(format!("{}/services/data/v62.0/sobjects/Lead/{id}", w.org_url))
+            .delete(format!(
+                "{}/services/data/v62.0/sobjects/Lead/{id}",
+                w.org_url
+            ))
             .bearer_auth(&token)
             .send()
             .await
@@ -232,7 +309,11 @@ fn delete_in_org(w: &World, id: &str) {
     });
 }
 
-fn by_id_connector(w: &World, name: &str, topic: &str) -> std::collections::BTreeMap<String, String> {
+fn by_id_connector(
+    w: &World,
+    name: &str,
+    topic: &str,
+) -> std::collections::BTreeMap<String, String> {
     let mut c = plain(w.connector(name, topic));
     c.insert("salesforce.use.custom.id.field".into(), "false".into());
     c.remove("salesforce.custom.id.field.name");
@@ -253,10 +334,20 @@ fn update_of_an_unknown_id_halts_with_not_found() {
     let handle = w.start_worker(by_id_connector(&w, "unknownid", topic));
     let trace = failed_trace(&w, &handle.rest_url, "unknownid");
     assert!(trace.contains("NOT_FOUND"), "{trace}");
-    assert!(trace.contains(&unknown) && trace.contains("offset=1"), "{trace}");
-    assert_eq!(w.kafka.committed("connect-unknownid", topic, 1), vec![Some(1)]);
+    assert!(
+        trace.contains(&unknown) && trace.contains("offset=1"),
+        "{trace}"
+    );
+    assert_eq!(
+        w.kafka.committed("connect-unknownid", topic, 1),
+        vec![Some(1)]
+    );
     let row = w.rt.block_on(w.admin.row("Lead", &live)).unwrap().unwrap();
-    assert_eq!(row.str("LastName"), Some("Known2"), "the record before the failure was written");
+    assert_eq!(
+        row.str("LastName"),
+        Some("Known2"),
+        "the record before the failure was written"
+    );
     handle.shutdown(Duration::from_secs(10));
 }
 
@@ -274,8 +365,14 @@ fn update_of_a_deleted_id_halts_with_entity_is_deleted_and_resumes_after_restart
     w.produce_records(topic, 1, &recs);
     let handle = w.start_worker(by_id_connector(&w, "deletedid", topic));
     let trace = failed_trace(&w, &handle.rest_url, "deletedid");
-    assert!(trace.contains("ENTITY_IS_DELETED") && trace.contains(&gone) && trace.contains("offset=0"), "{trace}");
-    assert_eq!(w.kafka.committed("connect-deletedid", topic, 1), vec![Some(0)]);
+    assert!(
+        trace.contains("ENTITY_IS_DELETED") && trace.contains(&gone) && trace.contains("offset=0"),
+        "{trace}"
+    );
+    assert_eq!(
+        w.kafka.committed("connect-deletedid", topic, 1),
+        vec![Some(0)]
+    );
     handle.shutdown(Duration::from_secs(10));
 }
 
@@ -283,14 +380,29 @@ fn update_of_a_deleted_id_halts_with_entity_is_deleted_and_resumes_after_restart
 fn a_missing_external_id_field_fails_the_task_at_start_naming_the_field() {
     let w = World::new();
     let topic = "e2e-missing-ext";
-    w.produce_records(topic, 1, &[single(0, &sid("00Q5e00000Ext01"), "created", lead("X", "x@example.org"))]);
+    w.produce_records(
+        topic,
+        1,
+        &[single(
+            0,
+            &sid("00Q5e00000Ext01"),
+            "created",
+            lead("X", "x@example.org"),
+        )],
+    );
     let mut c = w.connector("missingext", topic);
-    c.insert("salesforce.custom.id.field.name".into(), "Missing__c".into());
+    c.insert(
+        "salesforce.custom.id.field.name".into(),
+        "Missing__c".into(),
+    );
     let handle = w.start_worker(c);
     let trace = failed_trace(&w, &handle.rest_url, "missingext");
     assert!(trace.contains("Missing__c"), "{trace}");
     assert!(w.leads_by_source().is_empty(), "nothing was written");
-    assert_eq!(w.kafka.committed("connect-missingext", topic, 1), vec![None]);
+    assert_eq!(
+        w.kafka.committed("connect-missingext", topic, 1),
+        vec![None]
+    );
     handle.shutdown(Duration::from_secs(10));
 }
 
@@ -298,7 +410,12 @@ fn a_missing_external_id_field_fails_the_task_at_start_naming_the_field() {
 fn a_bad_record_fails_the_task_without_tolerance() {
     let w = World::new();
     let topic = "e2e-bad-none";
-    let good = single(0, &sid("00Q5e00000Bad01"), "created", lead("Good", "good1@example.org"));
+    let good = single(
+        0,
+        &sid("00Q5e00000Bad01"),
+        "created",
+        lead("Good", "good1@example.org"),
+    );
     w.produce_raw(
         topic,
         1,
@@ -309,8 +426,16 @@ fn a_bad_record_fails_the_task_without_tolerance() {
     );
     let handle = w.start_worker(plain(w.connector("badnone", topic)));
     let trace = failed_trace(&w, &handle.rest_url, "badnone");
-    assert!(trace.contains("BAD_RECORD") && trace.contains("topic=e2e-bad-none") && trace.contains("offset=1"), "{trace}");
-    assert_eq!(w.kafka.committed("connect-badnone", topic, 1), vec![Some(1)]);
+    assert!(
+        trace.contains("BAD_RECORD")
+            && trace.contains("topic=e2e-bad-none")
+            && trace.contains("offset=1"),
+        "{trace}"
+    );
+    assert_eq!(
+        w.kafka.committed("connect-badnone", topic, 1),
+        vec![Some(1)]
+    );
     handle.shutdown(Duration::from_secs(10));
 }
 
@@ -354,14 +479,21 @@ fn bad_records_go_to_the_dead_letter_queue_with_tolerance_all() {
     let mut c = w.connector("badall", topic);
     c.insert("errors.tolerance".into(), "all".into());
     c.insert("errors.deadletterqueue.topic.name".into(), dlq.into());
-    c.insert("errors.deadletterqueue.context.headers.enable".into(), "true".into());
+    c.insert(
+        "errors.deadletterqueue.context.headers.enable".into(),
+        "true".into(),
+    );
     let handle = w.start_worker(c);
     w.wait_committed(&handle.rest_url, "badall", topic, &[5]);
     let rows = w.leads_by_source();
     assert_eq!(rows.len(), 2, "good records flowed on");
     let letters = w.kafka.read_all(dlq);
     assert_eq!(letters.len(), 3, "three bad records dead-lettered");
-    assert_eq!(letters[0].payload(), Some(&b"\xffnot json"[..]), "original bytes kept");
+    assert_eq!(
+        letters[0].payload(),
+        Some(&b"\xffnot json"[..]),
+        "original bytes kept"
+    );
     assert_eq!(letters[0].key(), Some(&b"k1"[..]));
     let headers = letters[0].headers().expect("error headers");
     let offset = headers
@@ -379,7 +511,10 @@ fn bad_records_go_to_the_dead_letter_queue_with_tolerance_all() {
 fn transient_faults_are_retried_until_every_row_is_right() {
     let w = World::new();
     let topic = "e2e-transient";
-    let stream = generate(&StreamSpec { partitions: 2, ..spec("t4", 300) });
+    let stream = generate(&StreamSpec {
+        partitions: 2,
+        ..spec("t4", 300)
+    });
     w.rt.block_on(w.admin.set_faults(&sobject_sink::sim::FaultPlan {
         server_unavailable_rate: 0.3,
         connection_reset_rate: 0.05,
@@ -392,7 +527,12 @@ fn transient_faults_are_retried_until_every_row_is_right() {
     let mut c = w.connector("transient", topic);
     c.insert("connection.timeout".into(), "5000".into());
     let handle = w.start_worker(c);
-    w.wait_committed(&handle.rest_url, "transient", topic, &ends_of(&stream.records, 2));
+    w.wait_committed(
+        &handle.rest_url,
+        "transient",
+        topic,
+        &ends_of(&stream.records, 2),
+    );
     let rows = w.leads_by_source();
     for (sid, expected) in &stream.expected {
         match expected {
@@ -408,9 +548,17 @@ fn transient_faults_are_retried_until_every_row_is_right() {
     let (_, status) = w.rest_get(&format!("{}/connectors/transient/status", handle.rest_url));
     assert_eq!(status["tasks"][0]["state"], "RUNNING", "no halt: {status}");
     let metrics = w.rt.block_on(async {
-        reqwest::get(format!("{}/metrics", handle.rest_url)).await.unwrap().text().await.unwrap()
+        reqwest::get(format!("{}/metrics", handle.rest_url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     });
-    assert!(metrics.contains("sobject_sink_retries_total"), "retries are counted");
+    assert!(
+        metrics.contains("sobject_sink_retries_total"),
+        "retries are counted"
+    );
     handle.shutdown(Duration::from_secs(10));
 }
 
@@ -418,7 +566,10 @@ fn transient_faults_are_retried_until_every_row_is_right() {
 fn a_spent_retry_budget_fails_the_task() {
     let w = World::new();
     let topic = "e2e-budget-spent";
-    let stream = generate(&StreamSpec { partitions: 1, ..spec("t4b", 5) });
+    let stream = generate(&StreamSpec {
+        partitions: 1,
+        ..spec("t4b", 5)
+    });
     w.produce_stream(topic, 1, &stream);
     w.rt.block_on(w.admin.set_faults(&sobject_sink::sim::FaultPlan {
         server_unavailable_rate: 1.0,
@@ -429,7 +580,10 @@ fn a_spent_retry_budget_fails_the_task() {
     c.insert("request.max.retries.time.ms".into(), "1500".into());
     let handle = w.start_worker(c);
     let trace = failed_trace(&w, &handle.rest_url, "spent");
-    assert!(trace.contains("RETRIES_EXHAUSTED") && trace.contains("offset=0"), "{trace}");
+    assert!(
+        trace.contains("RETRIES_EXHAUSTED") && trace.contains("offset=0"),
+        "{trace}"
+    );
     assert_eq!(w.kafka.committed("connect-spent", topic, 1), vec![None]);
     handle.shutdown(Duration::from_secs(10));
 }
@@ -438,7 +592,10 @@ fn a_spent_retry_budget_fails_the_task() {
 fn a_revoked_token_costs_one_login_and_loses_nothing() {
     let w = World::new();
     let topic = "e2e-revoked";
-    let stream = generate(&StreamSpec { partitions: 1, ..spec("t5", 200) });
+    let stream = generate(&StreamSpec {
+        partitions: 1,
+        ..spec("t5", 200)
+    });
     let half = stream.records.len() / 2;
     w.produce_records(topic, 1, &stream.records[..half]);
     let handle = w.start_worker(w.connector("revoked", topic));
@@ -447,7 +604,12 @@ fn a_revoked_token_costs_one_login_and_loses_nothing() {
     let revoked = w.rt.block_on(w.admin.revoke_tokens()).expect("revoke");
     assert!(revoked >= 1);
     w.produce_records(topic, 1, &stream.records[half..]);
-    w.wait_committed(&handle.rest_url, "revoked", topic, &[stream.records.len() as i64]);
+    w.wait_committed(
+        &handle.rest_url,
+        "revoked",
+        topic,
+        &[stream.records.len() as i64],
+    );
     let logins_after = w.rt.block_on(w.admin.counters()).unwrap().of("oauth.token");
     assert_eq!(logins_after - logins_before, 1, "exactly one new login");
     let rows = w.leads_by_source();
@@ -460,7 +622,11 @@ fn a_revoked_token_costs_one_login_and_loses_nothing() {
 fn a_nearly_spent_allocation_pauses_the_task_until_it_is_raised() {
     let w = World::new();
     let topic = "e2e-allocation";
-    let stream = generate(&StreamSpec { partitions: 1, updates: (3, 3), ..spec("t6", 400) });
+    let stream = generate(&StreamSpec {
+        partitions: 1,
+        updates: (3, 3),
+        ..spec("t6", 400)
+    });
     w.produce_stream(topic, 1, &stream);
     // 10% reserve of 1,000 = 100 calls kept back; 880 used leaves 20 for the sink.
     w.rt.block_on(w.admin.set_limits(&sobject_sink::sim::admin::LimitsUpdate {
@@ -473,8 +639,19 @@ fn a_nearly_spent_allocation_pauses_the_task_until_it_is_raised() {
     c.insert("sink.api.budget.poll.ms".into(), "200".into());
     c.insert("sink.batch.max.records".into(), "10".into());
     let handle = w.start_worker(c);
-    let task = w.wait_task(&handle.rest_url, "allocation", "PAUSED for the API budget", |t| t["state"] == "PAUSED");
-    assert!(task["trace"].as_str().unwrap_or_default().contains("allocation"), "{task}");
+    let task = w.wait_task(
+        &handle.rest_url,
+        "allocation",
+        "PAUSED for the API budget",
+        |t| t["state"] == "PAUSED",
+    );
+    assert!(
+        task["trace"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("allocation"),
+        "{task}"
+    );
     let used = w.rt.block_on(w.admin.limits()).unwrap();
     assert!(used.used <= 900, "the reserve was respected: {used:?}");
     w.rt.block_on(w.admin.set_limits(&sobject_sink::sim::admin::LimitsUpdate {
@@ -482,11 +659,24 @@ fn a_nearly_spent_allocation_pauses_the_task_until_it_is_raised() {
         used: None,
     }))
     .expect("raise");
-    w.wait_committed(&handle.rest_url, "allocation", topic, &ends_of(&stream.records, 1));
+    w.wait_committed(
+        &handle.rest_url,
+        "allocation",
+        topic,
+        &ends_of(&stream.records, 1),
+    );
     let counters = w.rt.block_on(w.admin.counters()).unwrap();
     assert!(counters.api_units_used <= counters.api_units_max);
-    let limit_errors = counters.calls.iter().filter(|(k, _)| k.contains("limit_exceeded")).map(|(_, v)| *v).sum::<u64>();
-    assert_eq!(limit_errors, 0, "the sink never triggered REQUEST_LIMIT_EXCEEDED");
+    let limit_errors = counters
+        .calls
+        .iter()
+        .filter(|(k, _)| k.contains("limit_exceeded"))
+        .map(|(_, v)| *v)
+        .sum::<u64>();
+    assert_eq!(
+        limit_errors, 0,
+        "the sink never triggered REQUEST_LIMIT_EXCEEDED"
+    );
     handle.shutdown(Duration::from_secs(10));
 }
 
@@ -519,7 +709,11 @@ fn a_killed_sink_replays_without_halting_and_every_row_ends_right() {
         tag: "k8".into(),
         ..StreamSpec::default()
     });
-    assert!(stream.records.len() >= 18_000, "about 20,000 records: {}", stream.records.len());
+    assert!(
+        stream.records.len() >= 18_000,
+        "about 20,000 records: {}",
+        stream.records.len()
+    );
     w.produce_stream(topic, 4, &stream);
     let dir = tempfile::tempdir().unwrap();
     let port = sobject_sink::demo::broker::free_port();
@@ -527,7 +721,10 @@ fn a_killed_sink_replays_without_halting_and_every_row_ends_right() {
     let mut worker = w.worker_map();
     worker.insert("listeners".into(), rest.clone());
     write_properties(&dir.path().join("worker.properties"), &worker);
-    write_properties(&dir.path().join("connector.properties"), &w.connector("kill9", topic));
+    write_properties(
+        &dir.path().join("connector.properties"),
+        &w.connector("kill9", topic),
+    );
 
     let mut first = spawn_sink(dir.path());
     // Kill it in the middle: once a quarter of the records are committed.
@@ -535,22 +732,41 @@ fn a_killed_sink_replays_without_halting_and_every_row_ends_right() {
     let total = stream.records.len() as i64;
     let deadline = std::time::Instant::now() + support::PATIENCE;
     loop {
-        let committed: i64 = w.kafka.committed(group, topic, 4).into_iter().flatten().sum();
+        let committed: i64 = w
+            .kafka
+            .committed(group, topic, 4)
+            .into_iter()
+            .flatten()
+            .sum();
         if committed >= total / 4 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the first run made no progress");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first run made no progress"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     first.kill().expect("kill -9");
     let _ = first.wait();
-    let committed: i64 = w.kafka.committed(group, topic, 4).into_iter().flatten().sum();
-    assert!(committed < total, "killed in the middle ({committed} of {total} committed)");
+    let committed: i64 = w
+        .kafka
+        .committed(group, topic, 4)
+        .into_iter()
+        .flatten()
+        .sum();
+    assert!(
+        committed < total,
+        "killed in the middle ({committed} of {total} committed)"
+    );
 
     let mut second = spawn_sink(dir.path());
     w.wait_committed(&rest, "kill9", topic, &ends_of(&stream.records, 4));
     let (_, status) = w.rest_get(&format!("{rest}/connectors/kill9/status"));
-    assert_eq!(status["tasks"][0]["state"], "RUNNING", "replays did not halt the task: {status}");
+    assert_eq!(
+        status["tasks"][0]["state"], "RUNNING",
+        "replays did not halt the task: {status}"
+    );
     let rows = w.leads_by_source();
     for (sid, expected) in &stream.expected {
         match expected {
@@ -558,7 +774,11 @@ fn a_killed_sink_replays_without_halting_and_every_row_ends_right() {
             Some(fields) => {
                 let row = rows.get(sid).unwrap_or_else(|| panic!("{sid} missing"));
                 for (k, v) in fields {
-                    assert!(same_value(v, &row[k]), "{sid}.{k}: expected {v}, got {}", row[k]);
+                    assert!(
+                        same_value(v, &row[k]),
+                        "{sid}.{k}: expected {v}, got {}",
+                        row[k]
+                    );
                 }
             }
         }

@@ -190,6 +190,10 @@ pub struct SinkTuning {
     pub retry_backoff_initial: Duration,
     /// `sink.retry.backoff.max.ms`.
     pub retry_backoff_max: Duration,
+    /// `sink.max.buffered.records`: records read but not yet final, at most.
+    pub max_buffered_records: usize,
+    /// `sink.api.budget.poll.ms`: how often `/limits` is read while paused for the budget.
+    pub api_budget_poll_interval: Duration,
 }
 
 /// A validated connector configuration.
@@ -975,6 +979,8 @@ fn read_sink(r: &mut MapReader<'_>, allow_insecure_http: bool) -> SinkTuning {
         id_cache_max_entries: r.int("sink.id.cache.max.entries", 0, i64::MAX) as usize,
         retry_backoff_initial,
         retry_backoff_max,
+        max_buffered_records: r.int("sink.max.buffered.records", 200, 10_000_000) as usize,
+        api_budget_poll_interval: r.millis("sink.api.budget.poll.ms", 100, 3_600_000),
     }
 }
 

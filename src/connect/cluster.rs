@@ -73,12 +73,15 @@ impl ConfigEvent {
                 format!("connector-{name}"),
                 config.as_ref().map(|c| json!({ "properties": c })),
             ),
-            ConfigEvent::TargetState { name, state } => {
-                (format!("target-state-{name}"), Some(json!({ "state": state })))
-            }
+            ConfigEvent::TargetState { name, state } => (
+                format!("target-state-{name}"),
+                Some(json!({ "state": state })),
+            ),
             ConfigEvent::Restart { name, only_failed } => (
                 format!("restart-connector-{name}"),
-                Some(json!({ "include-tasks": true, "only-failed": only_failed, "nonce": nonce() })),
+                Some(
+                    json!({ "include-tasks": true, "only-failed": only_failed, "nonce": nonce() }),
+                ),
             ),
             ConfigEvent::RestartTask { name, worker, task } => (
                 format!("restart-task-{name}-{worker}-{task}"),
@@ -98,7 +101,12 @@ impl ConfigEvent {
                     Some(
                         props
                             .iter()
-                            .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                            .map(|(k, v)| {
+                                (
+                                    k.clone(),
+                                    v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                                )
+                            })
                             .collect(),
                     )
                 }
@@ -116,7 +124,10 @@ impl ConfigEvent {
             });
         }
         if let Some(name) = key.strip_prefix("restart-connector-") {
-            let only_failed = value?.get("only-failed").and_then(Value::as_bool).unwrap_or(false);
+            let only_failed = value?
+                .get("only-failed")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             return Some(ConfigEvent::Restart {
                 name: name.to_string(),
                 only_failed,
@@ -180,9 +191,10 @@ impl ClusterLink {
             .as_ref()
             .ok_or_else(|| "group.id is not set: not a distributed worker".to_string())?;
         let client_config = worker.kafka_client_config();
-        let admin: AdminClient<DefaultClientContext> = client(&worker.bootstrap_servers, &client_config)
-            .create()
-            .map_err(|e| e.to_string())?;
+        let admin: AdminClient<DefaultClientContext> =
+            client(&worker.bootstrap_servers, &client_config)
+                .create()
+                .map_err(|e| e.to_string())?;
         for (topic, rf) in [
             (&dist.config_topic, dist.config_replication_factor),
             (&dist.status_topic, dist.status_replication_factor),
@@ -190,7 +202,10 @@ impl ClusterLink {
             let t = NewTopic::new(topic, 1, TopicReplication::Fixed(i32::from(rf)))
                 .set("cleanup.policy", "compact");
             let res = admin
-                .create_topics([&t], &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))))
+                .create_topics(
+                    [&t],
+                    &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+                )
                 .await
                 .map_err(|e| e.to_string())?;
             for r in res {
@@ -253,7 +268,10 @@ impl ClusterLink {
     /// Publishes that this worker is alive.
     pub async fn heartbeat(&self) {
         let key = format!("worker-{}", self.worker_id);
-        if let Err(e) = self.send(&self.status_topic, &key, Some(json!({"ts": now_ms()}))).await {
+        if let Err(e) = self
+            .send(&self.status_topic, &key, Some(json!({"ts": now_ms()})))
+            .await
+        {
             tracing::debug!("heartbeat not published: {e}");
         }
     }
@@ -309,7 +327,10 @@ impl ClusterLink {
 
     fn reader(&self, topic: &str) -> Result<BaseConsumer, String> {
         let consumer: BaseConsumer = client(&self.bootstrap, &self.client_config)
-            .set("group.id", format!("sobject-sink-reader-{}", self.worker_id))
+            .set(
+                "group.id",
+                format!("sobject-sink-reader-{}", self.worker_id),
+            )
             .set("enable.auto.commit", "false")
             .create()
             .map_err(|e| e.to_string())?;
@@ -322,7 +343,10 @@ impl ClusterLink {
 
     /// Reads the config topic from the beginning, forever, on a thread of its own,
     /// handing every change to `apply`.
-    pub fn follow_config(&self, apply: impl Fn(ConfigEvent) + Send + 'static) -> Result<(), String> {
+    pub fn follow_config(
+        &self,
+        apply: impl Fn(ConfigEvent) + Send + 'static,
+    ) -> Result<(), String> {
         let consumer = self.reader(&self.config_topic)?;
         std::thread::Builder::new()
             .name("config-log".into())
@@ -350,11 +374,20 @@ impl ClusterLink {
             .name("status-log".into())
             .spawn(move || loop {
                 if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-                    let key = m.key().map(String::from_utf8_lossy).unwrap_or_default().to_string();
-                    let value: Option<Value> = m.payload().and_then(|p| serde_json::from_slice(p).ok());
+                    let key = m
+                        .key()
+                        .map(String::from_utf8_lossy)
+                        .unwrap_or_default()
+                        .to_string();
+                    let value: Option<Value> =
+                        m.payload().and_then(|p| serde_json::from_slice(p).ok());
                     let mut v = view.write();
                     if let Some(worker) = key.strip_prefix("worker-") {
-                        if let Some(ts) = value.as_ref().and_then(|v| v.get("ts")).and_then(Value::as_i64) {
+                        if let Some(ts) = value
+                            .as_ref()
+                            .and_then(|v| v.get("ts"))
+                            .and_then(Value::as_i64)
+                        {
                             v.heartbeats.insert(worker.to_string(), ts);
                         }
                     } else {
@@ -383,7 +416,11 @@ mod tests {
         let events = vec![
             ConfigEvent::Connector {
                 name: "leads".into(),
-                config: Some([("topics".to_string(), "t".to_string())].into_iter().collect()),
+                config: Some(
+                    [("topics".to_string(), "t".to_string())]
+                        .into_iter()
+                        .collect(),
+                ),
             },
             ConfigEvent::Connector {
                 name: "leads".into(),

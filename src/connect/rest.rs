@@ -156,11 +156,6 @@ async fn metrics() -> Response {
         .into_response()
 }
 
-#[derive(Deserialize)]
-struct ListQuery {
-    expand: Option<String>,
-}
-
 async fn list(State(s): State<AppState>, Query(q): Query<Vec<(String, String)>>) -> Response {
     let expands: Vec<String> = q
         .into_iter()
@@ -195,7 +190,10 @@ async fn list(State(s): State<AppState>, Query(q): Query<Vec<(String, String)>>)
 
 fn string_map(v: &Value) -> Result<BTreeMap<String, String>, Response> {
     let Some(obj) = v.as_object() else {
-        return Err(error(400, "the configuration must be a JSON object of strings"));
+        return Err(error(
+            400,
+            "the configuration must be a JSON object of strings",
+        ));
     };
     let mut out = BTreeMap::new();
     for (k, v) in obj {
@@ -203,7 +201,12 @@ fn string_map(v: &Value) -> Result<BTreeMap<String, String>, Response> {
             Value::String(s) => s.clone(),
             Value::Null => continue,
             Value::Bool(_) | Value::Number(_) => v.to_string(),
-            _ => return Err(error(400, format!("configuration value of {k} must be a string"))),
+            _ => {
+                return Err(error(
+                    400,
+                    format!("configuration value of {k} must be a string"),
+                ))
+            }
         };
         out.insert(k.clone(), s);
     }
@@ -212,7 +215,10 @@ fn string_map(v: &Value) -> Result<BTreeMap<String, String>, Response> {
 
 async fn create(State(s): State<AppState>, body: Option<Json<Value>>) -> Response {
     let Some(Json(body)) = body else {
-        return error(400, "request body must be JSON: {\"name\": ..., \"config\": {...}}");
+        return error(
+            400,
+            "request body must be JSON: {\"name\": ..., \"config\": {...}}",
+        );
     };
     let Some(name) = body.get("name").and_then(Value::as_str).map(str::to_string) else {
         return error(400, "the request must name the connector (\"name\")");
@@ -246,9 +252,16 @@ async fn config(State(s): State<AppState>, Path(name): Path<String>) -> Response
     }
 }
 
-async fn put_config(State(s): State<AppState>, Path(name): Path<String>, body: Option<Json<Value>>) -> Response {
+async fn put_config(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    body: Option<Json<Value>>,
+) -> Response {
     let Some(Json(body)) = body else {
-        return error(400, "request body must be a JSON object of configuration strings");
+        return error(
+            400,
+            "request body must be a JSON object of configuration strings",
+        );
     };
     let config = match string_map(&body) {
         Ok(c) => c,
@@ -256,12 +269,21 @@ async fn put_config(State(s): State<AppState>, Path(name): Path<String>, body: O
     };
     if let Some(n) = config.get("name") {
         if n != &name {
-            return error(400, format!("connector name in the configuration ({n}) does not match the URL ({name})"));
+            return error(
+                400,
+                format!(
+                    "connector name in the configuration ({n}) does not match the URL ({name})"
+                ),
+            );
         }
     }
     match ask(&s, Request::PutConfig { name, config }).await {
         Ok(Reply::Info(info, created)) => {
-            let code = if created { StatusCode::CREATED } else { StatusCode::OK };
+            let code = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
             (code, Json(json!(info))).into_response()
         }
         Ok(_) => error(500, "unexpected reply"),
@@ -334,7 +356,11 @@ struct RestartQuery {
     only_failed: bool,
 }
 
-async fn restart(State(s): State<AppState>, Path(name): Path<String>, Query(q): Query<RestartQuery>) -> Response {
+async fn restart(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<RestartQuery>,
+) -> Response {
     let req = Request::Restart {
         name: name.clone(),
         include_tasks: q.include_tasks,
@@ -350,7 +376,10 @@ async fn restart(State(s): State<AppState>, Path(name): Path<String>, Query(q): 
     }
 }
 
-async fn restart_task(State(s): State<AppState>, Path((name, id)): Path<(String, u32)>) -> Response {
+async fn restart_task(
+    State(s): State<AppState>,
+    Path((name, id)): Path<(String, u32)>,
+) -> Response {
     simple(&s, Request::RestartTask(name, id), StatusCode::NO_CONTENT).await
 }
 
@@ -380,12 +409,18 @@ async fn plugins() -> Json<Value> {
 }
 
 async fn validate(Path(plugin): Path<String>, body: Option<Json<Value>>) -> Response {
-    let short = CONNECTOR_CLASS.rsplit('.').next().unwrap_or(CONNECTOR_CLASS);
+    let short = CONNECTOR_CLASS
+        .rsplit('.')
+        .next()
+        .unwrap_or(CONNECTOR_CLASS);
     if plugin != CONNECTOR_CLASS && plugin != short {
         return error(404, format!("Unknown connector plugin {plugin}"));
     }
     let Some(Json(body)) = body else {
-        return error(400, "request body must be a JSON object of configuration strings");
+        return error(
+            400,
+            "request body must be a JSON object of configuration strings",
+        );
     };
     let config = match string_map(&body) {
         Ok(c) => c,
@@ -408,7 +443,7 @@ async fn validate(Path(plugin): Path<String>, body: Option<Json<Value>>) -> Resp
         configs.push(json!({
             "definition": {
                 "name": def.name,
-                "type": def.config_type.as_connect_str(),
+                "type": def.ty.as_connect_str(),
                 "required": def.required,
                 "default_value": def.default,
                 "importance": def.importance.as_connect_str(),
@@ -465,7 +500,10 @@ mod tests {
         };
         assert!(!authorized(&basic, &h));
         let good = base64::engine::general_purpose::STANDARD.encode("ops:s3cret");
-        h.insert(header::AUTHORIZATION, format!("Basic {good}").parse().unwrap());
+        h.insert(
+            header::AUTHORIZATION,
+            format!("Basic {good}").parse().unwrap(),
+        );
         assert!(authorized(&basic, &h));
         let bearer = RestAuth::Bearer("tok".into());
         assert!(!authorized(&bearer, &h));

@@ -124,7 +124,7 @@ impl TaskStatusCell {
         for st in State::ALL {
             crate::metrics::metrics()
                 .task_state
-                .with_label_values(&[&self.connector, &task, st.as_str()])
+                .with_label_values(&[self.connector.as_ref(), task.as_str(), st.as_str()])
                 .set(i64::from(st == current));
         }
     }
@@ -142,7 +142,10 @@ mod tests {
         cell.set(State::Failed, Some("second".into()));
         cell.set(State::Running, None);
         let s = cell.get();
-        assert_eq!((s.state, s.trace.as_deref()), (State::Failed, Some("first")));
+        assert_eq!(
+            (s.state, s.trace.as_deref()),
+            (State::Failed, Some("first"))
+        );
         cell.reset(State::Running);
         assert_eq!(cell.get().state, State::Running);
     }

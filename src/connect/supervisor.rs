@@ -159,7 +159,11 @@ impl Supervisor {
             .collect()
     }
 
-    fn publish(&self, ctx: &mut Context<Self>, events: Vec<ConfigEvent>) -> ResponseActFuture<Self, Result<(), ApiFailure>> {
+    fn publish(
+        &self,
+        ctx: &mut Context<Self>,
+        events: Vec<ConfigEvent>,
+    ) -> ResponseActFuture<Self, Result<(), ApiFailure>> {
         let Some(cluster) = self.cluster.clone() else {
             return Box::pin(actix::fut::ready(Ok(())));
         };
@@ -213,7 +217,11 @@ impl Supervisor {
     }
 
     fn status(&self, name: &str, e: &ConnectorEntry) -> ConnectorStatus {
-        let tasks: Vec<TaskStatus> = self.all_tasks(name, e).into_iter().map(|(t, _)| t).collect();
+        let tasks: Vec<TaskStatus> = self
+            .all_tasks(name, e)
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
         let state = match e.target {
             TargetState::Paused => State::Paused,
             TargetState::Stopped => State::Stopped,
@@ -268,10 +276,11 @@ impl Supervisor {
             }
             match res {
                 Ok(task) => {
-                    if paused {
-                        ctx.spawn(task.set_paused_future(true).into_actor(act));
-                    }
+                    let pause = paused.then(|| task.set_paused_future(true));
                     slot.running = Some(task);
+                    if let Some(p) = pause {
+                        ctx.spawn(p.into_actor(act));
+                    }
                 }
                 Err(e) => {
                     tracing::error!(connector = %name, task = index, "task failed to start: {e}");
@@ -282,16 +291,20 @@ impl Supervisor {
     }
 
     fn stop_slot(&mut self, name: &str, index: usize, ctx: &mut Context<Self>, state: State) {
-        if let Some(slot) = self
+        let running = match self
             .connectors
             .get_mut(name)
             .and_then(|e| e.tasks.get_mut(index))
         {
-            slot.generation += 1;
-            if let Some(task) = slot.running.take() {
-                ctx.spawn(task.stop().into_actor(self));
+            Some(slot) => {
+                slot.generation += 1;
+                slot.status.reset(state);
+                slot.running.take()
             }
-            slot.status.reset(state);
+            None => None,
+        };
+        if let Some(task) = running {
+            ctx.spawn(task.stop().into_actor(self));
         }
     }
 
@@ -340,7 +353,9 @@ impl Actor for Supervisor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.run_interval(std::time::Duration::from_secs(1), |act, ctx| act.publish_statuses(ctx));
+        ctx.run_interval(std::time::Duration::from_secs(1), |act, ctx| {
+            act.publish_statuses(ctx)
+        });
     }
 }
 
@@ -431,7 +446,11 @@ fn ready(r: Result<Reply, ApiFailure>) -> Answer {
 impl Supervisor {
     /// In distributed mode, a change is written to the config topic and applied when
     /// every worker (this one included) reads it back.
-    fn handle_distributed(&mut self, msg: Request, ctx: &mut Context<Self>) -> Result<Answer, Request> {
+    fn handle_distributed(
+        &mut self,
+        msg: Request,
+        ctx: &mut Context<Self>,
+    ) -> Result<Answer, Request> {
         let exists = |s: &Self, n: &str| s.connectors.contains_key(n);
         let events = match msg {
             Request::Create { name, config } => {
@@ -505,7 +524,9 @@ impl Supervisor {
                         .map(move |r, _, _| r.map(|_| Reply::Info(info, created))),
                 ));
             }
-            Request::Delete(name) if exists(self, &name) => vec![ConfigEvent::Connector { name, config: None }],
+            Request::Delete(name) if exists(self, &name) => {
+                vec![ConfigEvent::Connector { name, config: None }]
+            }
             Request::Pause(name) if exists(self, &name) => vec![ConfigEvent::TargetState {
                 name,
                 state: "PAUSED".into(),
@@ -525,7 +546,8 @@ impl Supervisor {
             } if exists(self, &name) => vec![ConfigEvent::Restart { name, only_failed }],
             Request::RestartTask(name, id) if exists(self, &name) => {
                 let entry = &self.connectors[&name];
-                let Some((task, local)) = self.all_tasks(&name, entry).into_iter().nth(id as usize) else {
+                let Some((task, local)) = self.all_tasks(&name, entry).into_iter().nth(id as usize)
+                else {
                     return Ok(ready(Err(ApiFailure {
                         status: 404,
                         message: format!("Task {name}-{id} not found"),
@@ -543,7 +565,10 @@ impl Supervisor {
             Request::Apply(ev) => return Ok(self.apply(ev, ctx)),
             other => return Err(other),
         };
-        Ok(Box::pin(self.publish(ctx, events).map(|r, _, _| r.map(|_| Reply::Done))))
+        Ok(Box::pin(
+            self.publish(ctx, events)
+                .map(|r, _, _| r.map(|_| Reply::Done)),
+        ))
     }
 
     /// Applies a change read from the config topic on this worker.
@@ -614,10 +639,12 @@ impl Supervisor {
                         message: format!("Connector {name} already exists"),
                     }));
                 }
-                let r = self.create(&name, config, TargetState::Running, ctx).map(|_| {
-                    let e = &self.connectors[&name];
-                    Reply::Info(self.info(&name, e), true)
-                });
+                let r = self
+                    .create(&name, config, TargetState::Running, ctx)
+                    .map(|_| {
+                        let e = &self.connectors[&name];
+                        Reply::Info(self.info(&name, e), true)
+                    });
                 ready(r)
             }
             Request::PutConfig { name, mut config } => {
@@ -685,7 +712,9 @@ impl Supervisor {
                     .into_actor(self),
                 )
             }
-            Request::Pause(name) | Request::Resume(name) if !self.connectors.contains_key(&name) => {
+            Request::Pause(name) | Request::Resume(name)
+                if !self.connectors.contains_key(&name) =>
+            {
                 ready(Err(ApiFailure::not_found(&name)))
             }
             Request::Pause(name) => {

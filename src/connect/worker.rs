@@ -6,8 +6,8 @@
 //! (drain, commit) before the threads end.
 
 use crate::config::WorkerConfig;
-use crate::connect::rest::{router, RestAuth};
 use crate::connect::cluster::ClusterLink;
+use crate::connect::rest::{router, RestAuth};
 use crate::connect::supervisor::{ApiFailure, AttachCluster, Reply, Request, Supervisor};
 use actix::{Actor, Addr, System};
 use std::collections::BTreeMap;
@@ -48,16 +48,24 @@ pub struct WorkerHandle {
     rest_runtime: Option<tokio::runtime::Runtime>,
 }
 
-fn listen_addr(listeners: &str) -> Result<SocketAddr, WorkerError> {
-    let first = listeners.split(',').next().unwrap_or("").trim();
-    let rest = first
-        .strip_prefix("http://")
-        .ok_or_else(|| WorkerError::BadListener(listeners.to_string()))?;
-    let hostport = rest.trim_end_matches('/');
-    let hostport = hostport.replace("localhost", "127.0.0.1");
-    hostport
+fn listen_addr(listeners: &[url::Url]) -> Result<SocketAddr, WorkerError> {
+    let shown = listeners
+        .iter()
+        .map(url::Url::as_str)
+        .collect::<Vec<_>>()
+        .join(",");
+    let first = listeners
+        .first()
+        .ok_or_else(|| WorkerError::BadListener(shown.clone()))?;
+    let host = match first.host_str() {
+        Some("localhost") | None => "127.0.0.1",
+        Some(h) => h.trim_start_matches('[').trim_end_matches(']'),
+    };
+    let port = first.port_or_known_default().unwrap_or(8083);
+    format!("{host}:{port}")
         .parse()
-        .map_err(|_| WorkerError::BadListener(listeners.to_string()))
+        .or_else(|_| format!("[{host}]:{port}").parse())
+        .map_err(|_| WorkerError::BadListener(shown))
 }
 
 impl WorkerHandle {
@@ -80,7 +88,9 @@ impl WorkerHandle {
                 addr: addr.to_string(),
                 reason: e.to_string(),
             })?;
-        let bound = listener.local_addr().map_err(|e| WorkerError::Start(e.to_string()))?;
+        let bound = listener
+            .local_addr()
+            .map_err(|e| WorkerError::Start(e.to_string()))?;
         let worker_id = bound.to_string();
 
         let (tx, rx) = std::sync::mpsc::channel();
@@ -97,11 +107,9 @@ impl WorkerHandle {
                 let _ = system.run();
             })
             .map_err(|e| WorkerError::Start(e.to_string()))?;
-        let (system, supervisor) = rx
-            .recv()
-            .map_err(|e| WorkerError::Start(e.to_string()))?;
+        let (system, supervisor) = rx.recv().map_err(|e| WorkerError::Start(e.to_string()))?;
 
-        let auth = match (&worker.rest_auth_bearer_token, &worker.rest_auth_basic) {
+        let auth = match (&worker.rest_auth.bearer_token, &worker.rest_auth.basic) {
             (Some(token), _) => RestAuth::Bearer(token.expose().to_string()),
             (None, Some((user, pw))) => RestAuth::Basic {
                 username: user.clone(),
@@ -138,9 +146,14 @@ impl WorkerHandle {
         };
         for config in connectors {
             let name = config.get("name").cloned().unwrap_or_default();
-            match handle.request(Request::Create { name: name.clone(), config }) {
+            match handle.request(Request::Create {
+                name: name.clone(),
+                config,
+            }) {
                 Ok(_) => tracing::info!(connector = %name, "connector created"),
-                Err(f) => tracing::error!(connector = %name, "connector not created: {}", f.message),
+                Err(f) => {
+                    tracing::error!(connector = %name, "connector not created: {}", f.message)
+                }
             }
         }
         Ok(handle)

@@ -40,12 +40,20 @@ pub fn tansu_installed() -> bool {
 /// Installs `tansu` with cargo, showing cargo's progress.
 pub fn install_tansu() -> std::io::Result<()> {
     let status = Command::new("cargo")
-        .args(["install", "tansu", "--locked", "--features", "dynostore,libsql"])
+        .args([
+            "install",
+            "tansu",
+            "--locked",
+            "--features",
+            "dynostore,libsql",
+        ])
         .status()?;
     if status.success() {
         Ok(())
     } else {
-        Err(std::io::Error::other(format!("cargo install tansu failed: {status}")))
+        Err(std::io::Error::other(format!(
+            "cargo install tansu failed: {status}"
+        )))
     }
 }
 
@@ -119,7 +127,10 @@ fn wait_until_ready(bootstrap: &str) {
         {
             return;
         }
-        assert!(Instant::now() < deadline, "tansu did not come up on {bootstrap}");
+        assert!(
+            Instant::now() < deadline,
+            "tansu did not come up on {bootstrap}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -171,7 +182,12 @@ impl Broker {
             if let Some(k) = key {
                 r = r.key(k.as_slice());
             }
-            pending.push(producer.send_result(r).map_err(|(e, _)| e).expect("enqueue"));
+            pending.push(
+                producer
+                    .send_result(r)
+                    .map_err(|(e, _)| e)
+                    .expect("enqueue"),
+            );
         }
         for p in pending {
             p.await.expect("delivery").expect("broker ack");

@@ -98,11 +98,33 @@ pub const WRITTEN_FIELDS: &[&str] = &[
     "NumberOfEmployees",
 ];
 
-const FIRST: &[&str] = &["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Radia", "Tim"];
-const LAST: &[&str] = &["Okafor", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson", "Perlman", "Berners"];
-const TITLES: &[&str] = &["Head of Data", "VP Data", "CTO", "Engineer", "Analyst", "Director of IT"];
-const STATUSES: &[&str] = &["Open - Not Contacted", "Working - Contacted", "Closed - Not Converted"];
-const SOURCES: &[&str] = &["Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other"];
+const FIRST: &[&str] = &[
+    "Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Radia", "Tim",
+];
+const LAST: &[&str] = &[
+    "Okafor", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson", "Perlman",
+    "Berners",
+];
+const TITLES: &[&str] = &[
+    "Head of Data",
+    "VP Data",
+    "CTO",
+    "Engineer",
+    "Analyst",
+    "Director of IT",
+];
+const STATUSES: &[&str] = &[
+    "Open - Not Contacted",
+    "Working - Contacted",
+    "Closed - Not Converted",
+];
+const SOURCES: &[&str] = &[
+    "Web",
+    "Phone Inquiry",
+    "Partner Referral",
+    "Purchased List",
+    "Other",
+];
 const INDUSTRIES: &[&str] = &["Technology", "Finance", "Healthcare", "Retail", "Energy"];
 const CITIES: &[(&str, &str, &str)] = &[
     ("Leeds", "LS1 4AB", "United Kingdom"),
@@ -149,7 +171,15 @@ fn source_id(tag: &str, n: usize) -> String {
     id::to_18(&id15).unwrap_or(id15)
 }
 
-fn lead_payload(rng: &mut StdRng, sid: &str, tag: &str, n: usize, version: usize, event: &str, ts: i64) -> Map<String, Value> {
+fn lead_payload(
+    rng: &mut StdRng,
+    sid: &str,
+    tag: &str,
+    n: usize,
+    version: usize,
+    event: &str,
+    ts: i64,
+) -> Map<String, Value> {
     let first = FIRST[rng.gen_range(0..FIRST.len())];
     let last = LAST[rng.gen_range(0..LAST.len())];
     let (city, postal, country) = CITIES[rng.gen_range(0..CITIES.len())];
@@ -164,9 +194,18 @@ fn lead_payload(rng: &mut StdRng, sid: &str, tag: &str, n: usize, version: usize
     put("MasterRecordId", Value::Null);
     put("LastName", json!(format!("{last}-{tag}{n}")));
     put("FirstName", json!(first));
-    put("Salutation", json!(["Mr.", "Ms.", "Dr."][rng.gen_range(0..3)]));
+    put(
+        "Salutation",
+        json!(["Mr.", "Ms.", "Dr."][rng.gen_range(0..3)]),
+    );
     put("Name", json!(format!("{first} {last}")));
-    put("Title", json!(format!("{} v{version}", TITLES[rng.gen_range(0..TITLES.len())])));
+    put(
+        "Title",
+        json!(format!(
+            "{} v{version}",
+            TITLES[rng.gen_range(0..TITLES.len())]
+        )),
+    );
     put("Company", json!(format!("Company {tag}{n}")));
     put("Street", json!(street));
     put("City", json!(city));
@@ -181,14 +220,26 @@ fn lead_payload(rng: &mut StdRng, sid: &str, tag: &str, n: usize, version: usize
                "Country": country, "Latitude": null, "City": city, "Longitude": null,
                "CountryCode": null, "StateCode": null}),
     );
-    put("Phone", json!(format!("+44 113 496 {:04}", rng.gen_range(0..10000))));
+    put(
+        "Phone",
+        json!(format!("+44 113 496 {:04}", rng.gen_range(0..10000))),
+    );
     // Unique per Lead: the target org's duplicate rule matches on Email.
     put("Email", json!(format!("lead{n}.{tag}@example.org")));
     put("Website", json!(format!("https://{tag}{n}.example.org")));
-    put("LeadSource", json!(SOURCES[rng.gen_range(0..SOURCES.len())]));
+    put(
+        "LeadSource",
+        json!(SOURCES[rng.gen_range(0..SOURCES.len())]),
+    );
     put("Status", json!(STATUSES[rng.gen_range(0..STATUSES.len())]));
-    put("Industry", json!(INDUSTRIES[rng.gen_range(0..INDUSTRIES.len())]));
-    put("AnnualRevenue", json!(format!("{}", rng.gen_range(1..500) * 10_000)));
+    put(
+        "Industry",
+        json!(INDUSTRIES[rng.gen_range(0..INDUSTRIES.len())]),
+    );
+    put(
+        "AnnualRevenue",
+        json!(format!("{}", rng.gen_range(1..500) * 10_000)),
+    );
     put("NumberOfEmployees", json!(rng.gen_range(1..5000)));
     put("OwnerId", json!(owner));
     put("IsConverted", json!(false));
@@ -222,15 +273,20 @@ fn deleted_payload(sid: &str) -> Map<String, Value> {
 fn written(payload: &Map<String, Value>) -> Map<String, Value> {
     WRITTEN_FIELDS
         .iter()
-        .map(|f| (f.to_string(), payload.get(*f).cloned().unwrap_or(Value::Null)))
+        .map(|f| {
+            (
+                f.to_string(),
+                payload.get(*f).cloned().unwrap_or(Value::Null),
+            )
+        })
         .collect()
 }
 
 /// The partition a source Id goes to (stable; keyed records in the same partition).
 pub fn partition_for(source_id: &str, partitions: i32) -> i32 {
-    let h = source_id
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    let h = source_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
     (h % partitions.max(1) as u64) as i32
 }
 
@@ -261,7 +317,8 @@ pub fn encode_key(source_id: &str, envelope: bool) -> Vec<u8> {
 /// Generates a stream.
 pub fn generate(spec: &StreamSpec) -> LeadStream {
     let mut rng = StdRng::seed_from_u64(spec.seed);
-    let mut histories: Vec<Vec<(String, &'static str, Map<String, Value>)>> = Vec::with_capacity(spec.leads);
+    let mut histories: Vec<Vec<(String, &'static str, Map<String, Value>)>> =
+        Vec::with_capacity(spec.leads);
     let mut expected = BTreeMap::new();
     let mut max_changes = 0;
     let mut ts = 1_764_201_600_000i64;
@@ -339,7 +396,9 @@ mod tests {
         });
         let mut seen: BTreeMap<String, (i32, Vec<&str>)> = BTreeMap::new();
         for r in &s.records {
-            let e = seen.entry(r.id.clone()).or_insert((r.partition, Vec::new()));
+            let e = seen
+                .entry(r.id.clone())
+                .or_insert((r.partition, Vec::new()));
             assert_eq!(e.0, r.partition);
             e.1.push(r.event);
         }
@@ -359,7 +418,11 @@ mod tests {
             ..StreamSpec::default()
         });
         let created = s.records.iter().find(|r| r.event == "created").unwrap();
-        assert!(created.value.len() > 1500, "about 2 KB: {}", created.value.len());
+        assert!(
+            created.value.len() > 1500,
+            "about 2 KB: {}",
+            created.value.len()
+        );
         assert_eq!(created.id.len(), 18);
         assert_eq!(id::normalize(&created.id).unwrap(), created.id);
     }

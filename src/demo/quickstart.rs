@@ -47,7 +47,10 @@ fn err(e: impl std::fmt::Display) -> QuickstartError {
 pub fn connector_config(name: &str, topic: &str, login_url: &str) -> BTreeMap<String, String> {
     [
         ("name", name),
-        ("connector.class", "io.confluent.salesforce.SalesforceSObjectSinkConnector"),
+        (
+            "connector.class",
+            "io.confluent.salesforce.SalesforceSObjectSinkConnector",
+        ),
         ("tasks.max", "1"),
         ("topics", topic),
         ("salesforce.object", "Lead"),
@@ -61,8 +64,14 @@ pub fn connector_config(name: &str, topic: &str, login_url: &str) -> BTreeMap<St
         ("salesforce.custom.id.field.name", "CustomId__c"),
         ("salesforce.ignore.reference.fields", "true"),
         ("salesforce.ignore.fields", "CleanStatus"),
-        ("key.converter", "org.apache.kafka.connect.json.JsonConverter"),
-        ("value.converter", "org.apache.kafka.connect.json.JsonConverter"),
+        (
+            "key.converter",
+            "org.apache.kafka.connect.json.JsonConverter",
+        ),
+        (
+            "value.converter",
+            "org.apache.kafka.connect.json.JsonConverter",
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -88,8 +97,12 @@ pub fn run(args: QuickstartArgs) -> Result<(), QuickstartError> {
     if args.latency_ms > 0 {
         org.faults.latency_ms = args.latency_ms;
     }
-    let sim = rt.block_on(crate::sim::start(SimConfig::single(org))).map_err(err)?;
-    let org_url = sim.base_url("b").ok_or_else(|| err("the simulator did not start org b"))?;
+    let sim = rt
+        .block_on(crate::sim::start(SimConfig::single(org)))
+        .map_err(err)?;
+    let org_url = sim
+        .base_url("b")
+        .ok_or_else(|| err("the simulator did not start org b"))?;
     println!("==> Simulated Salesforce org B at {org_url} (user integration@org-b.example)");
 
     let topic = "sfdc.pushtopic.leads";
@@ -128,8 +141,12 @@ pub fn run(args: QuickstartArgs) -> Result<(), QuickstartError> {
     let worker = WorkerConfig::from_map(&worker_map).map_err(err)?;
     let name = "lead-sync";
     let started = Instant::now();
-    let handle = WorkerHandle::start(worker, vec![connector_config(name, topic, &org_url)]).map_err(err)?;
-    println!("==> Sink running; REST API at {} (metrics at {}/metrics)", handle.rest_url, handle.rest_url);
+    let handle =
+        WorkerHandle::start(worker, vec![connector_config(name, topic, &org_url)]).map_err(err)?;
+    println!(
+        "==> Sink running; REST API at {} (metrics at {}/metrics)",
+        handle.rest_url, handle.rest_url
+    );
 
     let group = format!("connect-{name}");
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -145,9 +162,16 @@ pub fn run(args: QuickstartArgs) -> Result<(), QuickstartError> {
         if let Ok(crate::connect::supervisor::Reply::Status(st)) =
             handle.request(crate::connect::supervisor::Request::Status(name.into()))
         {
-            if let Some(t) = st.tasks.iter().find(|t| t.trace.is_some() && t.state == crate::connect::status::State::Failed) {
+            if let Some(t) = st
+                .tasks
+                .iter()
+                .find(|t| t.trace.is_some() && t.state == crate::connect::status::State::Failed)
+            {
                 handle.shutdown(Duration::from_secs(5));
-                return Err(err(format!("the sink task failed:\n{}", t.trace.clone().unwrap_or_default())));
+                return Err(err(format!(
+                    "the sink task failed:\n{}",
+                    t.trace.clone().unwrap_or_default()
+                )));
             }
         }
         if Instant::now() > deadline {
@@ -159,8 +183,8 @@ pub fn run(args: QuickstartArgs) -> Result<(), QuickstartError> {
     let elapsed = started.elapsed();
 
     let admin = SimAdmin::new(org_url.clone());
-    let (rows, counters) = rt
-        .block_on(async { (admin.live_rows("Lead").await, admin.counters().await) });
+    let (rows, counters) =
+        rt.block_on(async { (admin.live_rows("Lead").await, admin.counters().await) });
     let rows = rows.map_err(err)?;
     let counters = counters.map_err(err)?;
     let by_source: HashMap<String, &crate::sim::admin_client::SimRow> = rows
@@ -203,7 +227,10 @@ pub fn run(args: QuickstartArgs) -> Result<(), QuickstartError> {
         counters.api_units_used as f64 * 1000.0 / records as f64
     );
     println!("  metrics               {}/metrics", handle.rest_url);
-    println!("  status                {}/connectors/{name}/status", handle.rest_url);
+    println!(
+        "  status                {}/connectors/{name}/status",
+        handle.rest_url
+    );
     if args.keep_running {
         println!("\nEverything keeps running; press Ctrl-C to stop.");
         rt.block_on(async {

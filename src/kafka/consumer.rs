@@ -68,7 +68,9 @@ impl ClientContext for TaskConsumerContext {
             RDKafkaLogLevel::Warning => {
                 tracing::warn!(connector = %self.connector, facility = fac, "kafka: {log_message}")
             }
-            _ => tracing::debug!(connector = %self.connector, facility = fac, "kafka: {log_message}"),
+            _ => {
+                tracing::debug!(connector = %self.connector, facility = fac, "kafka: {log_message}")
+            }
         }
     }
 }
@@ -160,6 +162,7 @@ pub fn build_consumer(
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "1000")
         .set("max.poll.interval.ms", "300000")
+        .set("fetch.wait.max.ms", "100")
         .set("client.id", format!("{}-consumer", settings.group_id));
     for (k, v) in settings.client_config.iter().chain(&settings.overrides) {
         cfg.set(k, v);

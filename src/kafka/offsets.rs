@@ -136,7 +136,11 @@ mod tests {
         ledger.complete(&tp(0), 11);
         assert_eq!(ledger.committable(&tp(0)), Some(14));
         ledger.complete(&tp(0), 14);
-        assert_eq!(ledger.committable(&tp(0)), Some(15), "one past the last record");
+        assert_eq!(
+            ledger.committable(&tp(0)),
+            Some(15),
+            "one past the last record"
+        );
     }
 
     #[test]

@@ -42,12 +42,18 @@ pub struct ReportSubject<'a> {
 
 fn input_headers(subject: &ReportSubject<'_>) -> Vec<(String, String)> {
     vec![
-        ("input_record_topic".into(), subject.coords.topic.to_string()),
+        (
+            "input_record_topic".into(),
+            subject.coords.topic.to_string(),
+        ),
         (
             "input_record_partition".into(),
             subject.coords.partition.to_string(),
         ),
-        ("input_record_offset".into(), subject.coords.offset.to_string()),
+        (
+            "input_record_offset".into(),
+            subject.coords.offset.to_string(),
+        ),
         (
             "input_record_timestamp".into(),
             subject.timestamp.map(|t| t.to_string()).unwrap_or_default(),
@@ -213,7 +219,10 @@ pub async fn ensure_topic(
     let admin: AdminClient<DefaultClientContext> = cfg.create().map_err(|e| e.to_string())?;
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
     let results = admin
-        .create_topics([&new], &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))))
+        .create_topics(
+            [&new],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        )
         .await
         .map_err(|e| e.to_string())?;
     for r in results {
@@ -246,7 +255,13 @@ mod tests {
             timestamp: Some(7),
             key: Some(b"{\"Id\":\"x\"}"),
         };
-        let r = success_report("c-success", &subject, Some("00Q000000000001AAA"), "upsert", Some(true));
+        let r = success_report(
+            "c-success",
+            &subject,
+            Some("00Q000000000001AAA"),
+            "upsert",
+            Some(true),
+        );
         assert_eq!(r.key.as_deref(), Some(&b"{\"Id\":\"x\"}"[..]));
         let h: std::collections::HashMap<_, _> = r.headers.into_iter().collect();
         assert_eq!(h["input_record_topic"], "leads");

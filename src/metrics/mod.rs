@@ -178,12 +178,7 @@ impl SinkMetrics {
                 "Fail-fast halts by error code",
                 &[c, "code"],
             ),
-            logins: counter(
-                &r,
-                "sobject_sink_logins_total",
-                "Salesforce logins",
-                &[c],
-            ),
+            logins: counter(&r, "sobject_sink_logins_total", "Salesforce logins", &[c]),
             unknown_fields: counter(
                 &r,
                 "sobject_sink_unknown_fields_dropped_total",

@@ -6,7 +6,8 @@
 //! bad record: with `errors.tolerance=none` it halts the task, naming the record; with
 //! `all` it goes to the dead-letter queue and processing goes on.
 
-use crate::config::{ConnectorConfig, ErrorTolerance};
+use crate::config::connector::ErrorTolerance;
+use crate::config::ConnectorConfig;
 use crate::pipeline::halt::{Halt, HaltActor, HaltReason};
 use crate::pipeline::messages::{Change, RawMessage, RecordBatch, Submit};
 use crate::pipeline::plan::WriteGroup;
@@ -71,7 +72,11 @@ impl Decoder {
             operation,
             group,
             raw_key: raw.key.clone(),
-            raw_value: if self.keep_value { raw.value.clone() } else { None },
+            raw_value: if self.keep_value {
+                raw.value.clone()
+            } else {
+                None
+            },
         })
     }
 }

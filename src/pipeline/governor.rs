@@ -10,10 +10,11 @@
 
 use crate::connect::status::{State, TaskStatusCell};
 use crate::metrics::metrics;
-use crate::salesforce::client::{ApiUsage, SalesforceClient};
 use crate::pipeline::messages::Shutdown;
-use actix::{ActorContext, 
-    Actor, ActorFutureExt, AsyncContext, Context, Handler, Message, ResponseActFuture, WrapFuture,
+use crate::salesforce::client::{ApiUsage, SalesforceClient};
+use actix::{
+    Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Message,
+    ResponseActFuture, WrapFuture,
 };
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::num::NonZeroU32;
@@ -64,7 +65,11 @@ pub struct RateGovernor {
 
 impl RateGovernor {
     /// A governor for calls made through `client`.
-    pub fn new(settings: GovernorSettings, client: SalesforceClient, status: TaskStatusCell) -> Self {
+    pub fn new(
+        settings: GovernorSettings,
+        client: SalesforceClient,
+        status: TaskStatusCell,
+    ) -> Self {
         let limiter = settings
             .requests_per_second
             .and_then(NonZeroU32::new)
@@ -126,7 +131,7 @@ impl RateGovernor {
     fn schedule_poll(&mut self, ctx: &mut Context<Self>) {
         let client = self.client.clone();
         ctx.run_later(self.settings.poll_interval, move |act, ctx| {
-            let fut = async move { client.limits().await };
+            let fut = async move { client.daily_api_limit().await };
             ctx.spawn(fut.into_actor(act).map(|res, act, ctx| {
                 match res {
                     Ok(usage) => {

@@ -6,12 +6,14 @@
 //! with a trace a person can act on. A restart resumes at the failed record.
 
 use crate::connect::status::{State, TaskStatusCell};
+use crate::pipeline::messages::Shutdown;
 use crate::pipeline::offset_tracker::{CommitNow, OffsetTracker};
 use crate::pipeline::reader::{PartitionReader, StopIntake};
 use crate::pipeline::sequencer::{Drain, Sequencer};
 use crate::record::RecordCoords;
-use crate::pipeline::messages::Shutdown;
-use actix::{ActorContext, Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, WrapFuture};
+use actix::{
+    Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, WrapFuture,
+};
 use std::fmt;
 use std::time::Duration;
 

@@ -10,9 +10,9 @@
 use crate::kafka::consumer::TaskConsumer;
 use crate::kafka::in_flight::InFlight;
 use crate::kafka::offsets::{OffsetLedger, TopicPartition};
-use crate::pipeline::messages::{Ack, Register};
 use crate::pipeline::messages::Shutdown;
-use actix::{ActorContext, Actor, Context, Handler, Message};
+use crate::pipeline::messages::{Ack, Register};
+use actix::{Actor, ActorContext, Context, Handler, Message};
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::HashMap;

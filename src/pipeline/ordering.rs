@@ -25,6 +25,19 @@ pub struct Pending<G, T> {
     pub payload: T,
 }
 
+/// Which partial batches may go out (full ones always may).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flush {
+    /// Only full batches.
+    FullOnly,
+    /// The largest partial batch, once any partial batch has waited this long.
+    Largest(Duration),
+    /// Any partial batch that has waited this long.
+    Stale(Duration),
+    /// Every partial batch now (draining).
+    All,
+}
+
 /// A set of changes that go out in one call.
 #[derive(Debug)]
 pub struct ReadyBatch<G, T> {
@@ -120,20 +133,35 @@ impl<G: Clone + Eq + Hash, T> OrderingQueues<G, T> {
         self.busy.get(key).into_iter().flatten()
     }
 
-    /// Takes the next batch that should go out at `now`: a full one first, else a
-    /// partial one that has waited `linger` (or any non-empty one when `flush` is set).
-    pub fn next_batch(&mut self, now: Instant, linger: Duration, flush: bool) -> Option<ReadyBatch<G, T>> {
+    /// Takes the next batch that `flush` allows at `now`, if any.
+    pub fn next_batch(&mut self, now: Instant, flush: Flush) -> Option<ReadyBatch<G, T>> {
         let max = self.max_batch;
-        let pick = self
-            .ready
-            .iter()
-            .position(|g| g.items.len() >= max)
-            .or_else(|| {
-                self.ready.iter().position(|g| {
-                    !g.items.is_empty()
-                        && (flush || g.since.is_some_and(|s| now.duration_since(s) >= linger))
-                })
-            })?;
+        let age = |g: &Group<G, T>| g.since.map_or(Duration::ZERO, |s| now.duration_since(s));
+        let full = self.ready.iter().position(|g| g.items.len() >= max);
+        let pick = full.or_else(|| match flush {
+            Flush::FullOnly => None,
+            Flush::All => self.ready.iter().position(|g| !g.items.is_empty()),
+            Flush::Stale(min_age) => self
+                .ready
+                .iter()
+                .position(|g| !g.items.is_empty() && age(g) >= min_age),
+            Flush::Largest(min_age) => {
+                let any_due = self
+                    .ready
+                    .iter()
+                    .any(|g| !g.items.is_empty() && age(g) >= min_age);
+                any_due
+                    .then(|| {
+                        self.ready
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, g)| !g.items.is_empty())
+                            .max_by_key(|(_, g)| g.items.len())
+                            .map(|(i, _)| i)
+                    })
+                    .flatten()
+            }
+        })?;
         let group = self.ready.get_mut(pick)?;
         let take = group.items.len().min(max);
         let items: Vec<_> = group.items.drain(..take).collect();
@@ -208,14 +236,14 @@ mod tests {
         q.push(change("a", "upd", 2), now);
         q.push(change("a", "del", 3), now);
         q.push(change("b", "upd", 4), now);
-        let first = q.next_batch(now, Duration::ZERO, true).unwrap();
+        let first = q.next_batch(now, Flush::All).unwrap();
         let got: Vec<u32> = first.items.iter().map(|p| p.payload).collect();
         assert_eq!(got, vec![1, 4], "one change per Id in a batch");
-        assert!(q.next_batch(now, Duration::ZERO, true).is_none(), "2 waits for 1");
+        assert!(q.next_batch(now, Flush::All).is_none(), "2 waits for 1");
         q.finish("a", now);
-        assert_eq!(q.next_batch(now, Duration::ZERO, true).unwrap().items[0].payload, 2);
+        assert_eq!(q.next_batch(now, Flush::All).unwrap().items[0].payload, 2);
         q.finish("a", now);
-        let del = q.next_batch(now, Duration::ZERO, true).unwrap();
+        let del = q.next_batch(now, Flush::All).unwrap();
         assert_eq!((del.group, del.items[0].payload), ("del", 3));
         q.finish("a", now);
         q.finish("b", now);
@@ -228,14 +256,38 @@ mod tests {
         let ms50 = Duration::from_millis(50);
         let mut q = OrderingQueues::new(2);
         q.push(change("a", "ins", 1), t0);
-        assert!(q.next_batch(t0, ms50, false).is_none(), "partial batch lingers");
+        assert!(
+            q.next_batch(t0, Flush::Stale(ms50)).is_none(),
+            "partial batch lingers"
+        );
         assert_eq!(q.next_deadline(ms50), Some(t0 + ms50));
         q.push(change("b", "ins", 2), t0);
         q.push(change("c", "ins", 3), t0);
-        assert_eq!(q.next_batch(t0, ms50, false).unwrap().items.len(), 2);
-        assert!(q.next_batch(t0, ms50, false).is_none());
+        assert_eq!(q.next_batch(t0, Flush::Stale(ms50)).unwrap().items.len(), 2);
+        assert!(q.next_batch(t0, Flush::Stale(ms50)).is_none());
         let later = t0 + Duration::from_millis(60);
-        assert_eq!(q.next_batch(later, ms50, false).unwrap().items[0].payload, 3);
+        assert_eq!(
+            q.next_batch(later, Flush::Stale(ms50)).unwrap().items[0].payload,
+            3
+        );
+    }
+
+    #[test]
+    fn the_largest_partial_batch_goes_first_once_one_is_due() {
+        let t0 = Instant::now();
+        let ms50 = Duration::from_millis(50);
+        let mut q = OrderingQueues::new(10);
+        q.push(change("a", "del", 1), t0);
+        q.push(change("b", "upd", 2), t0 + ms50);
+        q.push(change("c", "upd", 3), t0 + ms50);
+        let later = t0 + ms50;
+        let first = q.next_batch(later, Flush::Largest(ms50)).unwrap();
+        assert_eq!(
+            (first.group, first.items.len()),
+            ("upd", 2),
+            "the fuller group, although younger"
+        );
+        assert!(q.next_batch(later, Flush::FullOnly).is_none());
     }
 
     #[test]
@@ -244,8 +296,8 @@ mod tests {
         let mut q = OrderingQueues::new(10);
         q.push(change("a", "ins", 1), now);
         q.push(change("b", "del", 2), now);
-        let b1 = q.next_batch(now, Duration::ZERO, true).unwrap();
-        let b2 = q.next_batch(now, Duration::ZERO, true).unwrap();
+        let b1 = q.next_batch(now, Flush::All).unwrap();
+        let b2 = q.next_batch(now, Flush::All).unwrap();
         assert_ne!(b1.group, b2.group);
         assert_eq!(b1.items.len() + b2.items.len(), 2);
     }
@@ -256,7 +308,10 @@ mod tests {
         let mut q = OrderingQueues::new(10);
         q.push(change("a", "upd", 1), now);
         q.push(change("a", "del", 2), now);
-        assert_eq!(q.waiting_for("a").map(|p| p.group).collect::<Vec<_>>(), vec!["del"]);
+        assert_eq!(
+            q.waiting_for("a").map(|p| p.group).collect::<Vec<_>>(),
+            vec!["del"]
+        );
         assert_eq!(q.waiting_len(), 1);
         assert_eq!(q.drain_all().len(), 2);
         assert_eq!(q.ready_len() + q.waiting_len() + q.busy_keys(), 0);

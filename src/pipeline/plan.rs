@@ -55,7 +55,10 @@ impl WriteGroup {
 
     /// Whether this is a delete.
     pub fn is_delete(self) -> bool {
-        matches!(self, WriteGroup::DeleteById | WriteGroup::DeleteByExternalId)
+        matches!(
+            self,
+            WriteGroup::DeleteById | WriteGroup::DeleteByExternalId
+        )
     }
 }
 
@@ -69,7 +72,10 @@ mod tests {
             WriteGroup::for_operation(Operation::Insert, true),
             WriteGroup::UpsertByExternalId
         );
-        assert_eq!(WriteGroup::for_operation(Operation::Insert, false), WriteGroup::Insert);
+        assert_eq!(
+            WriteGroup::for_operation(Operation::Insert, false),
+            WriteGroup::Insert
+        );
     }
 
     #[test]
@@ -78,7 +84,10 @@ mod tests {
             WriteGroup::for_operation(Operation::Update, true),
             WriteGroup::UpdateByExternalId
         );
-        assert_eq!(WriteGroup::for_operation(Operation::Update, false), WriteGroup::UpdateById);
+        assert_eq!(
+            WriteGroup::for_operation(Operation::Update, false),
+            WriteGroup::UpdateById
+        );
         assert_eq!(
             WriteGroup::for_operation(Operation::Delete, true),
             WriteGroup::DeleteByExternalId

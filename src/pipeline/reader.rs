@@ -13,12 +13,14 @@ use crate::kafka::in_flight::InFlight;
 use crate::kafka::offsets::TopicPartition;
 use crate::metrics::metrics;
 use crate::pipeline::decoder::Decoder;
+use crate::pipeline::messages::Shutdown;
 use crate::pipeline::messages::{RawMessage, RecordBatch, Register};
 use crate::pipeline::offset_tracker::OffsetTracker;
 use crate::pipeline::sequencer::{ReaderIdle, Sequencer};
 use crate::record::RecordCoords;
-use crate::pipeline::messages::Shutdown;
-use actix::{ActorContext, Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, WrapFuture};
+use actix::{
+    Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, WrapFuture,
+};
 use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::Message as KafkaMessage;
@@ -160,7 +162,8 @@ impl PartitionReader {
         let mut batch = Vec::new();
         let mut timeout = self.settings.poll_timeout;
         while batch.len() < self.settings.max_batch {
-            match self.consumer.poll(timeout) {
+            let consumer = self.consumer.clone();
+            match consumer.poll(timeout) {
                 Some(Ok(m)) => {
                     let topic = self.topic(m.topic());
                     batch.push(RawMessage {
@@ -241,7 +244,11 @@ impl Handler<PollOnce> for PartitionReader {
             let _ = tracker.send(Register(coords)).await;
             let _ = decoder.send(RecordBatch(batch)).await;
         };
-        ctx.wait(hand_on.into_actor(self).map(|_, _, ctx| ctx.notify(PollOnce)));
+        ctx.wait(
+            hand_on
+                .into_actor(self)
+                .map(|_, _, ctx| ctx.notify(PollOnce)),
+        );
     }
 }
 

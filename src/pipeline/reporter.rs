@@ -76,7 +76,12 @@ pub struct Reporter {
 
 impl Reporter {
     /// A reporter acknowledging set-aside records to `tracker`.
-    pub fn new(connector: &str, task: u32, targets: ReportTargets, tracker: Addr<OffsetTracker>) -> Self {
+    pub fn new(
+        connector: &str,
+        task: u32,
+        targets: ReportTargets,
+        tracker: Addr<OffsetTracker>,
+    ) -> Self {
         Self {
             connector: Arc::from(connector),
             task,
@@ -90,7 +95,10 @@ impl Actor for Reporter {
     type Context = Context<Self>;
 }
 
-async fn send_all(producer: Option<FutureProducer>, records: Vec<OutgoingRecord>) -> Result<(), String> {
+async fn send_all(
+    producer: Option<FutureProducer>,
+    records: Vec<OutgoingRecord>,
+) -> Result<(), String> {
     let Some(producer) = producer else {
         return Ok(());
     };
@@ -109,7 +117,11 @@ impl Handler<Report> for Reporter {
         let connector = self.connector.clone();
         let task = self.task;
         match msg {
-            Report::Delivered { change, id, created } => {
+            Report::Delivered {
+                change,
+                id,
+                created,
+            } => {
                 let Some(topic) = t.success_topic.clone() else {
                     return Box::pin(async {});
                 };
@@ -118,14 +130,25 @@ impl Handler<Report> for Reporter {
                     timestamp: change.record.timestamp,
                     key: change.raw_key.as_deref(),
                 };
-                let rec = success_report(&topic, &subject, id.as_deref(), change.group.as_str(), created);
+                let rec = success_report(
+                    &topic,
+                    &subject,
+                    id.as_deref(),
+                    change.group.as_str(),
+                    created,
+                );
                 Box::pin(async move {
                     if let Err(e) = send_all(t.producer, vec![rec]).await {
                         tracing::warn!(connector = %connector, "success report not sent: {e}");
                     }
                 })
             }
-            Report::Rejected { change, code, message, fields } => {
+            Report::Rejected {
+                change,
+                code,
+                message,
+                fields,
+            } => {
                 if t.log_rejections {
                     tracing::warn!(
                         connector = %connector,
@@ -141,7 +164,14 @@ impl Handler<Report> for Reporter {
                     key: change.raw_key.as_deref(),
                 };
                 if let Some(topic) = &t.error_topic {
-                    out.push(error_report(topic, &subject, change.group.as_str(), &code, &message, &fields));
+                    out.push(error_report(
+                        topic,
+                        &subject,
+                        change.group.as_str(),
+                        &code,
+                        &message,
+                        &fields,
+                    ));
                 }
                 if let Some(dlq) = &t.dlq_topic {
                     let text = format!("{code}: {message}");
@@ -180,7 +210,14 @@ impl Handler<Report> for Reporter {
                         timestamp: raw.timestamp,
                         key: raw.key.as_deref(),
                     };
-                    out.push(error_report(topic, &subject, "decode", "BAD_RECORD", &reason, &[]));
+                    out.push(error_report(
+                        topic,
+                        &subject,
+                        "decode",
+                        "BAD_RECORD",
+                        &reason,
+                        &[],
+                    ));
                 }
                 if let Some(dlq) = &t.dlq_topic {
                     let ctx = DeadLetterContext {

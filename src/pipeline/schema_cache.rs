@@ -56,9 +56,15 @@ impl Handler<GetSchema> for SchemaCache {
 }
 
 impl Handler<RefreshSchema> for SchemaCache {
-    type Result = ();
+    type Result = ResponseFuture<()>;
 
-    fn handle(&mut self, msg: RefreshSchema, _ctx: &mut Self::Context) {
-        self.cache.invalidate(&msg.0);
+    fn handle(&mut self, msg: RefreshSchema, _ctx: &mut Self::Context) -> Self::Result {
+        let cache = self.cache.clone();
+        let client = self.client.clone();
+        Box::pin(async move {
+            if let Err(e) = cache.refresh(&client, &msg.0).await {
+                tracing::warn!("describe of {} could not be refreshed: {e}", msg.0);
+            }
+        })
     }
 }

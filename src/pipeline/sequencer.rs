@@ -16,16 +16,16 @@
 
 use crate::metrics::metrics;
 use crate::pipeline::halt::{Halt, HaltActor, HaltReason};
+use crate::pipeline::messages::Shutdown;
 use crate::pipeline::messages::{Ack, Change, ChangeOutcome, Submit, WriteBatch};
 use crate::pipeline::offset_tracker::OffsetTracker;
-use crate::pipeline::ordering::{OrderingQueues, Pending};
+use crate::pipeline::ordering::{Flush, OrderingQueues, Pending};
 use crate::pipeline::plan::WriteGroup;
 use crate::pipeline::reporter::{Report, Reporter};
 use crate::pipeline::writer::SObjectWriter;
-use crate::pipeline::messages::Shutdown;
-use actix::{ActorContext, 
-    Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, ResponseActFuture,
-    SpawnHandle, WrapFuture,
+use actix::{
+    Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message,
+    ResponseActFuture, SpawnHandle, WrapFuture,
 };
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -74,6 +74,7 @@ pub struct Sequencer {
     held: HashMap<String, (Change, String, String)>,
     drain_waiters: Vec<oneshot::Sender<()>>,
     draining: bool,
+    last_submit: Instant,
 }
 
 impl Sequencer {
@@ -97,25 +98,45 @@ impl Sequencer {
             held: HashMap::new(),
             drain_waiters: Vec::new(),
             draining: false,
+            last_submit: Instant::now(),
         }
     }
 
-    /// How long a partial batch waits. While calls are in flight, their outcomes free
-    /// Ids whose next changes will join the partial batches, so those wait longer:
-    /// fewer, fuller calls spend less of the org's allocation.
-    fn effective_linger(&self) -> Duration {
-        if self.in_flight == 0 {
-            self.settings.linger
+    /// Which partial batches may go out now. Every call costs one unit of the org's
+    /// allocation whatever its size, so a partial batch waits while more changes are
+    /// on their way: records still arriving from the reader, or calls in flight whose
+    /// outcomes free Ids whose next changes will join it. Once input is quiet and
+    /// nothing is in flight, the largest partial batch goes after one linger; under
+    /// load no partial batch waits more than four lingers.
+    fn flush_policy(&self, now: Instant) -> Flush {
+        if self.draining {
+            Flush::All
+        } else if self.in_flight == 0 && self.input_quiet_since(now).is_some() {
+            Flush::Largest(self.settings.linger)
         } else {
-            self.settings.linger * 4
+            Flush::Stale(self.settings.linger * 4)
+        }
+    }
+
+    /// When input became quiet (no records for a linger), if it is.
+    fn input_quiet_since(&self, now: Instant) -> Option<Instant> {
+        let quiet_at = self.last_submit + self.settings.linger;
+        (now >= quiet_at).then_some(quiet_at)
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        if self.in_flight == 0 {
+            let due = self.queues.next_deadline(self.settings.linger)?;
+            Some(due.max(self.last_submit + self.settings.linger))
+        } else {
+            self.queues.next_deadline(self.settings.linger * 4)
         }
     }
 
     fn dispatch(&mut self, ctx: &mut Context<Self>) {
         let now = Instant::now();
         while self.in_flight < self.settings.max_in_flight {
-            let linger = self.effective_linger();
-            let Some(batch) = self.queues.next_batch(now, linger, self.draining) else {
+            let Some(batch) = self.queues.next_batch(now, self.flush_policy(now)) else {
                 break;
             };
             self.in_flight += 1;
@@ -124,6 +145,14 @@ impl Sequencer {
                 .with_label_values(&[&self.settings.connector])
                 .set(self.in_flight as i64);
             let group = batch.group;
+            tracing::trace!(
+                connector = %self.settings.connector,
+                "batch {group:?} of {} (in flight {}, ready {}, waiting {})",
+                batch.items.len(),
+                self.in_flight,
+                self.queues.ready_len(),
+                self.queues.waiting_len()
+            );
             let changes: Vec<Change> = batch.items.into_iter().map(|p| p.payload).collect();
             let keys: Vec<Change> = changes.clone();
             let request = self.writer.send(WriteBatch { group, changes });
@@ -151,7 +180,7 @@ impl Sequencer {
     }
 
     fn arm_linger(&mut self, ctx: &mut Context<Self>) {
-        let Some(deadline) = self.queues.next_deadline(self.effective_linger()) else {
+        let Some(deadline) = self.next_deadline() else {
             return;
         };
         if let Some((at, _)) = &self.linger_timer {
@@ -170,7 +199,12 @@ impl Sequencer {
         self.linger_timer = Some((deadline, handle));
     }
 
-    fn settle(&mut self, changes: Vec<Change>, outcomes: Vec<ChangeOutcome>, _ctx: &mut Context<Self>) {
+    fn settle(
+        &mut self,
+        changes: Vec<Change>,
+        outcomes: Vec<ChangeOutcome>,
+        _ctx: &mut Context<Self>,
+    ) {
         let now = Instant::now();
         let now_ms = chrono::Utc::now().timestamp_millis();
         let connector = self.settings.connector.clone();
@@ -180,7 +214,10 @@ impl Sequencer {
             let op = change.group.as_str();
             match outcome {
                 ChangeOutcome::Written { id, created } => {
-                    metrics().records.with_label_values(&[&connector, op, "written"]).inc();
+                    metrics()
+                        .records
+                        .with_label_values(&[&connector, op, "written"])
+                        .inc();
                     if let Some(ts) = change.record.timestamp {
                         let age_ms = (now_ms - ts).max(0);
                         metrics()
@@ -221,11 +258,23 @@ impl Sequencer {
                         self.held.insert(key, (change, code, message));
                     }
                 }
-                ChangeOutcome::Halt { code, message, fields } => {
-                    self.halt.do_send(Halt(halt_reason(&change, code, message, fields)));
+                ChangeOutcome::Halt {
+                    code,
+                    message,
+                    fields,
+                } => {
+                    self.halt
+                        .do_send(Halt(halt_reason(&change, code, message, fields)));
                 }
-                ChangeOutcome::Rejected { code, message, fields } => {
-                    metrics().records.with_label_values(&[&connector, op, "failed"]).inc();
+                ChangeOutcome::Rejected {
+                    code,
+                    message,
+                    fields,
+                } => {
+                    metrics()
+                        .records
+                        .with_label_values(&[&connector, op, "failed"])
+                        .inc();
                     // The reporter acknowledges the offset once the error report (and
                     // the dead letter, when configured) is safely in Kafka.
                     self.reporter.do_send(Report::Rejected {
@@ -239,7 +288,8 @@ impl Sequencer {
                 ChangeOutcome::RetriesExhausted { last_error } => {
                     let remedy = "check the org's availability and the network, raise \
                                   request.max.retries.time.ms if outages are expected, then restart the task";
-                    let mut reason = halt_reason(&change, "RETRIES_EXHAUSTED".into(), last_error, vec![]);
+                    let mut reason =
+                        halt_reason(&change, "RETRIES_EXHAUSTED".into(), last_error, vec![]);
                     reason.remedy = remedy.into();
                     self.halt.do_send(Halt(reason));
                 }
@@ -256,9 +306,14 @@ impl Sequencer {
             if let Some((change, _, _)) = self.held.remove(key) {
                 metrics()
                     .records
-                    .with_label_values(&[&self.settings.connector, change.group.as_str(), "superseded"])
+                    .with_label_values(&[
+                        &self.settings.connector,
+                        change.group.as_str(),
+                        "superseded",
+                    ])
                     .inc();
-                self.tracker.do_send(Ack(vec![change.record.coords.clone()]));
+                self.tracker
+                    .do_send(Ack(vec![change.record.coords.clone()]));
                 self.queues.finish(key, Instant::now());
             }
         }
@@ -266,7 +321,8 @@ impl Sequencer {
 
     fn halt_held(&mut self) {
         for (_, (change, code, message)) in self.held.drain() {
-            self.halt.do_send(Halt(halt_reason(&change, code, message, vec![])));
+            self.halt
+                .do_send(Halt(halt_reason(&change, code, message, vec![])));
         }
     }
 
@@ -323,6 +379,7 @@ impl Handler<Submit> for Sequencer {
 
     fn handle(&mut self, msg: Submit, ctx: &mut Self::Context) {
         let now = Instant::now();
+        self.last_submit = now;
         for change in msg.0 {
             let key = change.order_key();
             let group = change.group;

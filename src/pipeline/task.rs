@@ -6,10 +6,10 @@
 //! arbiter (thread) each; the sequencer, writer, governor, caches, reporter, tracker and
 //! halt actor share the task's home arbiter.
 
-use crate::config::{
-    ApiErrorBehavior, ApiVersion as ConfigApiVersion, ConnectorConfig, ErrorTolerance, GrantType,
-    TopicSelection, WorkerConfig,
+use crate::config::connector::{
+    ApiErrorBehavior, ApiVersion as ConfigApiVersion, ErrorTolerance, GrantType, TopicSelection,
 };
+use crate::config::{ConnectorConfig, WorkerConfig};
 use crate::connect::status::{State, TaskStatusCell};
 use crate::kafka::consumer::{build_consumer, ConsumerSettings, TaskConsumer, TaskConsumerContext};
 use crate::kafka::in_flight::InFlight;
@@ -95,10 +95,10 @@ impl CallObserver for MetricsObserver {
             .inc();
         m.api_latency
             .with_label_values(&[&self.connector, event.endpoint.as_str()])
-            .observe(event.elapsed.as_secs_f64());
+            .observe(event.latency.as_secs_f64());
     }
 
-    fn on_login(&self) {
+    fn on_login(&self, _success: bool) {
         metrics().logins.with_label_values(&[&self.connector]).inc();
     }
 }
@@ -113,7 +113,10 @@ pub fn client_options(config: &ConnectorConfig) -> Result<ClientOptions, StartEr
     let missing = |key: &str| StartError::Login(format!("{key} is not set"));
     let credentials = match c.grant_type {
         GrantType::Password => Credentials::Password {
-            username: c.username.clone().ok_or_else(|| missing("salesforce.username"))?,
+            username: c
+                .username
+                .clone()
+                .ok_or_else(|| missing("salesforce.username"))?,
             password: c
                 .password
                 .as_ref()
@@ -145,7 +148,10 @@ pub fn client_options(config: &ConnectorConfig) -> Result<ClientOptions, StartEr
                 .map_err(|e| StartError::Login(e.to_string()))?;
             Credentials::JwtBearer {
                 client_id: c.consumer_key.clone(),
-                username: c.username.clone().ok_or_else(|| missing("salesforce.username"))?,
+                username: c
+                    .username
+                    .clone()
+                    .ok_or_else(|| missing("salesforce.username"))?,
                 key,
             }
         }
@@ -201,7 +207,7 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
     // Kafka side.
     let worker = spec.worker.clone();
     let client_config = worker.kafka_client_config();
-    let in_flight = Arc::new(InFlight::new(config.tuning.max_in_flight_records));
+    let in_flight = Arc::new(InFlight::new(config.sink.max_buffered_records));
     let drain_timeout = worker.task_shutdown_graceful_timeout;
     let revoked_sink: Arc<parking_lot::Mutex<Option<Addr<OffsetTracker>>>> =
         Arc::new(parking_lot::Mutex::new(None));
@@ -216,8 +222,7 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
             }
         }),
     );
-    let mut overrides = worker.consumer_overrides();
-    overrides.extend(config.consumer_overrides());
+    let overrides = worker.consumer_overrides();
     let consumer = build_consumer(
         &ConsumerSettings {
             bootstrap_servers: &worker.bootstrap_servers,
@@ -229,7 +234,7 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
     )
     .map_err(|e| StartError::Kafka(e.to_string()))?;
     match &config.topics {
-        TopicSelection::List(topics) => {
+        TopicSelection::Topics(topics) => {
             let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
             consumer.subscribe(&refs)
         }
@@ -302,9 +307,9 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
     let governor_addr = RateGovernor::new(
         GovernorSettings {
             connector: name.clone(),
-            requests_per_second: config.tuning.api_requests_per_second,
-            reserve_percent: config.tuning.api_daily_reserve_percent,
-            poll_interval: config.tuning.api_budget_poll_interval,
+            requests_per_second: config.sink.api_requests_per_second,
+            reserve_percent: config.sink.api_daily_reserve_percent,
+            poll_interval: config.sink.api_budget_poll_interval,
         },
         client.clone(),
         status.clone(),
@@ -321,11 +326,11 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
                 skip_relationship_fields: config.skip_relationship_fields,
                 custom_id_field: custom_id.map(str::to_string),
             },
-            all_or_none: config.tuning.all_or_none,
-            strict_deletes: config.tuning.strict_deletes,
+            all_or_none: config.sink.all_or_none,
+            strict_deletes: config.sink.strict_deletes,
             tolerate_api_errors: config.behavior_on_api_errors != ApiErrorBehavior::Fail,
             retry_budget: config.request_max_retries_time,
-            id_cache_max: config.tuning.id_cache_max_entries,
+            id_cache_max: config.sink.id_cache_max_entries,
         },
         client.clone(),
         schema_cache.clone(),
@@ -335,9 +340,9 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
     let sequencer = Sequencer::new(
         SequencerSettings {
             connector: name.clone(),
-            max_batch: config.tuning.batch_max_records,
-            linger: config.tuning.batch_linger,
-            max_in_flight: config.tuning.max_in_flight_requests,
+            max_batch: config.sink.batch_max_records,
+            linger: config.sink.batch_linger,
+            max_in_flight: config.sink.max_in_flight_requests,
         },
         writer,
         tracker.clone(),
@@ -347,8 +352,12 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
     .start();
     let decoder_arbiter = Arbiter::new();
     let decoder = {
-        let (config, sequencer, reporter, halt) =
-            (config.clone(), sequencer.clone(), reporter.clone(), halt.clone());
+        let (config, sequencer, reporter, halt) = (
+            config.clone(),
+            sequencer.clone(),
+            reporter.clone(),
+            halt.clone(),
+        );
         Decoder::start_in_arbiter(&decoder_arbiter.handle(), move |_| {
             Decoder::new(config, sequencer, reporter, halt)
         })
@@ -393,12 +402,22 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
 
 impl RunningTask {
     /// Pauses or resumes intake (operator request); in-flight work completes.
-    pub fn set_paused_future(&self, paused: bool) -> impl std::future::Future<Output = ()> + 'static {
+    pub fn set_paused_future(
+        &self,
+        paused: bool,
+    ) -> impl std::future::Future<Output = ()> + 'static {
         let reader = self.reader.clone();
         let status = self.status.clone();
         async move {
             let _ = reader.send(SetPaused(paused)).await;
-            status.set(if paused { State::Paused } else { State::Running }, None);
+            status.set(
+                if paused {
+                    State::Paused
+                } else {
+                    State::Running
+                },
+                None,
+            );
         }
     }
 

@@ -9,6 +9,7 @@
 //! (`JSON_PARSER_ERROR`, ...) is split in halves until the culprit stands alone, so
 //! the others still go through.
 
+use crate::config::Operation;
 use crate::metrics::metrics;
 use crate::pipeline::governor::{Acquire, AllocationSpent, RateGovernor};
 use crate::pipeline::messages::{Change, ChangeOutcome, WriteBatch};
@@ -21,7 +22,6 @@ use crate::salesforce::outcome::{
     classify_call, classify_record, Backoff, CallOutcome, RecordOp, RecordOutcome, RetryBudget,
 };
 use crate::salesforce::request::{record_body, BodyRules, WriteKind};
-use crate::config::Operation;
 use actix::{Actor, Addr, Context, Handler, ResponseFuture};
 use dashmap::DashMap;
 use serde_json::{Map, Value};
@@ -132,17 +132,24 @@ async fn write_batch(shared: &Shared, group: WriteGroup, changes: &[Change]) -> 
     let schema = loop {
         match shared.schema.send(GetSchema(s.sobject.clone())).await {
             Ok(Ok(schema)) => break schema,
-            Ok(Err(e)) | Err(actix::MailboxError::Closed) if budget.is_spent() => {
+            Ok(Err(e)) if budget.is_spent() => {
                 let last_error = format!("describe of {} failed: {e}", s.sobject);
                 return vec![ChangeOutcome::RetriesExhausted { last_error }; n];
             }
-            _ => tokio::time::sleep(Duration::from_millis(500)).await,
+            Err(e) => {
+                let last_error = format!("schema cache stopped: {e}");
+                return vec![ChangeOutcome::RetriesExhausted { last_error }; n];
+            }
+            Ok(Err(_)) => tokio::time::sleep(Duration::from_millis(500)).await,
         }
     };
 
     // Target Ids for writes addressed by External ID that need the row's own Id.
     let mut targets: Vec<Option<String>> = changes.iter().map(|c| c.record.id.clone()).collect();
-    if matches!(group, WriteGroup::UpdateByExternalId | WriteGroup::DeleteByExternalId) {
+    if matches!(
+        group,
+        WriteGroup::UpdateByExternalId | WriteGroup::DeleteByExternalId
+    ) {
         match resolve_ids(shared, changes, &budget).await {
             Ok(resolved) => {
                 for (i, c) in changes.iter().enumerate() {
@@ -182,7 +189,18 @@ async fn write_batch(shared: &Shared, group: WriteGroup, changes: &[Change]) -> 
     let mut backoff = Backoff::new();
     while let Some(mut chunk) = stack.pop() {
         while !chunk.is_empty() {
-            let bodies = build_bodies(shared, group, changes, &targets, &chunk, &schema);
+            let bodies = build_bodies(
+                shared,
+                group,
+                changes,
+                &targets,
+                &mut chunk,
+                &mut outcomes,
+                &schema,
+            );
+            if chunk.is_empty() {
+                break;
+            }
             permit(shared).await;
             metrics()
                 .batches
@@ -277,11 +295,14 @@ async fn write_batch(shared: &Shared, group: WriteGroup, changes: &[Change]) -> 
                             stack.push(std::mem::take(&mut chunk));
                         } else {
                             let (code, message, fields) = match errors.first() {
-                                Some(e) => (e.status_code.clone(), e.message.clone(), e.fields.clone()),
+                                Some(e) => {
+                                    (e.status_code.clone(), e.message.clone(), e.fields.clone())
+                                }
                                 None => (format!("HTTP_{status}"), err.to_string(), vec![]),
                             };
                             for pos in &chunk {
-                                outcomes[*pos] = Some(permanent(shared, &code, message.clone(), fields.clone()));
+                                outcomes[*pos] =
+                                    Some(permanent(shared, &code, message.clone(), fields.clone()));
                             }
                             chunk.clear();
                         }
@@ -425,10 +446,12 @@ async fn resolve_ids(
             Err(e) => match classify_call(&e) {
                 CallOutcome::Budget(_) => shared.governor.do_send(AllocationSpent),
                 CallOutcome::Permanent { .. } => return Err(e.to_string()),
-                CallOutcome::Transient(_) | CallOutcome::Session => match budget.allow(backoff.next_delay()) {
-                    Some(d) => tokio::time::sleep(d).await,
-                    None => return Err(e.to_string()),
-                },
+                CallOutcome::Transient(_) | CallOutcome::Session => {
+                    match budget.allow(backoff.next_delay()) {
+                        Some(d) => tokio::time::sleep(d).await,
+                        None => return Err(e.to_string()),
+                    }
+                }
             },
         }
     };
@@ -456,12 +479,15 @@ fn write_kind(group: WriteGroup, field: Option<&str>) -> WriteKind {
     }
 }
 
+/// The request bodies for the changes at `chunk`'s positions. A change whose body
+/// cannot be built gets its outcome here and leaves the chunk.
 fn build_bodies(
     shared: &Shared,
     group: WriteGroup,
     changes: &[Change],
     targets: &[Option<String>],
-    chunk: &[usize],
+    chunk: &mut Vec<usize>,
+    outcomes: &mut [Option<ChangeOutcome>],
     schema: &SObjectSchema,
 ) -> Vec<Map<String, Value>> {
     if group.is_delete() {
@@ -470,20 +496,33 @@ fn build_bodies(
     let s = &shared.settings;
     let kind = write_kind(group, s.custom_id_field.as_deref());
     let mut unknown: HashSet<String> = HashSet::new();
-    let bodies = chunk
-        .iter()
-        .map(|pos| {
-            let built = record_body(&kind, &changes[*pos].record, schema, &s.rules);
-            let mut body = built.fields;
-            if matches!(group, WriteGroup::UpdateById | WriteGroup::UpdateByExternalId) {
-                if let Some(t) = &targets[*pos] {
-                    body.insert("id".into(), Value::String(t.clone()));
+    let mut bodies = Vec::with_capacity(chunk.len());
+    chunk.retain(
+        |pos| match record_body(&kind, &changes[*pos].record, schema, &s.rules) {
+            Ok(built) => {
+                let mut body = built.fields;
+                if matches!(
+                    group,
+                    WriteGroup::UpdateById | WriteGroup::UpdateByExternalId
+                ) {
+                    if let Some(t) = &targets[*pos] {
+                        body.insert("id".into(), Value::String(t.clone()));
+                    }
                 }
+                unknown.extend(built.unknown_fields);
+                bodies.push(body);
+                true
             }
-            unknown.extend(built.unknown_fields);
-            body
-        })
-        .collect();
+            Err(e) => {
+                outcomes[*pos] = Some(ChangeOutcome::Halt {
+                    code: "BAD_RECORD".into(),
+                    message: e.to_string(),
+                    fields: vec![],
+                });
+                false
+            }
+        },
+    );
     for field in unknown {
         metrics()
             .unknown_fields
@@ -515,7 +554,9 @@ async fn send(
             let field = s.custom_id_field.as_deref().unwrap_or_default();
             c.upsert(&s.sobject, field, bodies, s.all_or_none).await
         }
-        WriteGroup::UpdateById | WriteGroup::UpdateByExternalId => c.update(bodies, s.all_or_none).await,
+        WriteGroup::UpdateById | WriteGroup::UpdateByExternalId => {
+            c.update(bodies, s.all_or_none).await
+        }
         WriteGroup::DeleteById | WriteGroup::DeleteByExternalId => {
             let ids: Vec<String> = chunk
                 .iter()

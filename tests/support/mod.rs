@@ -77,7 +77,12 @@ impl World {
     }
 
     /// Produces raw `(partition, key, value)` records.
-    pub fn produce_raw(&self, topic: &str, partitions: i32, records: &[(i32, Option<Vec<u8>>, Vec<u8>)]) {
+    pub fn produce_raw(
+        &self,
+        topic: &str,
+        partitions: i32,
+        records: &[(i32, Option<Vec<u8>>, Vec<u8>)],
+    ) {
         self.rt.block_on(async {
             self.kafka.create_topic(topic, partitions).await;
             self.kafka.produce(topic, records).await;
@@ -87,8 +92,7 @@ impl World {
     /// The quickstart's connector configuration against this org.
     pub fn connector(&self, name: &str, topic: &str) -> BTreeMap<String, String> {
         let mut c = connector_config(name, topic, &self.org_url);
-        // Tests want retries to give up in seconds, not 15 minutes, when they are meant to.
-        c.insert("sink.batch.linger.ms".into(), "20".into());
+
         c
     }
 
@@ -134,7 +138,13 @@ impl World {
     }
 
     /// Waits until the connector's task 0 status satisfies `pred`; returns it.
-    pub fn wait_task(&self, rest_url: &str, name: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    pub fn wait_task(
+        &self,
+        rest_url: &str,
+        name: &str,
+        what: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = Instant::now() + PATIENCE;
         loop {
             let (code, body) = self.rest_get(&format!("{rest_url}/connectors/{name}/status"));
@@ -145,7 +155,10 @@ impl World {
                     }
                 }
             }
-            assert!(Instant::now() < deadline, "gave up waiting for {what}; last status: {body}");
+            assert!(
+                Instant::now() < deadline,
+                "gave up waiting for {what}; last status: {body}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -196,13 +209,19 @@ impl World {
                 .json()
                 .await
                 .expect("token JSON");
-            v["access_token"].as_str().expect("access token").to_string()
+            v["access_token"]
+                .as_str()
+                .expect("access token")
+                .to_string()
         })
     }
 
     /// Live Lead rows by their External ID (`CustomId__c`).
     pub fn leads_by_source(&self) -> BTreeMap<String, Value> {
-        let rows = self.rt.block_on(self.admin.live_rows("Lead")).expect("rows");
+        let rows = self
+            .rt
+            .block_on(self.admin.live_rows("Lead"))
+            .expect("rows");
         rows.into_iter()
             .filter_map(|r| {
                 let key = r.str("CustomId__c")?.to_string();
