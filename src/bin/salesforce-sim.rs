@@ -72,15 +72,23 @@ struct Cli {
 }
 
 fn build_config(cli: &Cli) -> anyhow::Result<SimConfig> {
-    let names = if cli.orgs.is_empty() { vec!["b".to_string()] } else { cli.orgs.clone() };
+    let names = if cli.orgs.is_empty() {
+        vec!["b".to_string()]
+    } else {
+        cli.orgs.clone()
+    };
     let jwt_pem = match &cli.jwt_public_key {
-        Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("reading JWT public key {}", p.display()))?),
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .with_context(|| format!("reading JWT public key {}", p.display()))?,
+        ),
         None => None,
     };
     let mut orgs = Vec::new();
     for (i, name) in names.iter().enumerate() {
         let mut addr = cli.listen;
-        let port = u16::try_from(usize::from(cli.listen.port()) + i).context("port number past 65535")?;
+        let port =
+            u16::try_from(usize::from(cli.listen.port()) + i).context("port number past 65535")?;
         if cli.listen.port() != 0 {
             addr.set_port(port);
         }
@@ -120,7 +128,10 @@ fn build_config(cli: &Cli) -> anyhow::Result<SimConfig> {
         org.history |= cli.history;
         orgs.push(org);
     }
-    Ok(SimConfig { orgs, snapshot: cli.snapshot.clone() })
+    Ok(SimConfig {
+        orgs,
+        snapshot: cli.snapshot.clone(),
+    })
 }
 
 fn banner(config: &SimConfig, handle: &sim::SimHandle) {
@@ -141,9 +152,15 @@ fn banner(config: &SimConfig, handle: &sim::SimHandle) {
         println!("    salesforce.grant.type=PASSWORD");
         println!("    salesforce.username={}", org.username);
         println!("    salesforce.password={}", org.password.expose());
-        println!("    salesforce.password.token={}", org.security_token.expose());
+        println!(
+            "    salesforce.password.token={}",
+            org.security_token.expose()
+        );
         println!("    salesforce.consumer.key={}", org.consumer_key);
-        println!("    salesforce.consumer.secret={}", org.consumer_secret.expose());
+        println!(
+            "    salesforce.consumer.secret={}",
+            org.consumer_secret.expose()
+        );
         println!("    salesforce.object=Lead");
         println!("    salesforce.use.custom.id.field=true");
         println!("    salesforce.custom.id.field.name=CustomId__c");
@@ -155,10 +172,14 @@ fn banner(config: &SimConfig, handle: &sim::SimHandle) {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = build_config(&cli)?;
-    let handle = sim::start(config.clone()).await.context("starting the simulator")?;
+    let handle = sim::start(config.clone())
+        .await
+        .context("starting the simulator")?;
     banner(&config, &handle);
     println!("Press Ctrl-C to stop.");
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     handle.shutdown().await.context("stopping the simulator")?;
     Ok(())
 }

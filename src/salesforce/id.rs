@@ -74,7 +74,8 @@ pub fn normalize(id: &str) -> Result<String, IdError> {
             // A body in mixed case still has its case, so its checksum must fit the suffix.
             // A body in one case has lost it (a spreadsheet, a case-insensitive store), and the
             // suffix tells which letters were upper case.
-            let mixed = body.bytes().any(|c| c.is_ascii_uppercase()) && body.bytes().any(|c| c.is_ascii_lowercase());
+            let mixed = body.bytes().any(|c| c.is_ascii_uppercase())
+                && body.bytes().any(|c| c.is_ascii_lowercase());
             let restored = if mixed {
                 body.to_string()
             } else {
@@ -158,21 +159,42 @@ mod tests {
     #[test]
     fn normalize_accepts_both_forms_and_answers_18() {
         assert_eq!(normalize("001D000000IqhSL").unwrap(), "001D000000IqhSLIAZ");
-        assert_eq!(normalize("001D000000IqhSLIAZ").unwrap(), "001D000000IqhSLIAZ");
-        assert_eq!(normalize("001D000000IqhSLiaz").unwrap(), "001D000000IqhSLIAZ");
+        assert_eq!(
+            normalize("001D000000IqhSLIAZ").unwrap(),
+            "001D000000IqhSLIAZ"
+        );
+        assert_eq!(
+            normalize("001D000000IqhSLiaz").unwrap(),
+            "001D000000IqhSLIAZ"
+        );
     }
 
     #[test]
     fn normalize_restores_case_lost_in_an_18_char_id() {
-        assert_eq!(normalize("001D000000IQHSLIAZ").unwrap(), "001D000000IqhSLIAZ");
-        assert_eq!(normalize("a0d30000001n7piEAI").unwrap(), "a0D30000001n7PiEAI");
+        assert_eq!(
+            normalize("001D000000IQHSLIAZ").unwrap(),
+            "001D000000IqhSLIAZ"
+        );
+        assert_eq!(
+            normalize("a0d30000001n7piEAI").unwrap(),
+            "a0D30000001n7PiEAI"
+        );
     }
 
     #[test]
     fn bad_checksum_length_and_characters_are_rejected() {
-        assert!(matches!(normalize("001D000000IqhSLAAA"), Err(IdError::Checksum(_))));
-        assert!(matches!(normalize("001D000000IqhS"), Err(IdError::Length(_))));
-        assert!(matches!(normalize("001D000000Iqh-L"), Err(IdError::Character(_))));
+        assert!(matches!(
+            normalize("001D000000IqhSLAAA"),
+            Err(IdError::Checksum(_))
+        ));
+        assert!(matches!(
+            normalize("001D000000IqhS"),
+            Err(IdError::Length(_))
+        ));
+        assert!(matches!(
+            normalize("001D000000Iqh-L"),
+            Err(IdError::Character(_))
+        ));
         assert!(!is_valid("not an id at all"));
     }
 

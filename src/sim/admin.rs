@@ -79,22 +79,49 @@ pub struct RevokeResult {
     pub revoked: usize,
 }
 
-fn bad_request(message: impl Into<String>) -> Response {
-    reply::json(StatusCode::BAD_REQUEST, &json!({"error": message.into()}))
+/// An admin error answer: status and message.
+#[derive(Debug)]
+struct AdminError {
+    status: StatusCode,
+    message: String,
 }
 
-fn not_found(message: impl Into<String>) -> Response {
-    reply::json(StatusCode::NOT_FOUND, &json!({"error": message.into()}))
+impl AdminError {
+    fn into_response(self) -> Response {
+        reply::json(self.status, &json!({"error": self.message}))
+    }
 }
 
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
-    let body = if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body };
+fn bad_request(message: impl Into<String>) -> AdminError {
+    AdminError {
+        status: StatusCode::BAD_REQUEST,
+        message: message.into(),
+    }
+}
+
+fn not_found(message: impl Into<String>) -> AdminError {
+    AdminError {
+        status: StatusCode::NOT_FOUND,
+        message: message.into(),
+    }
+}
+
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, AdminError> {
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        body
+    };
     serde_json::from_slice(body).map_err(|e| bad_request(format!("bad JSON body: {e}")))
 }
 
 fn counters(org: &Org) -> CallCounters {
     let a = *org.allocation.lock();
-    CallCounters { calls: org.counters.lock().clone(), api_units_used: a.used, api_units_max: a.max }
+    CallCounters {
+        calls: org.counters.lock().clone(),
+        api_units_used: a.used,
+        api_units_max: a.max,
+    }
 }
 
 fn row_json(row: &crate::sim::store::Row) -> Value {
@@ -105,13 +132,22 @@ fn row_json(row: &crate::sim::store::Row) -> Value {
 }
 
 /// Serves one admin request; `segs` are the path segments after `__sim`.
-pub fn handle(org: &Org, method: &Method, segs: &[String], _query: &[(String, String)], body: &[u8]) -> Response {
-    match respond(org, method, segs, body) {
-        Ok(r) | Err(r) => r,
-    }
+pub fn handle(
+    org: &Org,
+    method: &Method,
+    segs: &[String],
+    _query: &[(String, String)],
+    body: &[u8],
+) -> Response {
+    respond(org, method, segs, body).unwrap_or_else(AdminError::into_response)
 }
 
-fn respond(org: &Org, method: &Method, segs: &[String], body: &[u8]) -> Result<Response, Response> {
+fn respond(
+    org: &Org,
+    method: &Method,
+    segs: &[String],
+    body: &[u8],
+) -> Result<Response, AdminError> {
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     match (method.clone(), s.as_slice()) {
         (Method::GET, ["org"]) => ok(&OrgInfo {
@@ -124,22 +160,45 @@ fn respond(org: &Org, method: &Method, segs: &[String], body: &[u8]) -> Result<R
         }),
         (Method::GET, ["sobjects", t, "rows"]) => {
             let data = org.data.lock();
-            let def = data.schema.sobject(t).ok_or_else(|| not_found(format!("no SObject {t}")))?;
-            let rows: Vec<Value> = data.tables.get(&def.name).map(|tb| tb.rows_in_order().into_iter().map(row_json).collect()).unwrap_or_default();
+            let def = data
+                .schema
+                .sobject(t)
+                .ok_or_else(|| not_found(format!("no SObject {t}")))?;
+            let rows: Vec<Value> = data
+                .tables
+                .get(&def.name)
+                .map(|tb| tb.rows_in_order().into_iter().map(row_json).collect())
+                .unwrap_or_default();
             ok(&rows)
         }
         (Method::GET, ["sobjects", t, "rows", id]) => {
             let data = org.data.lock();
-            let def = data.schema.sobject(t).ok_or_else(|| not_found(format!("no SObject {t}")))?;
-            let id18 = crate::salesforce::id::normalize(id).map_err(|e| bad_request(e.to_string()))?;
-            let row = data.tables.get(&def.name).and_then(|tb| tb.get(&id18)).ok_or_else(|| not_found(format!("no row {id}")))?;
+            let def = data
+                .schema
+                .sobject(t)
+                .ok_or_else(|| not_found(format!("no SObject {t}")))?;
+            let id18 =
+                crate::salesforce::id::normalize(id).map_err(|e| bad_request(e.to_string()))?;
+            let row = data
+                .tables
+                .get(&def.name)
+                .and_then(|tb| tb.get(&id18))
+                .ok_or_else(|| not_found(format!("no row {id}")))?;
             ok(&row_json(row))
         }
         (Method::GET, ["sobjects", t, "rows", id, "history"]) => {
             let data = org.data.lock();
-            let def = data.schema.sobject(t).ok_or_else(|| not_found(format!("no SObject {t}")))?;
-            let id18 = crate::salesforce::id::normalize(id).map_err(|e| bad_request(e.to_string()))?;
-            let row = data.tables.get(&def.name).and_then(|tb| tb.get(&id18)).ok_or_else(|| not_found(format!("no row {id}")))?;
+            let def = data
+                .schema
+                .sobject(t)
+                .ok_or_else(|| not_found(format!("no SObject {t}")))?;
+            let id18 =
+                crate::salesforce::id::normalize(id).map_err(|e| bad_request(e.to_string()))?;
+            let row = data
+                .tables
+                .get(&def.name)
+                .and_then(|tb| tb.get(&id18))
+                .ok_or_else(|| not_found(format!("no row {id}")))?;
             ok(&row.history)
         }
         (Method::GET, ["counters"]) => ok(&counters(org)),
@@ -179,7 +238,9 @@ fn respond(org: &Org, method: &Method, segs: &[String], body: &[u8]) -> Result<R
             let now: Allocation = *a;
             ok(&now)
         }
-        (Method::GET, ["history"]) => ok(&HistorySetting { enabled: org.data.lock().history }),
+        (Method::GET, ["history"]) => ok(&HistorySetting {
+            enabled: org.data.lock().history,
+        }),
         (Method::PUT, ["history"]) => {
             let h: HistorySetting = parse(body)?;
             org.data.lock().history = h.enabled;
@@ -188,27 +249,42 @@ fn respond(org: &Org, method: &Method, segs: &[String], body: &[u8]) -> Result<R
         (Method::GET, ["schema"]) => ok(&org.data.lock().schema),
         (Method::POST, ["schema", "duplicate-rules"]) => {
             let rule: DuplicateRule = parse(body)?;
-            org.data.lock().add_duplicate_rule(rule.clone()).map_err(|e| bad_request(e.to_string()))?;
+            org.data
+                .lock()
+                .add_duplicate_rule(rule.clone())
+                .map_err(|e| bad_request(e.to_string()))?;
             ok(&rule)
         }
         (Method::POST, ["schema", t, "fields"]) => {
             let mut field: FieldDef = parse(body)?;
             field.resolve();
-            org.data.lock().add_field(t, field.clone()).map_err(|e| bad_request(e.to_string()))?;
+            org.data
+                .lock()
+                .add_field(t, field.clone())
+                .map_err(|e| bad_request(e.to_string()))?;
             ok(&field)
         }
         (Method::PATCH, ["schema", t, "fields", f]) => {
             let patch: FieldPatch = parse(body)?;
             let mut data = org.data.lock();
-            data.patch_field(t, f, &patch).map_err(|e| bad_request(e.to_string()))?;
-            let field = data.schema.sobject(t).and_then(|s| s.field(f)).cloned().ok_or_else(|| not_found(format!("no field {f}")))?;
+            data.patch_field(t, f, &patch)
+                .map_err(|e| bad_request(e.to_string()))?;
+            let field = data
+                .schema
+                .sobject(t)
+                .and_then(|s| s.field(f))
+                .cloned()
+                .ok_or_else(|| not_found(format!("no field {f}")))?;
             ok(&field)
         }
-        _ => Err(not_found(format!("no admin resource {method} /__sim/{}", segs.join("/")))),
+        _ => Err(not_found(format!(
+            "no admin resource {method} /__sim/{}",
+            segs.join("/")
+        ))),
     }
 }
 
 /// A 200 JSON answer.
-fn ok<T: Serialize + ?Sized>(value: &T) -> Result<Response, Response> {
+fn ok<T: Serialize + ?Sized>(value: &T) -> Result<Response, AdminError> {
     Ok(reply::json(StatusCode::OK, value))
 }

@@ -12,7 +12,9 @@
 //! # Ok(()) }
 //! ```
 
-use crate::sim::admin::{CallCounters, HistorySetting, LimitsUpdate, OrgInfo, RevokeRequest, RevokeResult};
+use crate::sim::admin::{
+    CallCounters, HistorySetting, LimitsUpdate, OrgInfo, RevokeRequest, RevokeResult,
+};
 use crate::sim::faults::FaultPlan;
 use crate::sim::org::{Allocation, FieldPatch};
 use crate::sim::schema::{DuplicateRule, FieldDef, OrgSchema};
@@ -59,7 +61,10 @@ impl SimRow {
 
     /// True when the row is in the Recycle Bin.
     pub fn is_deleted(&self) -> bool {
-        self.0.get("IsDeleted").and_then(Value::as_bool).unwrap_or(false)
+        self.0
+            .get("IsDeleted")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
     }
 
     /// A field's value (`Null` when absent).
@@ -84,7 +89,10 @@ impl SimAdmin {
     /// A client for the org served at `base_url` (e.g. `http://127.0.0.1:8484`).
     pub fn new(base_url: impl Into<String>) -> SimAdmin {
         let base = base_url.into().trim_end_matches('/').to_string();
-        SimAdmin { base, http: reqwest::Client::new() }
+        SimAdmin {
+            base,
+            http: reqwest::Client::new(),
+        }
     }
 
     /// The org's base URL.
@@ -92,24 +100,55 @@ impl SimAdmin {
         &self.base
     }
 
-    async fn call<B: Serialize + ?Sized, T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<&B>) -> Result<T, AdminClientError> {
+    async fn call<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, AdminClientError> {
         let bytes = self.call_raw(method, path, body).await?;
         let url = format!("{}/__sim/{path}", self.base);
-        let text = if bytes.is_empty() { "null".as_bytes() } else { &bytes };
-        serde_json::from_slice(text).map_err(|e| AdminClientError::Status { url, status: 200, body: format!("unexpected body ({e}): {}", String::from_utf8_lossy(&bytes)) })
+        let text = if bytes.is_empty() {
+            "null".as_bytes()
+        } else {
+            &bytes
+        };
+        serde_json::from_slice(text).map_err(|e| AdminClientError::Status {
+            url,
+            status: 200,
+            body: format!("unexpected body ({e}): {}", String::from_utf8_lossy(&bytes)),
+        })
     }
 
-    async fn call_raw<B: Serialize + ?Sized>(&self, method: Method, path: &str, body: Option<&B>) -> Result<Vec<u8>, AdminClientError> {
+    async fn call_raw<B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<Vec<u8>, AdminClientError> {
         let url = format!("{}/__sim/{path}", self.base);
         let mut req = self.http.request(method, &url);
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req.send().await.map_err(|source| AdminClientError::Http { url: url.clone(), source })?;
+        let resp = req.send().await.map_err(|source| AdminClientError::Http {
+            url: url.clone(),
+            source,
+        })?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|source| AdminClientError::Http { url: url.clone(), source })?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|source| AdminClientError::Http {
+                url: url.clone(),
+                source,
+            })?;
         if !status.is_success() {
-            return Err(AdminClientError::Status { url, status: status.as_u16(), body: String::from_utf8_lossy(&bytes).into_owned() });
+            return Err(AdminClientError::Status {
+                url,
+                status: status.as_u16(),
+                body: String::from_utf8_lossy(&bytes).into_owned(),
+            });
         }
         Ok(bytes.to_vec())
     }
@@ -121,17 +160,26 @@ impl SimAdmin {
 
     /// Every row of an SObject, deleted ones too, in creation order.
     pub async fn rows(&self, sobject: &str) -> Result<Vec<SimRow>, AdminClientError> {
-        self.call::<(), _>(Method::GET, &format!("sobjects/{sobject}/rows"), None).await
+        self.call::<(), _>(Method::GET, &format!("sobjects/{sobject}/rows"), None)
+            .await
     }
 
     /// Rows not in the Recycle Bin.
     pub async fn live_rows(&self, sobject: &str) -> Result<Vec<SimRow>, AdminClientError> {
-        Ok(self.rows(sobject).await?.into_iter().filter(|r| !r.is_deleted()).collect())
+        Ok(self
+            .rows(sobject)
+            .await?
+            .into_iter()
+            .filter(|r| !r.is_deleted())
+            .collect())
     }
 
     /// One row (deleted or not), or `None` if it never existed.
     pub async fn row(&self, sobject: &str, id: &str) -> Result<Option<SimRow>, AdminClientError> {
-        match self.call::<(), _>(Method::GET, &format!("sobjects/{sobject}/rows/{id}"), None).await {
+        match self
+            .call::<(), _>(Method::GET, &format!("sobjects/{sobject}/rows/{id}"), None)
+            .await
+        {
             Ok(r) => Ok(Some(r)),
             Err(AdminClientError::Status { status: 404, .. }) => Ok(None),
             Err(e) => Err(e),
@@ -139,8 +187,17 @@ impl SimAdmin {
     }
 
     /// The writes recorded for one row (history must be on).
-    pub async fn history(&self, sobject: &str, id: &str) -> Result<Vec<WriteRecord>, AdminClientError> {
-        self.call::<(), _>(Method::GET, &format!("sobjects/{sobject}/rows/{id}/history"), None).await
+    pub async fn history(
+        &self,
+        sobject: &str,
+        id: &str,
+    ) -> Result<Vec<WriteRecord>, AdminClientError> {
+        self.call::<(), _>(
+            Method::GET,
+            &format!("sobjects/{sobject}/rows/{id}/history"),
+            None,
+        )
+        .await
     }
 
     /// Calls per endpoint and API units spent.
@@ -150,7 +207,9 @@ impl SimAdmin {
 
     /// Drops rows, jobs, counters and spent units; restores the configured fault plan.
     pub async fn reset(&self) -> Result<(), AdminClientError> {
-        self.call_raw::<()>(Method::POST, "reset", None).await.map(|_| ())
+        self.call_raw::<()>(Method::POST, "reset", None)
+            .await
+            .map(|_| ())
     }
 
     /// The installed fault plan.
@@ -160,7 +219,9 @@ impl SimAdmin {
 
     /// Installs a fault plan (its script counters and RNG start over).
     pub async fn set_faults(&self, plan: &FaultPlan) -> Result<(), AdminClientError> {
-        self.call_raw(Method::PUT, "faults", Some(plan)).await.map(|_| ())
+        self.call_raw(Method::PUT, "faults", Some(plan))
+            .await
+            .map(|_| ())
     }
 
     /// Removes every fault.
@@ -170,19 +231,35 @@ impl SimAdmin {
 
     /// Revokes every access token; answers how many there were.
     pub async fn revoke_tokens(&self) -> Result<usize, AdminClientError> {
-        let r: RevokeResult = self.call(Method::POST, "tokens/revoke", Some(&RevokeRequest::default())).await?;
+        let r: RevokeResult = self
+            .call(
+                Method::POST,
+                "tokens/revoke",
+                Some(&RevokeRequest::default()),
+            )
+            .await?;
         Ok(r.revoked)
     }
 
     /// Revokes one access token; answers whether it existed.
     pub async fn revoke_token(&self, token: &str) -> Result<bool, AdminClientError> {
-        let r: RevokeResult = self.call(Method::POST, "tokens/revoke", Some(&RevokeRequest { token: Some(token.to_string()) })).await?;
+        let r: RevokeResult = self
+            .call(
+                Method::POST,
+                "tokens/revoke",
+                Some(&RevokeRequest {
+                    token: Some(token.to_string()),
+                }),
+            )
+            .await?;
         Ok(r.revoked == 1)
     }
 
     /// Makes every current token expired, as if its TTL had passed.
     pub async fn expire_tokens(&self) -> Result<(), AdminClientError> {
-        self.call_raw::<()>(Method::POST, "tokens/expire", None).await.map(|_| ())
+        self.call_raw::<()>(Method::POST, "tokens/expire", None)
+            .await
+            .map(|_| ())
     }
 
     /// The daily allocation.
@@ -197,7 +274,9 @@ impl SimAdmin {
 
     /// Switches write-history recording.
     pub async fn set_history(&self, enabled: bool) -> Result<(), AdminClientError> {
-        self.call_raw(Method::PUT, "history", Some(&HistorySetting { enabled })).await.map(|_| ())
+        self.call_raw(Method::PUT, "history", Some(&HistorySetting { enabled }))
+            .await
+            .map(|_| ())
     }
 
     /// The org's metadata.
@@ -206,17 +285,38 @@ impl SimAdmin {
     }
 
     /// Adds (or replaces) a field on an SObject.
-    pub async fn add_field(&self, sobject: &str, field: &FieldDef) -> Result<FieldDef, AdminClientError> {
-        self.call(Method::POST, &format!("schema/{sobject}/fields"), Some(field)).await
+    pub async fn add_field(
+        &self,
+        sobject: &str,
+        field: &FieldDef,
+    ) -> Result<FieldDef, AdminClientError> {
+        self.call(
+            Method::POST,
+            &format!("schema/{sobject}/fields"),
+            Some(field),
+        )
+        .await
     }
 
     /// Changes a field's flags (e.g. `updateable: Some(false)`).
-    pub async fn patch_field(&self, sobject: &str, field: &str, patch: &FieldPatch) -> Result<FieldDef, AdminClientError> {
-        self.call(Method::PATCH, &format!("schema/{sobject}/fields/{field}"), Some(patch)).await
+    pub async fn patch_field(
+        &self,
+        sobject: &str,
+        field: &str,
+        patch: &FieldPatch,
+    ) -> Result<FieldDef, AdminClientError> {
+        self.call(
+            Method::PATCH,
+            &format!("schema/{sobject}/fields/{field}"),
+            Some(patch),
+        )
+        .await
     }
 
     /// Adds a duplicate rule.
     pub async fn add_duplicate_rule(&self, rule: &DuplicateRule) -> Result<(), AdminClientError> {
-        self.call_raw(Method::POST, "schema/duplicate-rules", Some(rule)).await.map(|_| ())
+        self.call_raw(Method::POST, "schema/duplicate-rules", Some(rule))
+            .await
+            .map(|_| ())
     }
 }

@@ -38,15 +38,27 @@ impl fmt::Debug for TokenStore {
 impl TokenStore {
     /// Issues a token shaped like a real one: `<15-char org Id>!<opaque>`.
     pub fn issue(&mut self, org_id: &str) -> String {
-        let opaque: String = rand::thread_rng().sample_iter(&Alphanumeric).take(96).map(char::from).collect();
+        let opaque: String = rand::thread_rng()
+            .sample_iter(&Alphanumeric)
+            .take(96)
+            .map(char::from)
+            .collect();
         let token = format!("{}!{opaque}", org_id.get(0..15).unwrap_or(org_id));
-        self.tokens.insert(token.clone(), TokenEntry { issued: Instant::now(), expired: false });
+        self.tokens.insert(
+            token.clone(),
+            TokenEntry {
+                issued: Instant::now(),
+                expired: false,
+            },
+        );
         token
     }
 
     /// True when the token was issued here, is not revoked and is younger than `ttl`.
     pub fn is_valid(&mut self, token: &str, ttl: Duration) -> bool {
-        let Some(entry) = self.tokens.get(token).copied() else { return false };
+        let Some(entry) = self.tokens.get(token).copied() else {
+            return false;
+        };
         if entry.expired || entry.issued.elapsed() >= ttl {
             self.tokens.remove(token);
             return false;
@@ -83,14 +95,21 @@ struct Claims {
 }
 
 fn oauth_error(error: &str, description: &str) -> Response {
-    reply::json(StatusCode::BAD_REQUEST, &json!({"error": error, "error_description": description}))
+    reply::json(
+        StatusCode::BAD_REQUEST,
+        &json!({"error": error, "error_description": description}),
+    )
 }
 
 /// Reads `client_id`/`client_secret` from HTTP Basic auth, if present.
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (id, secret) = text.split_once(':')?;
     Some((id.to_string(), secret.to_string()))
@@ -112,7 +131,9 @@ pub fn token_endpoint(org: &Org, headers: &HeaderMap, body: &[u8]) -> Response {
                 }
             }
             let expected = format!("{}{}", cfg.password.expose(), cfg.security_token.expose());
-            if field("username") != Some(cfg.username.as_str()) || field("password") != Some(expected.as_str()) {
+            if field("username") != Some(cfg.username.as_str())
+                || field("password") != Some(expected.as_str())
+            {
                 return oauth_error("invalid_grant", "authentication failure");
             }
             success(org)
@@ -120,7 +141,10 @@ pub fn token_endpoint(org: &Org, headers: &HeaderMap, body: &[u8]) -> Response {
         Some("client_credentials") => {
             let (id, secret) = match basic_credentials(headers) {
                 Some(pair) => pair,
-                None => (field("client_id").unwrap_or_default().to_string(), field("client_secret").unwrap_or_default().to_string()),
+                None => (
+                    field("client_id").unwrap_or_default().to_string(),
+                    field("client_secret").unwrap_or_default().to_string(),
+                ),
             };
             if id != cfg.consumer_key {
                 return oauth_error("invalid_client_id", "client identifier invalid");
@@ -136,7 +160,11 @@ pub fn token_endpoint(org: &Org, headers: &HeaderMap, body: &[u8]) -> Response {
 }
 
 fn audience_matches(aud: &serde_json::Value, accepted: &[String]) -> bool {
-    let fits = |s: &str| accepted.iter().any(|a| a.trim_end_matches('/') == s.trim_end_matches('/'));
+    let fits = |s: &str| {
+        accepted
+            .iter()
+            .any(|a| a.trim_end_matches('/') == s.trim_end_matches('/'))
+    };
     match aud {
         serde_json::Value::String(s) => fits(s),
         serde_json::Value::Array(items) => items.iter().filter_map(|v| v.as_str()).any(fits),
@@ -161,7 +189,9 @@ fn jwt_bearer(org: &Org, assertion: &str) -> Response {
         Ok(data) => data.claims,
         Err(e) => {
             return match e.kind() {
-                ErrorKind::ExpiredSignature => oauth_error("invalid_grant", "expired authorization code"),
+                ErrorKind::ExpiredSignature => {
+                    oauth_error("invalid_grant", "expired authorization code")
+                }
                 _ => oauth_error("invalid_grant", "invalid assertion"),
             }
         }
@@ -190,14 +220,19 @@ fn signature(secret: &str, data: &str) -> String {
         signer.update(data.as_bytes())?;
         signer.sign_to_vec()
     };
-    sign().map(|s| base64::engine::general_purpose::STANDARD.encode(s)).unwrap_or_default()
+    sign()
+        .map(|s| base64::engine::general_purpose::STANDARD.encode(s))
+        .unwrap_or_default()
 }
 
 fn success(org: &Org) -> Response {
     let token = org.tokens.lock().issue(&org.org_id);
     let issued_at = chrono::Utc::now().timestamp_millis().to_string();
     let id_url = format!("{}/id/{}/{}", org.base_url, org.org_id, org.user_id);
-    let sig = signature(org.config.consumer_secret.expose(), &format!("{id_url}{issued_at}"));
+    let sig = signature(
+        org.config.consumer_secret.expose(),
+        &format!("{id_url}{issued_at}"),
+    );
     reply::json(
         StatusCode::OK,
         &json!({
@@ -215,7 +250,9 @@ fn success(org: &Org) -> Response {
 /// The bearer token of a request, if any.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("OAuth ")).map(str::trim)
+    v.strip_prefix("Bearer ")
+        .or_else(|| v.strip_prefix("OAuth "))
+        .map(str::trim)
 }
 
 #[cfg(test)]

@@ -117,7 +117,11 @@ fn job_error(status: StatusCode, code: &str, message: impl Into<String>) -> ApiE
 }
 
 fn job_not_found() -> ApiError {
-    job_error(StatusCode::NOT_FOUND, "NOT_FOUND", "The requested resource does not exist")
+    job_error(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        "The requested resource does not exist",
+    )
 }
 
 /// `POST /jobs/ingest`.
@@ -125,18 +129,29 @@ pub fn create_job(call: &Call<'_>) -> Answer {
     let req: CreateJob = call.json_body()?;
     let op = req.operation.as_str();
     if !matches!(op, "insert" | "update" | "upsert" | "delete" | "hardDelete") {
-        return Err(job_error(StatusCode::BAD_REQUEST, "INVALIDJOB", format!("InvalidJob : Invalid operation: {op}")));
+        return Err(job_error(
+            StatusCode::BAD_REQUEST,
+            "INVALIDJOB",
+            format!("InvalidJob : Invalid operation: {op}"),
+        ));
     }
     let (object, prefix) = {
         let data = call.org.data.lock();
-        let def = data
-            .schema
-            .sobject(&req.object)
-            .ok_or_else(|| job_error(StatusCode::BAD_REQUEST, "INVALIDJOB", format!("InvalidJob : Invalid object: {}", req.object)))?;
+        let def = data.schema.sobject(&req.object).ok_or_else(|| {
+            job_error(
+                StatusCode::BAD_REQUEST,
+                "INVALIDJOB",
+                format!("InvalidJob : Invalid object: {}", req.object),
+            )
+        })?;
         if op == "upsert" {
             let ext = req.external_id_field_name.as_deref().unwrap_or_default();
             if !def.field(ext).is_some_and(|f| f.external_id || f.id_lookup) {
-                return Err(job_error(StatusCode::BAD_REQUEST, "INVALIDJOB", format!("InvalidJob : Invalid external id field: {ext}")));
+                return Err(job_error(
+                    StatusCode::BAD_REQUEST,
+                    "INVALIDJOB",
+                    format!("InvalidJob : Invalid external id field: {ext}"),
+                ));
             }
         }
         (def.name.clone(), "750".to_string())
@@ -173,7 +188,10 @@ pub fn list_jobs(call: &Call<'_>) -> Response {
     let mut list: Vec<&BulkJob> = jobs.values().collect();
     list.sort_by(|a, b| a.id.cmp(&b.id));
     let records: Vec<Value> = list.iter().map(|j| j.info(&call.org.user_id)).collect();
-    reply::json(StatusCode::OK, &json!({"done": true, "records": records, "nextRecordsUrl": null}))
+    reply::json(
+        StatusCode::OK,
+        &json!({"done": true, "records": records, "nextRecordsUrl": null}),
+    )
 }
 
 /// `GET /jobs/ingest/{id}`.
@@ -188,21 +206,45 @@ pub fn upload(call: &Call<'_>, job_id: &str) -> Answer {
     let mut jobs = call.org.jobs.lock();
     let job = jobs.get_mut(job_id).ok_or_else(job_not_found)?;
     if job.state != "Open" {
-        return Err(job_error(StatusCode::CONFLICT, "INVALIDJOBSTATE", format!("Job {} is not open for upload: {}", job.id, job.state)));
+        return Err(job_error(
+            StatusCode::CONFLICT,
+            "INVALIDJOBSTATE",
+            format!("Job {} is not open for upload: {}", job.id, job.state),
+        ));
     }
-    let mut reader = csv::ReaderBuilder::new().delimiter(job.delimiter()).has_headers(true).flexible(false).from_reader(call.body);
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(job.delimiter())
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(call.body);
     let header: Vec<String> = reader
         .headers()
-        .map_err(|e| job_error(StatusCode::BAD_REQUEST, "INVALIDBATCH", format!("InvalidBatch : {e}")))?
+        .map_err(|e| {
+            job_error(
+                StatusCode::BAD_REQUEST,
+                "INVALIDBATCH",
+                format!("InvalidBatch : {e}"),
+            )
+        })?
         .iter()
         .map(str::to_string)
         .collect();
     if !job.header.is_empty() && job.header != header {
-        return Err(job_error(StatusCode::BAD_REQUEST, "INVALIDBATCH", "InvalidBatch : every upload of a job needs the same header row"));
+        return Err(job_error(
+            StatusCode::BAD_REQUEST,
+            "INVALIDBATCH",
+            "InvalidBatch : every upload of a job needs the same header row",
+        ));
     }
     let mut rows = Vec::new();
     for record in reader.records() {
-        let record = record.map_err(|e| job_error(StatusCode::BAD_REQUEST, "INVALIDBATCH", format!("InvalidBatch : {e}")))?;
+        let record = record.map_err(|e| {
+            job_error(
+                StatusCode::BAD_REQUEST,
+                "INVALIDBATCH",
+                format!("InvalidBatch : {e}"),
+            )
+        })?;
         rows.push(record.iter().map(str::to_string).collect());
     }
     job.header = header;
@@ -224,7 +266,11 @@ pub fn update_state(call: &Call<'_>, job_id: &str) -> Answer {
     match change.state.as_str() {
         "UploadComplete" => {
             if job.state != "Open" {
-                return Err(job_error(StatusCode::CONFLICT, "INVALIDJOBSTATE", format!("Job is not open: {}", job.state)));
+                return Err(job_error(
+                    StatusCode::CONFLICT,
+                    "INVALIDJOBSTATE",
+                    format!("Job is not open: {}", job.state),
+                ));
             }
             job.state = "UploadComplete".into();
             job.system_modstamp = now;
@@ -232,14 +278,22 @@ pub fn update_state(call: &Call<'_>, job_id: &str) -> Answer {
         }
         "Aborted" => {
             if matches!(job.state.as_str(), "JobComplete" | "Failed" | "Aborted") {
-                return Err(job_error(StatusCode::CONFLICT, "INVALIDJOBSTATE", format!("Job is already finished: {}", job.state)));
+                return Err(job_error(
+                    StatusCode::CONFLICT,
+                    "INVALIDJOBSTATE",
+                    format!("Job is already finished: {}", job.state),
+                ));
             }
             job.state = "Aborted".into();
             job.system_modstamp = now;
             job.unprocessed = std::mem::take(&mut job.rows);
         }
         other => {
-            return Err(job_error(StatusCode::BAD_REQUEST, "INVALIDJOBSTATE", format!("Invalid state change: {other}")));
+            return Err(job_error(
+                StatusCode::BAD_REQUEST,
+                "INVALIDJOBSTATE",
+                format!("Invalid state change: {other}"),
+            ));
         }
     }
     Ok(reply::json(StatusCode::OK, &job.info(&call.org.user_id)))
@@ -247,7 +301,11 @@ pub fn update_state(call: &Call<'_>, job_id: &str) -> Answer {
 
 /// `DELETE /jobs/ingest/{id}`.
 pub fn delete_job(call: &Call<'_>, job_id: &str) -> Answer {
-    call.org.jobs.lock().remove(job_id).ok_or_else(job_not_found)?;
+    call.org
+        .jobs
+        .lock()
+        .remove(job_id)
+        .ok_or_else(job_not_found)?;
     Ok(reply::empty(StatusCode::NO_CONTENT))
 }
 
@@ -255,8 +313,17 @@ pub fn delete_job(call: &Call<'_>, job_id: &str) -> Answer {
 pub fn results(call: &Call<'_>, job_id: &str, kind: ResultKind) -> Answer {
     let jobs = call.org.jobs.lock();
     let job = jobs.get(job_id).ok_or_else(job_not_found)?;
-    let mut w = csv::WriterBuilder::new().delimiter(job.delimiter()).quote_style(csv::QuoteStyle::Always).from_writer(Vec::new());
-    let write_err = |e: csv::Error| job_error(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN_EXCEPTION", e.to_string());
+    let mut w = csv::WriterBuilder::new()
+        .delimiter(job.delimiter())
+        .quote_style(csv::QuoteStyle::Always)
+        .from_writer(Vec::new());
+    let write_err = |e: csv::Error| {
+        job_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "UNKNOWN_EXCEPTION",
+            e.to_string(),
+        )
+    };
     match kind {
         ResultKind::Successful => {
             let mut head = vec!["sf__Id".to_string(), "sf__Created".to_string()];
@@ -287,7 +354,13 @@ pub fn results(call: &Call<'_>, job_id: &str, kind: ResultKind) -> Answer {
             }
         }
     }
-    let bytes = w.into_inner().map_err(|e| job_error(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN_EXCEPTION", e.to_string()))?;
+    let bytes = w.into_inner().map_err(|e| {
+        job_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "UNKNOWN_EXCEPTION",
+            e.to_string(),
+        )
+    })?;
     Ok(reply::with_type(StatusCode::OK, "text/csv", bytes))
 }
 
@@ -327,7 +400,11 @@ fn error_text(e: &RecordError) -> String {
 }
 
 /// Turns CSV cells into typed JSON: `#N/A` is null, an empty cell is left out.
-fn row_fields(def: &crate::sim::schema::SObjectDef, header: &[String], row: &[String]) -> Result<Map<String, Value>, RecordError> {
+fn row_fields(
+    def: &crate::sim::schema::SObjectDef,
+    header: &[String],
+    row: &[String],
+) -> Result<Map<String, Value>, RecordError> {
     let mut m = Map::new();
     for (name, cell) in header.iter().zip(row) {
         if cell.is_empty() {
@@ -337,7 +414,9 @@ fn row_fields(def: &crate::sim::schema::SObjectDef, header: &[String], row: &[St
             m.insert(name.clone(), Value::Null);
             continue;
         }
-        let is_bool = def.field(name).is_some_and(|f| f.field_type == FieldType::Boolean);
+        let is_bool = def
+            .field(name)
+            .is_some_and(|f| f.field_type == FieldType::Boolean);
         let v = if is_bool {
             match cell.to_ascii_lowercase().as_str() {
                 "true" | "1" => Value::Bool(true),
@@ -359,13 +438,20 @@ fn row_fields(def: &crate::sim::schema::SObjectDef, header: &[String], row: &[St
 }
 
 fn take_id(fields: &mut Map<String, Value>) -> Option<String> {
-    let key = fields.keys().find(|k| k.eq_ignore_ascii_case("id")).cloned()?;
-    fields.remove(&key).and_then(|v| v.as_str().map(str::to_string))
+    let key = fields
+        .keys()
+        .find(|k| k.eq_ignore_ascii_case("id"))
+        .cloned()?;
+    fields
+        .remove(&key)
+        .and_then(|v| v.as_str().map(str::to_string))
 }
 
 fn process(org: &Org, job_id: &str) {
     let started = std::time::Instant::now();
-    let Some(job) = org.jobs.lock().get(job_id).cloned() else { return };
+    let Some(job) = org.jobs.lock().get(job_id).cloned() else {
+        return;
+    };
     let mut successful = Vec::new();
     let mut failed = Vec::new();
     let mut job_error_message = None;
@@ -385,32 +471,55 @@ fn process(org: &Org, job_id: &str) {
                     Some(d) => d,
                     None => break,
                 };
-                let outcome = row_fields(def, &job.header, row).map_err(WriteError::Record).and_then(|mut fields| {
-                    let mut undo = UndoLog::default();
-                    match job.operation.as_str() {
-                        "insert" => data.create(&job.object, fields, &opts, &mut undo),
-                        "update" => {
-                            let id = take_id(&mut fields).unwrap_or_default();
-                            data.update(Some(&job.object), &id, fields, &opts, &mut undo)
+                let outcome = row_fields(def, &job.header, row)
+                    .map_err(WriteError::Record)
+                    .and_then(|mut fields| {
+                        let mut undo = UndoLog::default();
+                        match job.operation.as_str() {
+                            "insert" => data.create(&job.object, fields, &opts, &mut undo),
+                            "update" => {
+                                let id = take_id(&mut fields).unwrap_or_default();
+                                data.update(Some(&job.object), &id, fields, &opts, &mut undo)
+                            }
+                            "upsert" => {
+                                let ext = job.external_id_field.clone().unwrap_or_default();
+                                let value = fields
+                                    .iter()
+                                    .find(|(k, _)| k.eq_ignore_ascii_case(&ext))
+                                    .map(|(_, v)| v.clone())
+                                    .unwrap_or(Value::Null);
+                                data.upsert(
+                                    &job.object,
+                                    &ext,
+                                    value,
+                                    fields,
+                                    false,
+                                    &opts,
+                                    &mut undo,
+                                )
+                            }
+                            _ => {
+                                let id = take_id(&mut fields).unwrap_or_default();
+                                data.delete(Some(&job.object), &id, &opts, &mut undo)
+                                    .map(|id| Saved { id, created: false })
+                            }
                         }
-                        "upsert" => {
-                            let ext = job.external_id_field.clone().unwrap_or_default();
-                            let value = fields.iter().find(|(k, _)| k.eq_ignore_ascii_case(&ext)).map(|(_, v)| v.clone()).unwrap_or(Value::Null);
-                            data.upsert(&job.object, &ext, value, fields, false, &opts, &mut undo)
-                        }
-                        _ => {
-                            let id = take_id(&mut fields).unwrap_or_default();
-                            data.delete(Some(&job.object), &id, &opts, &mut undo).map(|id| Saved { id, created: false })
-                        }
-                    }
-                });
+                    });
                 match outcome {
                     Ok(saved) => successful.push((saved.id, saved.created, row.clone())),
                     Err(e) => {
                         let err = match e {
                             WriteError::Record(r) => r,
-                            WriteError::Request(p) => RecordError::new("INVALID_TYPE_ON_FIELD_IN_RECORD", p.message, vec![]),
-                            WriteError::MultipleMatches(ids) => RecordError::new("DUPLICATE_EXTERNAL_ID", format!("more than one record found: {}", ids.join(", ")), vec![]),
+                            WriteError::Request(p) => RecordError::new(
+                                "INVALID_TYPE_ON_FIELD_IN_RECORD",
+                                p.message,
+                                vec![],
+                            ),
+                            WriteError::MultipleMatches(ids) => RecordError::new(
+                                "DUPLICATE_EXTERNAL_ID",
+                                format!("more than one record found: {}", ids.join(", ")),
+                                vec![],
+                            ),
                         };
                         let given = row
                             .iter()
@@ -425,7 +534,9 @@ fn process(org: &Org, job_id: &str) {
         }
     }
     let mut jobs = org.jobs.lock();
-    let Some(stored) = jobs.get_mut(job_id) else { return };
+    let Some(stored) = jobs.get_mut(job_id) else {
+        return;
+    };
     if stored.state != "InProgress" {
         return;
     }

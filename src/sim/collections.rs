@@ -27,7 +27,11 @@ struct Body {
 }
 
 fn too_many() -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 200 records into this call")
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "EXCEEDED_ID_LIMIT",
+        "record limit reached. cannot submit more than 200 records into this call",
+    )
 }
 
 fn rolled_back() -> RecordError {
@@ -68,7 +72,10 @@ fn render(outcomes: Vec<Outcome>, with_created: bool) -> Response {
                     }
                 }
                 Err(e) => {
-                    m.insert("id".into(), o.given_id.map(Value::String).unwrap_or(Value::Null));
+                    m.insert(
+                        "id".into(),
+                        o.given_id.map(Value::String).unwrap_or(Value::Null),
+                    );
                     m.insert("success".into(), Value::Bool(false));
                     m.insert("errors".into(), json!([collection_error(&e)]));
                     if with_created {
@@ -85,9 +92,15 @@ fn render(outcomes: Vec<Outcome>, with_created: bool) -> Response {
 /// Splits a record into its type (`attributes.type`) and its fields.
 fn split_record(record: Value) -> Result<(Option<String>, Map<String, Value>), ApiError> {
     let Value::Object(mut m) = record else {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "JSON_PARSER_ERROR", "Each record must be a JSON object"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "JSON_PARSER_ERROR",
+            "Each record must be a JSON object",
+        ));
     };
-    let t = m.remove("attributes").and_then(|a| a.get("type").and_then(Value::as_str).map(str::to_string));
+    let t = m
+        .remove("attributes")
+        .and_then(|a| a.get("type").and_then(Value::as_str).map(str::to_string));
     Ok((t, m))
 }
 
@@ -117,8 +130,14 @@ fn finish(
         let outcomes = outcomes
             .into_iter()
             .map(|o| match o.result {
-                Ok(_) => Outcome { given_id: o.given_id, result: Err(rolled_back()) },
-                Err(e) => Outcome { given_id: o.given_id, result: Err(e) },
+                Ok(_) => Outcome {
+                    given_id: o.given_id,
+                    result: Err(rolled_back()),
+                },
+                Err(e) => Outcome {
+                    given_id: o.given_id,
+                    result: Err(e),
+                },
             })
             .collect();
         return render(outcomes, with_created);
@@ -127,7 +146,11 @@ fn finish(
 }
 
 fn unknown_type(t: &str) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "INVALID_TYPE", format!("sObject type '{t}' is not supported."))
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "INVALID_TYPE",
+        format!("sObject type '{t}' is not supported."),
+    )
 }
 
 /// `POST /composite/sobjects`.
@@ -139,7 +162,13 @@ pub fn create(call: &Call<'_>) -> Answer {
     let mut records = Vec::with_capacity(body.records.len());
     for r in body.records {
         let (t, fields) = split_record(r)?;
-        let t = t.ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "INVALID_TYPE", "Must send a concrete entity type."))?;
+        let t = t.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_TYPE",
+                "Must send a concrete entity type.",
+            )
+        })?;
         records.push((t, fields));
     }
     let locks = draw_locks(call, records.len());
@@ -154,19 +183,33 @@ pub fn create(call: &Call<'_>) -> Answer {
     let mut outcomes = Vec::with_capacity(records.len());
     for ((t, fields), locked) in records.into_iter().zip(locks) {
         if locked {
-            outcomes.push(Outcome { given_id: None, result: Err(lock_failure(None)) });
+            outcomes.push(Outcome {
+                given_id: None,
+                result: Err(lock_failure(None)),
+            });
             continue;
         }
         let result = match data.create(&t, fields, &opts, &mut undo) {
             Ok(s) => Ok(s),
             Err(WriteError::Request(e)) => {
                 data.rollback(undo);
-                return Err(ApiError::new(StatusCode::BAD_REQUEST, "JSON_PARSER_ERROR", e.message));
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "JSON_PARSER_ERROR",
+                    e.message,
+                ));
             }
             Err(WriteError::Record(e)) => Err(e),
-            Err(WriteError::MultipleMatches(_)) => Err(RecordError::new("DUPLICATE_EXTERNAL_ID", "more than one record found", vec![])),
+            Err(WriteError::MultipleMatches(_)) => Err(RecordError::new(
+                "DUPLICATE_EXTERNAL_ID",
+                "more than one record found",
+                vec![],
+            )),
         };
-        outcomes.push(Outcome { given_id: None, result });
+        outcomes.push(Outcome {
+            given_id: None,
+            result,
+        });
     }
     Ok(finish(&mut data, undo, outcomes, body.all_or_none, false))
 }
@@ -180,8 +223,13 @@ pub fn update(call: &Call<'_>) -> Answer {
     let mut records = Vec::with_capacity(body.records.len());
     for r in body.records {
         let (t, mut fields) = split_record(r)?;
-        let id_key = fields.keys().find(|k| k.eq_ignore_ascii_case("id")).cloned();
-        let id = id_key.and_then(|k| fields.remove(&k)).and_then(|v| v.as_str().map(str::to_string));
+        let id_key = fields
+            .keys()
+            .find(|k| k.eq_ignore_ascii_case("id"))
+            .cloned();
+        let id = id_key
+            .and_then(|k| fields.remove(&k))
+            .and_then(|v| v.as_str().map(str::to_string));
         records.push((t, id, fields));
     }
     let locks = draw_locks(call, records.len());
@@ -198,24 +246,45 @@ pub fn update(call: &Call<'_>) -> Answer {
     let mut outcomes = Vec::with_capacity(records.len());
     for ((t, id, fields), locked) in records.into_iter().zip(locks) {
         let Some(id) = id else {
-            outcomes.push(Outcome { given_id: None, result: Err(RecordError::new("MISSING_ARGUMENT", "Id not specified in an update call", vec![])) });
+            outcomes.push(Outcome {
+                given_id: None,
+                result: Err(RecordError::new(
+                    "MISSING_ARGUMENT",
+                    "Id not specified in an update call",
+                    vec![],
+                )),
+            });
             continue;
         };
         let shown = crate::salesforce::id::normalize(&id).unwrap_or_else(|_| id.clone());
         if locked {
-            outcomes.push(Outcome { given_id: Some(shown.clone()), result: Err(lock_failure(Some(&shown))) });
+            outcomes.push(Outcome {
+                given_id: Some(shown.clone()),
+                result: Err(lock_failure(Some(&shown))),
+            });
             continue;
         }
         let result = match data.update(t.as_deref(), &id, fields, &opts, &mut undo) {
             Ok(s) => Ok(s),
             Err(WriteError::Request(e)) => {
                 data.rollback(undo);
-                return Err(ApiError::new(StatusCode::BAD_REQUEST, "JSON_PARSER_ERROR", e.message));
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "JSON_PARSER_ERROR",
+                    e.message,
+                ));
             }
             Err(WriteError::Record(e)) => Err(e),
-            Err(WriteError::MultipleMatches(_)) => Err(RecordError::new("DUPLICATE_EXTERNAL_ID", "more than one record found", vec![])),
+            Err(WriteError::MultipleMatches(_)) => Err(RecordError::new(
+                "DUPLICATE_EXTERNAL_ID",
+                "more than one record found",
+                vec![],
+            )),
         };
-        outcomes.push(Outcome { given_id: Some(shown), result });
+        outcomes.push(Outcome {
+            given_id: Some(shown),
+            result,
+        });
     }
     Ok(finish(&mut data, undo, outcomes, body.all_or_none, false))
 }
@@ -246,10 +315,15 @@ pub fn upsert(call: &Call<'_>, t: &str, f: &str) -> Answer {
     let mut keys: Vec<Option<(Value, String)>> = Vec::with_capacity(records.len());
     let mut seen: HashMap<String, usize> = HashMap::new();
     for rec in &records {
-        let raw = rec.iter().find(|(k, _)| k.eq_ignore_ascii_case(&field_name)).map(|(_, v)| v.clone());
+        let raw = rec
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(&field_name))
+            .map(|(_, v)| v.clone());
         let key = match raw {
             Some(v) if !v.is_null() => {
-                let v = rules::coerce(field, v).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "JSON_PARSER_ERROR", e.message))?;
+                let v = rules::coerce(field, v).map_err(|e| {
+                    ApiError::new(StatusCode::BAD_REQUEST, "JSON_PARSER_ERROR", e.message)
+                })?;
                 index_key(std::iter::once(Some(&v)), fold).map(|k| (v, k))
             }
             _ => None,
@@ -266,47 +340,88 @@ pub fn upsert(call: &Call<'_>, t: &str, f: &str) -> Answer {
         let Some((value, k)) = key else {
             outcomes.push(Outcome {
                 given_id: None,
-                result: Err(RecordError::new("MISSING_ARGUMENT", format!("{field_name} not specified"), vec![field_name.clone()])),
+                result: Err(RecordError::new(
+                    "MISSING_ARGUMENT",
+                    format!("{field_name} not specified"),
+                    vec![field_name.clone()],
+                )),
             });
             continue;
         };
         if seen.get(&k).copied().unwrap_or_default() > 1 {
-            let shown = value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
+            let shown = value
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| value.to_string());
             outcomes.push(Outcome {
                 given_id: None,
-                result: Err(RecordError::new("DUPLICATE_VALUE", format!("Duplicate external id specified: {shown}"), vec![field_name.clone()])),
+                result: Err(RecordError::new(
+                    "DUPLICATE_VALUE",
+                    format!("Duplicate external id specified: {shown}"),
+                    vec![field_name.clone()],
+                )),
             });
             continue;
         }
         if locked {
-            outcomes.push(Outcome { given_id: None, result: Err(lock_failure(None)) });
+            outcomes.push(Outcome {
+                given_id: None,
+                result: Err(lock_failure(None)),
+            });
             continue;
         }
-        let result = match data.upsert(&type_name, &field_name, value, fields, false, &opts, &mut undo) {
+        let result = match data.upsert(
+            &type_name,
+            &field_name,
+            value,
+            fields,
+            false,
+            &opts,
+            &mut undo,
+        ) {
             Ok(s) => Ok(s),
             Err(WriteError::Request(e)) => {
                 data.rollback(undo);
-                return Err(ApiError::new(StatusCode::BAD_REQUEST, "JSON_PARSER_ERROR", e.message));
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "JSON_PARSER_ERROR",
+                    e.message,
+                ));
             }
             Err(WriteError::Record(e)) => Err(e),
             Err(WriteError::MultipleMatches(ids)) => Err(RecordError::new(
                 "DUPLICATE_EXTERNAL_ID",
-                format!("{field_name}: more than one record found for external id field: {}", ids.join(", ")),
+                format!(
+                    "{field_name}: more than one record found for external id field: {}",
+                    ids.join(", ")
+                ),
                 vec![field_name.clone()],
             )),
         };
-        outcomes.push(Outcome { given_id: None, result });
+        outcomes.push(Outcome {
+            given_id: None,
+            result,
+        });
     }
     Ok(finish(&mut data, undo, outcomes, body.all_or_none, true))
 }
 
 /// `DELETE /composite/sobjects?ids=...&allOrNone=...`.
 pub fn delete(call: &Call<'_>) -> Answer {
-    let ids: Vec<String> = call.param("ids").unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect();
+    let ids: Vec<String> = call
+        .param("ids")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
     if ids.len() > MAX_RECORDS {
         return Err(too_many());
     }
-    let all_or_none = call.param("allOrNone").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let all_or_none = call
+        .param("allOrNone")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let locks = draw_locks(call, ids.len());
     let opts = WriteOptions::now(false);
     let mut data = call.org.data.lock();
@@ -315,16 +430,26 @@ pub fn delete(call: &Call<'_>) -> Answer {
     for (id, locked) in ids.into_iter().zip(locks) {
         let shown = crate::salesforce::id::normalize(&id).unwrap_or_else(|_| id.clone());
         if locked {
-            outcomes.push(Outcome { given_id: Some(shown.clone()), result: Err(lock_failure(Some(&shown))) });
+            outcomes.push(Outcome {
+                given_id: Some(shown.clone()),
+                result: Err(lock_failure(Some(&shown))),
+            });
             continue;
         }
         let result = match data.delete(None, &id, &opts, &mut undo) {
             Ok(id) => Ok(Saved { id, created: false }),
             Err(WriteError::Record(e)) => Err(e),
-            Err(WriteError::Request(e)) => Err(RecordError::new("JSON_PARSER_ERROR", e.message, vec![])),
-            Err(WriteError::MultipleMatches(_)) => Err(RecordError::new("NOT_FOUND", "entity not found", vec![])),
+            Err(WriteError::Request(e)) => {
+                Err(RecordError::new("JSON_PARSER_ERROR", e.message, vec![]))
+            }
+            Err(WriteError::MultipleMatches(_)) => {
+                Err(RecordError::new("NOT_FOUND", "entity not found", vec![]))
+            }
         };
-        outcomes.push(Outcome { given_id: Some(shown), result });
+        outcomes.push(Outcome {
+            given_id: Some(shown),
+            result,
+        });
     }
     Ok(finish(&mut data, undo, outcomes, all_or_none, false))
 }
@@ -341,23 +466,44 @@ pub fn retrieve(call: &Call<'_>, t: &str, method: &Method) -> Answer {
         let b: RetrieveBody = call.json_body()?;
         (b.ids, b.fields)
     } else {
-        let split = |s: Option<&str>| -> Vec<String> { s.unwrap_or_default().split(',').map(str::trim).filter(|x| !x.is_empty()).map(str::to_string).collect() };
+        let split = |s: Option<&str>| -> Vec<String> {
+            s.unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
         (split(call.param("ids")), split(call.param("fields")))
     };
     if ids.len() > 2000 {
         return Err(too_many());
     }
     let data = call.org.data.lock();
-    let def = data.schema.sobject(t).ok_or_else(|| ApiError::invalid_type(t))?;
+    let def = data
+        .schema
+        .sobject(t)
+        .ok_or_else(|| ApiError::invalid_type(t))?;
     if fields.is_empty() {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "MISSING_ARGUMENT", "The fields parameter is required"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "MISSING_ARGUMENT",
+            "The fields parameter is required",
+        ));
     }
     for f in &fields {
         if def.field(f).is_none() {
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, "INVALID_FIELD", format!("No such column '{f}' on entity '{}'", def.name)));
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_FIELD",
+                format!("No such column '{f}' on entity '{}'", def.name),
+            ));
         }
     }
-    let table = data.tables.get(&def.name).ok_or_else(ApiError::no_resource)?;
+    let table = data
+        .tables
+        .get(&def.name)
+        .ok_or_else(ApiError::no_resource)?;
     let items: Vec<Value> = ids
         .iter()
         .map(|id| {

@@ -211,7 +211,10 @@ impl OrgConfig {
         if let Some(v) = file.faults {
             self.faults = v;
         }
-        let mut schema = OrgSchema { sobjects: file.sobjects, duplicate_rules: file.duplicate_rules };
+        let mut schema = OrgSchema {
+            sobjects: file.sobjects,
+            duplicate_rules: file.duplicate_rules,
+        };
         schema.resolve();
         self.schema = schema;
     }
@@ -219,8 +222,14 @@ impl OrgConfig {
     /// Loads an org file from disk onto this org.
     pub fn load_file(&mut self, path: &std::path::Path) -> Result<(), ConfigError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
-        let file: OrgFile = toml::from_str(&text).map_err(|source| ConfigError::OrgFile { path: shown, source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let file: OrgFile = toml::from_str(&text).map_err(|source| ConfigError::OrgFile {
+            path: shown,
+            source,
+        })?;
         self.apply_file(file);
         Ok(())
     }
@@ -228,10 +237,13 @@ impl OrgConfig {
     /// Checks cross-references inside the org (duplicate rules name real fields).
     pub fn validate(&self) -> Result<(), ConfigError> {
         for rule in &self.schema.duplicate_rules {
-            let sobject = self.schema.sobject(&rule.sobject).ok_or_else(|| ConfigError::Rule {
-                rule: rule.name.clone(),
-                problem: format!("SObject {} does not exist", rule.sobject),
-            })?;
+            let sobject = self
+                .schema
+                .sobject(&rule.sobject)
+                .ok_or_else(|| ConfigError::Rule {
+                    rule: rule.name.clone(),
+                    problem: format!("SObject {} does not exist", rule.sobject),
+                })?;
             for f in &rule.fields {
                 if sobject.field(f).is_none() {
                     return Err(ConfigError::Rule {
@@ -257,18 +269,26 @@ pub struct SimConfig {
 impl SimConfig {
     /// One org named `b` (username `integration@org-b.example`) on 127.0.0.1:8484.
     pub fn default_org() -> SimConfig {
-        let listen = DEFAULT_LISTEN.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8484)));
+        let listen = DEFAULT_LISTEN
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8484)));
         SimConfig::single(OrgConfig::named("b", listen))
     }
 
     /// One org.
     pub fn single(org: OrgConfig) -> SimConfig {
-        SimConfig { orgs: vec![org], snapshot: None }
+        SimConfig {
+            orgs: vec![org],
+            snapshot: None,
+        }
     }
 
     /// Several default orgs, each with its name and listen address.
     pub fn several(orgs: &[(&str, SocketAddr)]) -> SimConfig {
-        SimConfig { orgs: orgs.iter().map(|(n, a)| OrgConfig::named(n, *a)).collect(), snapshot: None }
+        SimConfig {
+            orgs: orgs.iter().map(|(n, a)| OrgConfig::named(n, *a)).collect(),
+            snapshot: None,
+        }
     }
 
     /// Checks the whole configuration before anything binds.

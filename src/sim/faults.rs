@@ -109,7 +109,12 @@ impl FaultPlan {
     /// A plan with one script: call `nth` of `endpoint` answers `fault`.
     pub fn scripted(endpoint: &str, nth: u64, fault: FaultKind) -> FaultPlan {
         FaultPlan {
-            scripts: vec![ScriptedFault { endpoint: endpoint.to_string(), nth, times: 1, fault }],
+            scripts: vec![ScriptedFault {
+                endpoint: endpoint.to_string(),
+                nth,
+                times: 1,
+                fault,
+            }],
             ..FaultPlan::default()
         }
     }
@@ -138,7 +143,9 @@ pub struct FaultState {
 pub fn endpoint_matches(class: &str, key: &str) -> bool {
     class == "*"
         || class == key
-        || (key.len() > class.len() && key.starts_with(class) && key.as_bytes().get(class.len()) == Some(&b'.'))
+        || (key.len() > class.len()
+            && key.starts_with(class)
+            && key.as_bytes().get(class.len()) == Some(&b'.'))
 }
 
 impl FaultState {
@@ -146,7 +153,11 @@ impl FaultState {
     pub fn new(plan: FaultPlan) -> FaultState {
         let rng = StdRng::seed_from_u64(plan.seed);
         let script_calls = vec![0; plan.scripts.len()];
-        FaultState { plan, rng, script_calls }
+        FaultState {
+            plan,
+            rng,
+            script_calls,
+        }
     }
 
     /// The installed plan.
@@ -163,13 +174,20 @@ impl FaultState {
             }
             if let Some(n) = self.script_calls.get_mut(i) {
                 *n += 1;
-                if fault.is_none() && *n >= script.nth && *n < script.nth.saturating_add(script.times) {
+                if fault.is_none()
+                    && *n >= script.nth
+                    && *n < script.nth.saturating_add(script.times)
+                {
                     fault = Some(script.fault);
                 }
             }
         }
         let p = &self.plan;
-        let jitter = if p.latency_jitter_ms > 0 { self.rng.gen_range(0..=p.latency_jitter_ms) } else { 0 };
+        let jitter = if p.latency_jitter_ms > 0 {
+            self.rng.gen_range(0..=p.latency_jitter_ms)
+        } else {
+            0
+        };
         let delay = Duration::from_millis(p.latency_ms + jitter);
         if fault.is_none() {
             let rates = [
@@ -187,7 +205,11 @@ impl FaultState {
                 }
             }
         }
-        CallDecision { delay, fault, lock_rate: self.plan.unable_to_lock_row_rate }
+        CallDecision {
+            delay,
+            fault,
+            lock_rate: self.plan.unable_to_lock_row_rate,
+        }
     }
 
     /// Draws whether one record of a Collections call fails to lock.
@@ -207,11 +229,18 @@ mod tests {
 
     #[test]
     fn third_collections_call_is_the_scripted_one() {
-        let mut s = FaultState::new(FaultPlan::scripted("collections", 3, FaultKind::ServerUnavailable));
+        let mut s = FaultState::new(FaultPlan::scripted(
+            "collections",
+            3,
+            FaultKind::ServerUnavailable,
+        ));
         assert_eq!(s.decide("collections.upsert").fault, None);
         assert_eq!(s.decide("sobject.create").fault, None);
         assert_eq!(s.decide("collections.create").fault, None);
-        assert_eq!(s.decide("collections.upsert").fault, Some(FaultKind::ServerUnavailable));
+        assert_eq!(
+            s.decide("collections.upsert").fault,
+            Some(FaultKind::ServerUnavailable)
+        );
         assert_eq!(s.decide("collections.upsert").fault, None);
     }
 
@@ -225,8 +254,16 @@ mod tests {
 
     #[test]
     fn same_seed_gives_same_random_faults() {
-        let plan = FaultPlan { server_unavailable_rate: 0.5, seed: 7, ..FaultPlan::default() };
-        let run = |mut s: FaultState| (0..50).map(|_| s.decide("query").fault.is_some()).collect::<Vec<_>>();
+        let plan = FaultPlan {
+            server_unavailable_rate: 0.5,
+            seed: 7,
+            ..FaultPlan::default()
+        };
+        let run = |mut s: FaultState| {
+            (0..50)
+                .map(|_| s.decide("query").fault.is_some())
+                .collect::<Vec<_>>()
+        };
         let a = run(FaultState::new(plan.clone()));
         let b = run(FaultState::new(plan));
         assert_eq!(a, b);

@@ -113,18 +113,30 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
     for org in &config.orgs {
         let listener = TcpListener::bind(org.listen)
             .await
-            .map_err(|source| SimError::Bind { org: org.name.clone(), addr: org.listen, source })?;
+            .map_err(|source| SimError::Bind {
+                org: org.name.clone(),
+                addr: org.listen,
+                source,
+            })?;
         bound.push(listener);
     }
     let mut orgs = Vec::with_capacity(bound.len());
     let mut listeners = Vec::with_capacity(bound.len());
     for (cfg, listener) in config.orgs.into_iter().zip(bound) {
-        let mut addr = listener.local_addr().map_err(|source| SimError::Bind { org: cfg.name.clone(), addr: cfg.listen, source })?;
+        let mut addr = listener.local_addr().map_err(|source| SimError::Bind {
+            org: cfg.name.clone(),
+            addr: cfg.listen,
+            source,
+        })?;
         if addr.ip().is_unspecified() {
             addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
         }
         let name = cfg.name.clone();
-        let org = Arc::new(Org::new(cfg, format!("http://{addr}"), cancel.child_token()));
+        let org = Arc::new(Org::new(
+            cfg,
+            format!("http://{addr}"),
+            cancel.child_token(),
+        ));
         orgs.push((name, org));
         listeners.push(listener);
     }
@@ -136,7 +148,14 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
     let servers = orgs
         .iter()
         .zip(listeners)
-        .map(|((_, org), listener)| tokio::spawn(server::serve(listener, org.clone(), cancel.clone())))
+        .map(|((_, org), listener)| {
+            tokio::spawn(server::serve(listener, org.clone(), cancel.clone()))
+        })
         .collect();
-    Ok(SimHandle { orgs, cancel, servers, snapshot: config.snapshot })
+    Ok(SimHandle {
+        orgs,
+        cancel,
+        servers,
+        snapshot: config.snapshot,
+    })
 }

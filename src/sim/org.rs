@@ -147,25 +147,42 @@ impl OrgData {
         // Strictly later than before, so a client holding the old Last-Modified sees a change
         // even when two changes fall in the same second.
         let now = Utc::now().trunc_subsecs(0);
-        self.schema_modified = if now > self.schema_modified { now } else { self.schema_modified + ChronoDuration::seconds(1) };
+        self.schema_modified = if now > self.schema_modified {
+            now
+        } else {
+            self.schema_modified + ChronoDuration::seconds(1)
+        };
         self.rebuild_tables();
     }
 
     /// Adds (or replaces) a field.
     pub fn add_field(&mut self, sobject: &str, field: FieldDef) -> Result<(), SchemaChangeError> {
-        let s = self.schema.sobject_mut(sobject).ok_or_else(|| SchemaChangeError::UnknownSObject(sobject.to_string()))?;
+        let s = self
+            .schema
+            .sobject_mut(sobject)
+            .ok_or_else(|| SchemaChangeError::UnknownSObject(sobject.to_string()))?;
         s.add_field(field);
         self.touch_schema();
         Ok(())
     }
 
     /// Changes a field's flags.
-    pub fn patch_field(&mut self, sobject: &str, field: &str, patch: &FieldPatch) -> Result<(), SchemaChangeError> {
-        let s = self.schema.sobject_mut(sobject).ok_or_else(|| SchemaChangeError::UnknownSObject(sobject.to_string()))?;
-        let f = s.field_mut(field).ok_or_else(|| SchemaChangeError::UnknownField {
-            sobject: sobject.to_string(),
-            field: field.to_string(),
-        })?;
+    pub fn patch_field(
+        &mut self,
+        sobject: &str,
+        field: &str,
+        patch: &FieldPatch,
+    ) -> Result<(), SchemaChangeError> {
+        let s = self
+            .schema
+            .sobject_mut(sobject)
+            .ok_or_else(|| SchemaChangeError::UnknownSObject(sobject.to_string()))?;
+        let f = s
+            .field_mut(field)
+            .ok_or_else(|| SchemaChangeError::UnknownField {
+                sobject: sobject.to_string(),
+                field: field.to_string(),
+            })?;
         if let Some(v) = patch.createable {
             f.createable = v;
         }
@@ -197,10 +214,16 @@ impl OrgData {
 
     /// Adds a duplicate rule.
     pub fn add_duplicate_rule(&mut self, rule: DuplicateRule) -> Result<(), SchemaChangeError> {
-        let s = self.schema.sobject(&rule.sobject).ok_or_else(|| SchemaChangeError::UnknownSObject(rule.sobject.clone()))?;
+        let s = self
+            .schema
+            .sobject(&rule.sobject)
+            .ok_or_else(|| SchemaChangeError::UnknownSObject(rule.sobject.clone()))?;
         for f in &rule.fields {
             if s.field(f).is_none() {
-                return Err(SchemaChangeError::UnknownField { sobject: rule.sobject.clone(), field: f.clone() });
+                return Err(SchemaChangeError::UnknownField {
+                    sobject: rule.sobject.clone(),
+                    field: f.clone(),
+                });
             }
         }
         self.schema.duplicate_rules.retain(|r| r.name != rule.name);
@@ -239,7 +262,9 @@ pub struct Org {
 
 /// A stable pseudo-random number from a name, so an org's Ids are the same every run.
 fn name_hash(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 impl Org {
@@ -252,7 +277,10 @@ impl Org {
         let user_id = id::to_18(&user15).unwrap_or(user15);
         let data = OrgData::new(config.schema.clone(), user_id.clone(), config.history);
         let faults = FaultState::new(config.faults.clone());
-        let allocation = Allocation { used: config.daily_api_used, max: config.daily_api_max };
+        let allocation = Allocation {
+            used: config.daily_api_used,
+            max: config.daily_api_max,
+        };
         Org {
             base_url,
             org_id,

@@ -173,33 +173,58 @@ pub fn parse(q: &str) -> Result<Soql, QueryError> {
             filter = Some((field, values));
         } else if is_kw(Some(&tok), "limit") {
             limit = match it.next() {
-                Some(Token::Word(n)) => Some(n.parse().map_err(|_| QueryError("LIMIT needs a number".into()))?),
+                Some(Token::Word(n)) => Some(
+                    n.parse()
+                        .map_err(|_| QueryError("LIMIT needs a number".into()))?,
+                ),
                 _ => return Err(QueryError("LIMIT needs a number".into())),
             };
         } else {
             return Err(QueryError(format!("unexpected token {tok:?}")));
         }
     }
-    Ok(Soql { fields, sobject, filter, limit })
+    Ok(Soql {
+        fields,
+        sobject,
+        filter,
+        limit,
+    })
 }
 
 /// `GET /query?q=...`.
 pub fn handle(call: &Call<'_>) -> Result<Response, ApiError> {
     let q = call.param("q").unwrap_or_default();
-    let soql = parse(q).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "MALFORMED_QUERY", e.0))?;
+    let soql =
+        parse(q).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "MALFORMED_QUERY", e.0))?;
     let data = call.org.data.lock();
-    let def = data
-        .schema
-        .sobject(&soql.sobject)
-        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "INVALID_TYPE", format!("sObject type '{}' is not supported.", soql.sobject)))?;
-    let invalid = |name: &str| ApiError::new(StatusCode::BAD_REQUEST, "INVALID_FIELD", format!("No such column '{name}' on entity '{}'", def.name));
+    let def = data.schema.sobject(&soql.sobject).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_TYPE",
+            format!("sObject type '{}' is not supported.", soql.sobject),
+        )
+    })?;
+    let invalid = |name: &str| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_FIELD",
+            format!("No such column '{name}' on entity '{}'", def.name),
+        )
+    };
     let mut fields = Vec::new();
     for f in &soql.fields {
         fields.push(def.field(f).ok_or_else(|| invalid(f))?.name.clone());
     }
-    let table = data.tables.get(&def.name).ok_or_else(ApiError::no_resource)?;
+    let table = data
+        .tables
+        .get(&def.name)
+        .ok_or_else(ApiError::no_resource)?;
     let mut rows: Vec<&crate::sim::store::Row> = match &soql.filter {
-        None => table.rows_in_order().into_iter().filter(|r| !r.deleted).collect(),
+        None => table
+            .rows_in_order()
+            .into_iter()
+            .filter(|r| !r.deleted)
+            .collect(),
         Some((name, values)) => {
             let field = def.field(name).ok_or_else(|| invalid(name))?;
             if field.field_type == FieldType::Id {
@@ -221,7 +246,13 @@ pub fn handle(call: &Call<'_>) -> Result<Response, ApiError> {
                     .rows_in_order()
                     .into_iter()
                     .filter(|r| !r.deleted)
-                    .filter(|r| index_key(std::iter::once(r.fields.get(&field.name)), field.folds_case()).is_some_and(|k| wanted.contains(&k)))
+                    .filter(|r| {
+                        index_key(
+                            std::iter::once(r.fields.get(&field.name)),
+                            field.folds_case(),
+                        )
+                        .is_some_and(|k| wanted.contains(&k))
+                    })
                     .collect()
             }
         }
@@ -229,8 +260,14 @@ pub fn handle(call: &Call<'_>) -> Result<Response, ApiError> {
     if let Some(n) = soql.limit {
         rows.truncate(n);
     }
-    let records: Vec<Value> = rows.iter().map(|r| render_row(def, r, Some(&fields), call.version)).collect();
-    Ok(reply::json(StatusCode::OK, &json!({"totalSize": records.len(), "done": true, "records": records})))
+    let records: Vec<Value> = rows
+        .iter()
+        .map(|r| render_row(def, r, Some(&fields), call.version))
+        .collect();
+    Ok(reply::json(
+        StatusCode::OK,
+        &json!({"totalSize": records.len(), "done": true, "records": records}),
+    ))
 }
 
 #[cfg(test)]
@@ -239,10 +276,15 @@ mod tests {
 
     #[test]
     fn in_list_and_equals_parse_case_insensitively() {
-        let q = parse("select Id, CustomId__c from Lead where CustomId__c in ('a', 'b\\'c') limit 5").unwrap();
+        let q =
+            parse("select Id, CustomId__c from Lead where CustomId__c in ('a', 'b\\'c') limit 5")
+                .unwrap();
         assert_eq!(q.fields, vec!["Id", "CustomId__c"]);
         assert_eq!(q.sobject, "Lead");
-        assert_eq!(q.filter, Some(("CustomId__c".into(), vec!["a".into(), "b'c".into()])));
+        assert_eq!(
+            q.filter,
+            Some(("CustomId__c".into(), vec!["a".into(), "b'c".into()]))
+        );
         assert_eq!(q.limit, Some(5));
         let q = parse("SELECT Id FROM Account WHERE Name = 'Acme'").unwrap();
         assert_eq!(q.filter, Some(("Name".into(), vec!["Acme".into()])));

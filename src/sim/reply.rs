@@ -15,7 +15,11 @@ pub const JSON_CONTENT_TYPE: &str = "application/json;charset=UTF-8";
 pub fn json<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response {
     match serde_json::to_vec(body) {
         Ok(bytes) => with_type(status, JSON_CONTENT_TYPE, bytes),
-        Err(e) => with_type(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", e.to_string().into_bytes()),
+        Err(e) => with_type(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "text/plain",
+            e.to_string().into_bytes(),
+        ),
     }
 }
 
@@ -23,7 +27,8 @@ pub fn json<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response {
 pub fn with_type(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response {
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
 }
 
@@ -46,7 +51,10 @@ pub struct ApiError {
 impl ApiError {
     /// Builds an error answer.
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
-        ApiError { status, error: RecordError::new(code, message, vec![]) }
+        ApiError {
+            status,
+            error: RecordError::new(code, message, vec![]),
+        }
     }
 
     /// An error of one record, answered on a single-record path with the status
@@ -61,12 +69,22 @@ impl ApiError {
 
     /// The 404 of an unknown resource.
     pub fn no_resource() -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "The requested resource does not exist")
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "The requested resource does not exist",
+        )
     }
 
     /// The 400 of an unknown SObject type.
     pub fn invalid_type(name: &str) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", format!("The requested resource does not exist: sObject type '{name}' is not supported."))
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!(
+                "The requested resource does not exist: sObject type '{name}' is not supported."
+            ),
+        )
     }
 
     /// Renders the error as Salesforce's JSON array.

@@ -85,20 +85,31 @@ pub fn describe_global(call: &Call<'_>) -> Answer {
     if not_modified(call.headers, data.schema_modified) {
         return Ok(reply::empty(StatusCode::NOT_MODIFIED));
     }
-    let list: Vec<Value> = data.schema.sobjects.iter().map(|s| s.describe_global_entry(call.version)).collect();
+    let list: Vec<Value> = data
+        .schema
+        .sobjects
+        .iter()
+        .map(|s| s.describe_global_entry(call.version))
+        .collect();
     let body = json!({"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": list});
-    Ok(with_last_modified(reply::json(StatusCode::OK, &body), data.schema_modified))
+    Ok(with_last_modified(
+        reply::json(StatusCode::OK, &body),
+        data.schema_modified,
+    ))
 }
 
 fn sobject_def<'a>(data: &'a OrgData, name: &str) -> Result<&'a SObjectDef, ApiError> {
-    data.schema.sobject(name).ok_or_else(|| ApiError::invalid_type(name))
+    data.schema
+        .sobject(name)
+        .ok_or_else(|| ApiError::invalid_type(name))
 }
 
 /// `GET /sobjects/{T}`.
 pub fn sobject_info(call: &Call<'_>, t: &str) -> Answer {
     let data = call.org.data.lock();
     let def = sobject_def(&data, t)?;
-    let body = json!({"objectDescribe": def.describe_global_entry(call.version), "recentItems": []});
+    let body =
+        json!({"objectDescribe": def.describe_global_entry(call.version), "recentItems": []});
     Ok(reply::json(StatusCode::OK, &body))
 }
 
@@ -109,26 +120,42 @@ pub fn describe(call: &Call<'_>, t: &str) -> Answer {
     if not_modified(call.headers, data.schema_modified) {
         return Ok(reply::empty(StatusCode::NOT_MODIFIED));
     }
-    Ok(with_last_modified(reply::json(StatusCode::OK, &def.describe(call.version)), data.schema_modified))
+    Ok(with_last_modified(
+        reply::json(StatusCode::OK, &def.describe(call.version)),
+        data.schema_modified,
+    ))
 }
 
 fn body_object(call: &Call<'_>) -> Result<Map<String, Value>, ApiError> {
     match call.json_body::<Value>()? {
         Value::Object(m) => Ok(m),
-        _ => Err(ApiError::new(StatusCode::BAD_REQUEST, "JSON_PARSER_ERROR", "The request body must be a JSON object")),
+        _ => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "JSON_PARSER_ERROR",
+            "The request body must be a JSON object",
+        )),
     }
 }
 
 fn lock_error() -> ApiError {
-    ApiError::from_record(RecordError::new("UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record", vec![]))
+    ApiError::from_record(RecordError::new(
+        "UNABLE_TO_LOCK_ROW",
+        "unable to obtain exclusive access to this record",
+        vec![],
+    ))
 }
 
 fn write_error(e: WriteError, version: &str, t: &str) -> Response {
     match e {
-        WriteError::Request(p) => ApiError::new(StatusCode::BAD_REQUEST, "JSON_PARSER_ERROR", p.message).into_response(),
+        WriteError::Request(p) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "JSON_PARSER_ERROR", p.message).into_response()
+        }
         WriteError::Record(r) => ApiError::from_record(r).into_response(),
         WriteError::MultipleMatches(ids) => {
-            let urls: Vec<String> = ids.iter().map(|id| format!("/services/data/v{version}/sobjects/{t}/{id}")).collect();
+            let urls: Vec<String> = ids
+                .iter()
+                .map(|id| format!("/services/data/v{version}/sobjects/{t}/{id}"))
+                .collect();
             reply::json(StatusCode::MULTIPLE_CHOICES, &urls)
         }
     }
@@ -145,8 +172,14 @@ pub fn create(call: &Call<'_>, t: &str) -> Answer {
     let opts = WriteOptions::now(call.allow_save());
     match data.create(&name, input, &opts, &mut UndoLog::default()) {
         Ok(saved) => {
-            let mut r = reply::json(StatusCode::CREATED, &json!({"id": saved.id, "success": true, "errors": []}));
-            if let Ok(v) = HeaderValue::from_str(&format!("/services/data/v{}/sobjects/{name}/{}", call.version, saved.id)) {
+            let mut r = reply::json(
+                StatusCode::CREATED,
+                &json!({"id": saved.id, "success": true, "errors": []}),
+            );
+            if let Ok(v) = HeaderValue::from_str(&format!(
+                "/services/data/v{}/sobjects/{name}/{}",
+                call.version, saved.id
+            )) {
                 r.headers_mut().insert(header::LOCATION, v);
             }
             Ok(r)
@@ -157,11 +190,17 @@ pub fn create(call: &Call<'_>, t: &str) -> Answer {
 
 /// Resolves `?fields=` against the SObject; unknown names are 400 `INVALID_FIELD`.
 fn requested_fields(def: &SObjectDef, list: Option<&str>) -> Result<Option<Vec<String>>, ApiError> {
-    let Some(list) = list.filter(|l| !l.trim().is_empty()) else { return Ok(None) };
+    let Some(list) = list.filter(|l| !l.trim().is_empty()) else {
+        return Ok(None);
+    };
     let mut out = Vec::new();
     for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
         let f = def.field(name).ok_or_else(|| {
-            ApiError::new(StatusCode::BAD_REQUEST, "INVALID_FIELD", format!("No such column '{name}' on entity '{}'", def.name))
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_FIELD",
+                format!("No such column '{name}' on entity '{}'", def.name),
+            )
         })?;
         out.push(f.name.clone());
     }
@@ -173,9 +212,17 @@ pub fn get(call: &Call<'_>, t: &str, id: &str) -> Answer {
     let data = call.org.data.lock();
     let def = sobject_def(&data, t)?;
     let fields = requested_fields(def, call.param("fields"))?;
-    let (table, id18) = writes::locate(&data.schema, &data.tables, Some(&def.name), id).map_err(ApiError::from_record)?;
-    let row = data.tables.get(&table).and_then(|tb| tb.get(&id18)).ok_or_else(ApiError::no_resource)?;
-    Ok(reply::json(StatusCode::OK, &render_row(def, row, fields.as_deref(), call.version)))
+    let (table, id18) = writes::locate(&data.schema, &data.tables, Some(&def.name), id)
+        .map_err(ApiError::from_record)?;
+    let row = data
+        .tables
+        .get(&table)
+        .and_then(|tb| tb.get(&id18))
+        .ok_or_else(ApiError::no_resource)?;
+    Ok(reply::json(
+        StatusCode::OK,
+        &render_row(def, row, fields.as_deref(), call.version),
+    ))
 }
 
 /// `PATCH /sobjects/{T}/{id}`.
@@ -209,22 +256,35 @@ pub fn delete(call: &Call<'_>, t: &str, id: &str) -> Answer {
 
 /// Live rows whose External ID (or Id-lookup) field `f` equals `v`.
 fn find_rows(data: &OrgData, def: &SObjectDef, f: &str, v: &str) -> Result<Vec<String>, ApiError> {
-    let field = def.field(f).filter(|x| x.external_id || x.id_lookup).ok_or_else(|| ApiError::from_record(writes::not_found(f)))?;
+    let field = def
+        .field(f)
+        .filter(|x| x.external_id || x.id_lookup)
+        .ok_or_else(|| ApiError::from_record(writes::not_found(f)))?;
     if field.field_type == FieldType::Id {
         return match writes::locate(&data.schema, &data.tables, Some(&def.name), v) {
             Ok((_, id)) => Ok(vec![id]),
-            Err(e) if e.code == "ENTITY_IS_DELETED" || e.code == "MALFORMED_ID" => Err(ApiError::from_record(e)),
+            Err(e) if e.code == "ENTITY_IS_DELETED" || e.code == "MALFORMED_ID" => {
+                Err(ApiError::from_record(e))
+            }
             Err(_) => Ok(vec![]),
         };
     }
     let value = rules::coerce(field, Value::String(v.to_string()))
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "JSON_PARSER_ERROR", e.message))?;
-    let table = data.tables.get(&def.name).ok_or_else(ApiError::no_resource)?;
-    Ok(table.lookup(std::slice::from_ref(&field.name), &[Some(&value)]).unwrap_or_default())
+    let table = data
+        .tables
+        .get(&def.name)
+        .ok_or_else(ApiError::no_resource)?;
+    Ok(table
+        .lookup(std::slice::from_ref(&field.name), &[Some(&value)])
+        .unwrap_or_default())
 }
 
 fn multiple(version: &str, t: &str, ids: &[String]) -> Response {
-    let urls: Vec<String> = ids.iter().map(|id| format!("/services/data/v{version}/sobjects/{t}/{id}")).collect();
+    let urls: Vec<String> = ids
+        .iter()
+        .map(|id| format!("/services/data/v{version}/sobjects/{t}/{id}"))
+        .collect();
     reply::json(StatusCode::MULTIPLE_CHOICES, &urls)
 }
 
@@ -237,8 +297,15 @@ pub fn get_by_external_id(call: &Call<'_>, t: &str, f: &str, v: &str) -> Answer 
     match ids.as_slice() {
         [] => Err(ApiError::from_record(writes::not_found(v))),
         [one] => {
-            let row = data.tables.get(&def.name).and_then(|tb| tb.get(one)).ok_or_else(ApiError::no_resource)?;
-            Ok(reply::json(StatusCode::OK, &render_row(def, row, fields.as_deref(), call.version)))
+            let row = data
+                .tables
+                .get(&def.name)
+                .and_then(|tb| tb.get(one))
+                .ok_or_else(ApiError::no_resource)?;
+            Ok(reply::json(
+                StatusCode::OK,
+                &render_row(def, row, fields.as_deref(), call.version),
+            ))
         }
         many => Ok(multiple(call.version, &def.name, many)),
     }
@@ -247,17 +314,34 @@ pub fn get_by_external_id(call: &Call<'_>, t: &str, f: &str, v: &str) -> Answer 
 /// `PATCH /sobjects/{T}/{field}/{value}` (upsert; `?updateOnly=true` refuses to create).
 pub fn upsert(call: &Call<'_>, t: &str, f: &str, v: &str) -> Answer {
     let input = body_object(call)?;
-    let update_only = call.param("updateOnly").is_some_and(|x| x.eq_ignore_ascii_case("true"));
+    let update_only = call
+        .param("updateOnly")
+        .is_some_and(|x| x.eq_ignore_ascii_case("true"));
     let mut data = call.org.data.lock();
     let name = sobject_def(&data, t)?.name.clone();
     if call.lock_all {
         return Err(lock_error());
     }
     let opts = WriteOptions::now(call.allow_save());
-    match data.upsert(&name, f, Value::String(v.to_string()), input, update_only, &opts, &mut UndoLog::default()) {
+    match data.upsert(
+        &name,
+        f,
+        Value::String(v.to_string()),
+        input,
+        update_only,
+        &opts,
+        &mut UndoLog::default(),
+    ) {
         Ok(saved) => {
-            let status = if saved.created { StatusCode::CREATED } else { StatusCode::OK };
-            Ok(reply::json(status, &json!({"id": saved.id, "success": true, "errors": [], "created": saved.created})))
+            let status = if saved.created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            Ok(reply::json(
+                status,
+                &json!({"id": saved.id, "success": true, "errors": [], "created": saved.created}),
+            ))
         }
         Err(e) => Ok(write_error(e, call.version, &name)),
     }

@@ -90,7 +90,13 @@ impl Route {
     pub fn parse(method: &Method, segs: &[String]) -> Result<Route, ApiError> {
         let s: Vec<&str> = segs.iter().map(String::as_str).collect();
         let m = method.clone();
-        let not_allowed = || ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", format!("HTTP Method '{m}' not allowed."));
+        let not_allowed = || {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                format!("HTTP Method '{m}' not allowed."),
+            )
+        };
         let own = |x: &str| x.to_string();
         let route = match s.as_slice() {
             ["limits"] => match *method {
@@ -226,7 +232,10 @@ pub struct Call<'a> {
 impl Call<'_> {
     /// A query parameter.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// True when the call asks duplicate rules to let the save through.
@@ -234,12 +243,18 @@ impl Call<'_> {
         self.headers
             .get("sforce-duplicate-rule-header")
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.to_ascii_lowercase().replace(' ', "").contains("allowsave=true"))
+            .is_some_and(|v| {
+                v.to_ascii_lowercase()
+                    .replace(' ', "")
+                    .contains("allowsave=true")
+            })
     }
 
     /// Parses the JSON body; malformed JSON is 400 `JSON_PARSER_ERROR`.
     pub fn json_body<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
-        serde_json::from_slice(self.body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "JSON_PARSER_ERROR", format!("{e}")))
+        serde_json::from_slice(self.body).map_err(|e| {
+            ApiError::new(StatusCode::BAD_REQUEST, "JSON_PARSER_ERROR", format!("{e}"))
+        })
     }
 }
 
@@ -251,7 +266,10 @@ fn percent_decode(s: &str) -> String {
     while i < bytes.len() {
         let b = bytes.get(i).copied().unwrap_or_default();
         if b == b'%' {
-            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
             if let Some(v) = hex {
                 out.push(v);
                 i += 3;
@@ -272,16 +290,32 @@ pub async fn dispatch(State(org): State<Arc<Org>>, req: Request) -> Response {
     let headers = req.headers().clone();
     let body = match axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES).await {
         Ok(b) => b,
-        Err(e) => return ApiError::new(StatusCode::BAD_REQUEST, "JSON_PARSER_ERROR", format!("cannot read body: {e}")).into_response(),
+        Err(e) => {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "JSON_PARSER_ERROR",
+                format!("cannot read body: {e}"),
+            )
+            .into_response()
+        }
     };
-    let segs: Vec<String> = uri.path().split('/').filter(|s| !s.is_empty()).map(percent_decode).collect();
-    let query: Vec<(String, String)> = serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default();
+    let segs: Vec<String> = uri
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(percent_decode)
+        .collect();
+    let query: Vec<(String, String)> =
+        serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default();
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     match s.as_slice() {
         ["services", "oauth2", "token"] => {
             org.count_call("oauth.token");
             if method != Method::POST {
-                return reply::json(StatusCode::BAD_REQUEST, &serde_json::json!({"error": "invalid_request", "error_description": "must use HTTP POST"}));
+                return reply::json(
+                    StatusCode::BAD_REQUEST,
+                    &serde_json::json!({"error": "invalid_request", "error_description": "must use HTTP POST"}),
+                );
             }
             auth::token_endpoint(&org, &headers, &body)
         }
@@ -292,9 +326,18 @@ pub async fn dispatch(State(org): State<Arc<Org>>, req: Request) -> Response {
         ["services", "data", version, ..] if version.starts_with('v') => {
             let version = version.trim_start_matches('v').to_string();
             let rest_segs = segs.get(3..).unwrap_or_default();
-            api(&org, kill, &method, &version, rest_segs, &query, &headers, &body).await
+            api(
+                &org, kill, &method, &version, rest_segs, &query, &headers, &body,
+            )
+            .await
         }
-        ["__sim", ..] => admin::handle(&org, &method, segs.get(1..).unwrap_or_default(), &query, &body),
+        ["__sim", ..] => admin::handle(
+            &org,
+            &method,
+            segs.get(1..).unwrap_or_default(),
+            &query,
+            &body,
+        ),
         _ => ApiError::no_resource().into_response(),
     }
 }
@@ -329,18 +372,36 @@ async fn api(
         Some(fault) => return fault_response(org, fault, kill).await,
         None => {}
     }
-    let token_ok = auth::bearer(headers).is_some_and(|t| org.tokens.lock().is_valid(t, Duration::from_secs(org.config.token_ttl_secs)));
+    let token_ok = auth::bearer(headers).is_some_and(|t| {
+        org.tokens
+            .lock()
+            .is_valid(t, Duration::from_secs(org.config.token_ttl_secs))
+    });
     if !token_ok {
         return invalid_session();
     }
     let spent = org.allocation.lock().spend();
     let Some(allocation) = spent else {
         let current = *org.allocation.lock();
-        let mut r = ApiError::new(StatusCode::FORBIDDEN, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.").into_response();
+        let mut r = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "REQUEST_LIMIT_EXCEEDED",
+            "TotalRequests Limit exceeded.",
+        )
+        .into_response();
         stamp_limit(&mut r, current);
         return r;
     };
-    let call = Call { org, version, query, headers, body, lock_all, lock_rate: decision.lock_rate, allocation };
+    let call = Call {
+        org,
+        version,
+        query,
+        headers,
+        body,
+        lock_all,
+        lock_rate: decision.lock_rate,
+        allocation,
+    };
     let result = match &route {
         Route::Limits => Ok(rest::limits(&call)),
         Route::DescribeGlobal => rest::describe_global(&call),
@@ -379,14 +440,28 @@ fn stamp_limit(response: &mut Response, allocation: Allocation) {
 }
 
 fn invalid_session() -> Response {
-    ApiError::new(StatusCode::UNAUTHORIZED, "INVALID_SESSION_ID", "Session expired or invalid").into_response()
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "INVALID_SESSION_ID",
+        "Session expired or invalid",
+    )
+    .into_response()
 }
 
 fn server_unavailable() -> Response {
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "SERVER_UNAVAILABLE", "Server Unavailable").into_response()
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "SERVER_UNAVAILABLE",
+        "Server Unavailable",
+    )
+    .into_response()
 }
 
-async fn fault_response(org: &Arc<Org>, fault: FaultKind, kill: Option<ConnectionKill>) -> Response {
+async fn fault_response(
+    org: &Arc<Org>,
+    fault: FaultKind,
+    kill: Option<ConnectionKill>,
+) -> Response {
     match fault {
         FaultKind::ServerUnavailable => server_unavailable(),
         FaultKind::UnknownException => ApiError::new(
@@ -435,19 +510,36 @@ mod tests {
     use super::*;
 
     fn segs(p: &str) -> Vec<String> {
-        p.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect()
+        p.split('/')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
     }
 
     #[test]
     fn paths_map_to_resources_with_or_without_trailing_slash() {
-        assert_eq!(Route::parse(&Method::POST, &segs("sobjects/Lead/")).unwrap(), Route::Create("Lead".into()));
-        assert_eq!(Route::parse(&Method::GET, &segs("sobjects/Lead/describe")).unwrap(), Route::Describe("Lead".into()));
+        assert_eq!(
+            Route::parse(&Method::POST, &segs("sobjects/Lead/")).unwrap(),
+            Route::Create("Lead".into())
+        );
+        assert_eq!(
+            Route::parse(&Method::GET, &segs("sobjects/Lead/describe")).unwrap(),
+            Route::Describe("Lead".into())
+        );
         assert_eq!(
             Route::parse(&Method::PATCH, &segs("composite/sobjects/Lead/CustomId__c")).unwrap(),
             Route::CollectionsUpsert("Lead".into(), "CustomId__c".into())
         );
-        assert_eq!(Route::parse(&Method::GET, &segs("limits/")).unwrap().key(), "limits");
-        assert_eq!(Route::parse(&Method::PUT, &segs("limits")).unwrap_err().status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            Route::parse(&Method::GET, &segs("limits/")).unwrap().key(),
+            "limits"
+        );
+        assert_eq!(
+            Route::parse(&Method::PUT, &segs("limits"))
+                .unwrap_err()
+                .status,
+            StatusCode::METHOD_NOT_ALLOWED
+        );
     }
 
     #[test]

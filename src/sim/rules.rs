@@ -30,7 +30,11 @@ pub struct RecordError {
 impl RecordError {
     /// Builds an error.
     pub fn new(code: &str, message: impl Into<String>, fields: Vec<String>) -> RecordError {
-        RecordError { code: code.to_string(), message: message.into(), fields }
+        RecordError {
+            code: code.to_string(),
+            message: message.into(),
+            fields,
+        }
     }
 }
 
@@ -104,7 +108,10 @@ pub fn check_record(
     if let Some(name) = unknown.into_iter().next() {
         return Ok(Checked::Rejected(RecordError::new(
             "INVALID_FIELD",
-            format!("No such column '{name}' on sobject of type {}", sobject.name),
+            format!(
+                "No such column '{name}' on sobject of type {}",
+                sobject.name
+            ),
             vec![name],
         )));
     }
@@ -147,23 +154,36 @@ fn check_value(schema: &OrgSchema, field: &FieldDef, value: &Value) -> Option<Re
         if chars > field.length as usize {
             return Some(RecordError::new(
                 "STRING_TOO_LONG",
-                format!("{}: data value too large: {} (max length={})", field.label, truncate(s, 40), field.length),
+                format!(
+                    "{}: data value too large: {} (max length={})",
+                    field.label,
+                    truncate(s, 40),
+                    field.length
+                ),
                 vec![field.name.clone()],
             ));
         }
     }
-    if field.field_type == FieldType::Picklist && field.restricted_picklist && !field.picklist_values.iter().any(|v| v == s)
+    if field.field_type == FieldType::Picklist
+        && field.restricted_picklist
+        && !field.picklist_values.iter().any(|v| v == s)
     {
         return Some(RecordError::new(
             "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-            format!("{}: bad value for restricted picklist field: {s}", field.label),
+            format!(
+                "{}: bad value for restricted picklist field: {s}",
+                field.label
+            ),
             vec![field.name.clone()],
         ));
     }
     if field.field_type == FieldType::Reference {
         let prefix = id::key_prefix(s).unwrap_or_default();
         let type_fits = id::is_valid(s)
-            && field.reference_to.iter().any(|t| reference_prefix(schema, t).as_deref() == Some(prefix));
+            && field
+                .reference_to
+                .iter()
+                .any(|t| reference_prefix(schema, t).as_deref() == Some(prefix));
         if !type_fits {
             return Some(RecordError::new(
                 "MALFORMED_ID",
@@ -218,7 +238,11 @@ fn json_kind(value: &Value) -> &'static str {
 /// Coerces a JSON value to what the field stores; a wrong JSON type is a parser error.
 pub fn coerce(field: &FieldDef, value: Value) -> Result<Value, JsonParserError> {
     if value.is_null() {
-        return Ok(if field.field_type == FieldType::Boolean { Value::Bool(false) } else { Value::Null });
+        return Ok(if field.field_type == FieldType::Boolean {
+            Value::Bool(false)
+        } else {
+            Value::Null
+        });
     }
     match field.field_type {
         FieldType::Boolean => match value {
@@ -240,7 +264,9 @@ pub fn coerce(field: &FieldDef, value: Value) -> Result<Value, JsonParserError> 
         FieldType::Double | FieldType::Currency | FieldType::Percent => match &value {
             Value::Number(_) => Ok(value),
             Value::String(s) => match s.trim().parse::<f64>() {
-                Ok(f) if f.is_finite() => Ok(Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)),
+                Ok(f) if f.is_finite() => Ok(Number::from_f64(f)
+                    .map(Value::Number)
+                    .unwrap_or(Value::Null)),
                 _ => Err(parser_error(field, "double", &value)),
             },
             _ => Err(parser_error(field, "double", &value)),
@@ -262,7 +288,9 @@ pub fn coerce(field: &FieldDef, value: Value) -> Result<Value, JsonParserError> 
         FieldType::Reference | FieldType::Id => match &value {
             // A non-Id string is a per-record MALFORMED_ID, not a parser error, so keep it as is
             // when it does not parse; `check_value` then reports the wrong type.
-            Value::String(s) => Ok(Value::String(id::normalize(s).unwrap_or_else(|_| s.clone()))),
+            Value::String(s) => Ok(Value::String(
+                id::normalize(s).unwrap_or_else(|_| s.clone()),
+            )),
             _ => Err(parser_error(field, "id", &value)),
         },
         FieldType::Address => Ok(value),
@@ -284,7 +312,9 @@ pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(dt) = DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z") {
         return Some(dt.with_timezone(&Utc));
     }
-    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok().map(|n| n.and_utc())
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+        .ok()
+        .map(|n| n.and_utc())
 }
 
 /// Formats an instant as Salesforce answers it: `2024-05-01T10:00:00.000+0000`.
@@ -305,7 +335,9 @@ mod tests {
     fn check(op: Operation, v: Value) -> Result<Checked, JsonParserError> {
         let schema = org();
         let lead = schema.sobject("Lead").unwrap().clone();
-        let Value::Object(m) = v else { panic!("object expected") };
+        let Value::Object(m) = v else {
+            panic!("object expected")
+        };
         check_record(&schema, &lead, op, m)
     }
 
@@ -319,8 +351,13 @@ mod tests {
 
     #[test]
     fn valid_lead_is_accepted_with_canonical_names() {
-        let r = check(Operation::Insert, json!({"lastname": "Okafor", "Company": "Northwind", "AnnualRevenue": "2500000"}));
-        let Ok(Checked::Accepted(m)) = r else { panic!("accepted expected") };
+        let r = check(
+            Operation::Insert,
+            json!({"lastname": "Okafor", "Company": "Northwind", "AnnualRevenue": "2500000"}),
+        );
+        let Ok(Checked::Accepted(m)) = r else {
+            panic!("accepted expected")
+        };
         assert_eq!(m.get("LastName"), Some(&json!("Okafor")));
         assert_eq!(m.get("AnnualRevenue"), Some(&json!(2500000.0)));
     }
@@ -334,28 +371,96 @@ mod tests {
             }
             m
         };
-        assert_eq!(code(check(Operation::Insert, base(json!({"Nope__c": 1})))), "INVALID_FIELD");
-        assert_eq!(code(check(Operation::Insert, base(json!({"CreatedDate": "2024-01-01T00:00:00Z"})))), "INVALID_FIELD_FOR_INSERT_UPDATE");
-        assert_eq!(code(check(Operation::Insert, base(json!({"Id": "00Q000000000001"})))), "INVALID_FIELD_FOR_INSERT_UPDATE");
-        assert_eq!(code(check(Operation::Insert, json!({"Company": "Y"}))), "REQUIRED_FIELD_MISSING");
-        assert_eq!(code(check(Operation::Insert, base(json!({"FirstName": "x".repeat(41)})))), "STRING_TOO_LONG");
-        assert_eq!(code(check(Operation::Insert, base(json!({"Status": "Bogus"})))), "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST");
-        assert_eq!(code(check(Operation::Insert, base(json!({"NumberOfEmployees": "many"})))), "JSON_PARSER_ERROR");
-        assert_eq!(code(check(Operation::Insert, base(json!({"IsUnreadByOwner": "true"})))), "JSON_PARSER_ERROR");
-        assert_eq!(code(check(Operation::Insert, base(json!({"ConvertedDate": "2024-13-01"})))), "INVALID_FIELD_FOR_INSERT_UPDATE");
-        assert_eq!(code(check(Operation::Insert, base(json!({"OwnerId": "not-an-id"})))), "MALFORMED_ID");
-        assert_eq!(code(check(Operation::Insert, base(json!({"OwnerId": "001D000000IqhSL"})))), "MALFORMED_ID");
+        assert_eq!(
+            code(check(Operation::Insert, base(json!({"Nope__c": 1})))),
+            "INVALID_FIELD"
+        );
+        assert_eq!(
+            code(check(
+                Operation::Insert,
+                base(json!({"CreatedDate": "2024-01-01T00:00:00Z"}))
+            )),
+            "INVALID_FIELD_FOR_INSERT_UPDATE"
+        );
+        assert_eq!(
+            code(check(
+                Operation::Insert,
+                base(json!({"Id": "00Q000000000001"}))
+            )),
+            "INVALID_FIELD_FOR_INSERT_UPDATE"
+        );
+        assert_eq!(
+            code(check(Operation::Insert, json!({"Company": "Y"}))),
+            "REQUIRED_FIELD_MISSING"
+        );
+        assert_eq!(
+            code(check(
+                Operation::Insert,
+                base(json!({"FirstName": "x".repeat(41)}))
+            )),
+            "STRING_TOO_LONG"
+        );
+        assert_eq!(
+            code(check(Operation::Insert, base(json!({"Status": "Bogus"})))),
+            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+        );
+        assert_eq!(
+            code(check(
+                Operation::Insert,
+                base(json!({"NumberOfEmployees": "many"}))
+            )),
+            "JSON_PARSER_ERROR"
+        );
+        assert_eq!(
+            code(check(
+                Operation::Insert,
+                base(json!({"IsUnreadByOwner": "true"}))
+            )),
+            "JSON_PARSER_ERROR"
+        );
+        assert_eq!(
+            code(check(
+                Operation::Insert,
+                base(json!({"ConvertedDate": "2024-13-01"}))
+            )),
+            "INVALID_FIELD_FOR_INSERT_UPDATE"
+        );
+        assert_eq!(
+            code(check(
+                Operation::Insert,
+                base(json!({"OwnerId": "not-an-id"}))
+            )),
+            "MALFORMED_ID"
+        );
+        assert_eq!(
+            code(check(
+                Operation::Insert,
+                base(json!({"OwnerId": "001D000000IqhSL"}))
+            )),
+            "MALFORMED_ID"
+        );
     }
 
     #[test]
     fn update_does_not_require_required_fields_but_refuses_nulling_them() {
-        assert_eq!(code(check(Operation::Update, json!({"Title": "CTO"}))), "ACCEPTED");
-        assert_eq!(code(check(Operation::Update, json!({"LastName": null}))), "REQUIRED_FIELD_MISSING");
+        assert_eq!(
+            code(check(Operation::Update, json!({"Title": "CTO"}))),
+            "ACCEPTED"
+        );
+        assert_eq!(
+            code(check(Operation::Update, json!({"LastName": null}))),
+            "REQUIRED_FIELD_MISSING"
+        );
     }
 
     #[test]
     fn datetimes_in_common_iso_forms_are_normalised() {
-        for s in ["2024-05-01T10:00:00Z", "2024-05-01T10:00:00.000+0000", "2024-05-01T12:00:00+02:00", "2024-05-01T10:00:00"] {
+        for s in [
+            "2024-05-01T10:00:00Z",
+            "2024-05-01T10:00:00.000+0000",
+            "2024-05-01T12:00:00+02:00",
+            "2024-05-01T10:00:00",
+        ] {
             let dt = parse_datetime(s).unwrap();
             assert_eq!(format_datetime(dt), "2024-05-01T10:00:00.000+0000");
         }

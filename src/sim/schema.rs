@@ -346,7 +346,11 @@ impl SObjectDef {
     /// Adds (or replaces) a field.
     pub fn add_field(&mut self, mut field: FieldDef) {
         field.resolve();
-        match self.fields.iter().position(|f| f.name.eq_ignore_ascii_case(&field.name)) {
+        match self
+            .fields
+            .iter()
+            .position(|f| f.name.eq_ignore_ascii_case(&field.name))
+        {
             Some(i) => {
                 if let Some(slot) = self.fields.get_mut(i) {
                     *slot = field;
@@ -413,7 +417,10 @@ impl SObjectDef {
     pub fn describe(&self, version: &str) -> Value {
         let mut m = Map::new();
         self.put_global_attributes(&mut m, version);
-        m.insert("fields".into(), Value::Array(self.fields.iter().map(FieldDef::describe).collect()));
+        m.insert(
+            "fields".into(),
+            Value::Array(self.fields.iter().map(FieldDef::describe).collect()),
+        );
         m.insert("childRelationships".into(), json!([]));
         m.insert("recordTypeInfos".into(), json!([]));
         m.insert("actionOverrides".into(), json!([]));
@@ -461,12 +468,16 @@ impl OrgSchema {
 
     /// Finds an SObject by name, case-insensitively.
     pub fn sobject(&self, name: &str) -> Option<&SObjectDef> {
-        self.sobjects.iter().find(|s| s.name.eq_ignore_ascii_case(name))
+        self.sobjects
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(name))
     }
 
     /// Finds an SObject for changing it.
     pub fn sobject_mut(&mut self, name: &str) -> Option<&mut SObjectDef> {
-        self.sobjects.iter_mut().find(|s| s.name.eq_ignore_ascii_case(name))
+        self.sobjects
+            .iter_mut()
+            .find(|s| s.name.eq_ignore_ascii_case(name))
     }
 
     /// Finds the SObject whose Ids start with `prefix`.
@@ -475,8 +486,13 @@ impl OrgSchema {
     }
 
     /// Duplicate rules guarding one SObject.
-    pub fn rules_for<'a>(&'a self, sobject: &'a str) -> impl Iterator<Item = &'a DuplicateRule> + 'a {
-        self.duplicate_rules.iter().filter(move |r| r.sobject.eq_ignore_ascii_case(sobject))
+    pub fn rules_for<'a>(
+        &'a self,
+        sobject: &'a str,
+    ) -> impl Iterator<Item = &'a DuplicateRule> + 'a {
+        self.duplicate_rules
+            .iter()
+            .filter(move |r| r.sobject.eq_ignore_ascii_case(sobject))
     }
 }
 

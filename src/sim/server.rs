@@ -28,7 +28,10 @@ impl ConnectionKill {
 
 /// The router of one org: every path goes to [`routes::dispatch`].
 pub fn router(org: Arc<Org>) -> Router {
-    Router::new().fallback(routes::dispatch).with_state(org).layer(DefaultBodyLimit::max(routes::MAX_BODY_BYTES))
+    Router::new()
+        .fallback(routes::dispatch)
+        .with_state(org)
+        .layer(DefaultBodyLimit::max(routes::MAX_BODY_BYTES))
 }
 
 /// Accepts connections until `cancel` fires, then lets open connections finish (briefly).
@@ -54,11 +57,13 @@ async fn serve_connection(stream: TcpStream, app: Router, cancel: CancellationTo
     let _ = stream.set_nodelay(true);
     let notify = Arc::new(Notify::new());
     let kill = ConnectionKill(notify.clone());
-    let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-        req.extensions_mut().insert(kill.clone());
-        app.clone().oneshot(req)
-    });
-    let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    let service =
+        hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(kill.clone());
+            app.clone().oneshot(req)
+        });
+    let conn =
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => {}

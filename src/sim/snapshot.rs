@@ -73,29 +73,59 @@ pub fn save(path: &Path, orgs: &[(String, Arc<Org>)]) -> Result<(), SnapshotErro
         snap.orgs.insert(name.clone(), tables);
     }
     let shown = path.display().to_string();
-    let bytes = serde_json::to_vec_pretty(&snap).map_err(|source| SnapshotError::Format { path: shown.clone(), source })?;
-    std::fs::write(path, bytes).map_err(|source| SnapshotError::Io { path: shown, source })
+    let bytes = serde_json::to_vec_pretty(&snap).map_err(|source| SnapshotError::Format {
+        path: shown.clone(),
+        source,
+    })?;
+    std::fs::write(path, bytes).map_err(|source| SnapshotError::Io {
+        path: shown,
+        source,
+    })
 }
 
 /// Loads rows from `path` into the orgs of the same names (unknown orgs and SObjects are skipped).
 pub fn load(path: &Path, orgs: &[(String, Arc<Org>)]) -> Result<usize, SnapshotError> {
     let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| SnapshotError::Io { path: shown.clone(), source })?;
-    let snap: Snapshot = serde_json::from_slice(&bytes).map_err(|source| SnapshotError::Format { path: shown, source })?;
+    let bytes = std::fs::read(path).map_err(|source| SnapshotError::Io {
+        path: shown.clone(),
+        source,
+    })?;
+    let snap: Snapshot =
+        serde_json::from_slice(&bytes).map_err(|source| SnapshotError::Format {
+            path: shown,
+            source,
+        })?;
     let mut loaded = 0;
     for (name, org) in orgs {
-        let Some(tables) = snap.orgs.get(name) else { continue };
+        let Some(tables) = snap.orgs.get(name) else {
+            continue;
+        };
         let mut data = org.data.lock();
         for (t, rows) in tables {
             for fields in rows {
-                let Some(row_id) = fields.get("Id").and_then(Value::as_str).and_then(|s| id::normalize(s).ok()) else { continue };
+                let Some(row_id) = fields
+                    .get("Id")
+                    .and_then(Value::as_str)
+                    .and_then(|s| id::normalize(s).ok())
+                else {
+                    continue;
+                };
                 // Keep minted Ids clear of loaded ones: they share the counter's format.
                 if let Some(n) = row_id.get(6..15).and_then(decode_base62) {
                     data.next_id = data.next_id.max(n);
                 }
-                let deleted = fields.get("IsDeleted").and_then(Value::as_bool).unwrap_or(false);
+                let deleted = fields
+                    .get("IsDeleted")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
                 let seq = data.next_seq();
-                let row = Row { id: row_id, seq, deleted, fields: fields.clone(), history: Vec::new() };
+                let row = Row {
+                    id: row_id,
+                    seq,
+                    deleted,
+                    fields: fields.clone(),
+                    history: Vec::new(),
+                };
                 if let Some(table) = data.tables.get_mut(t) {
                     table.insert(row);
                     loaded += 1;
@@ -112,7 +142,10 @@ mod tests {
 
     #[test]
     fn base62_round_trips() {
-        assert_eq!(decode_base62(&id::base62(123_456_789, 9)), Some(123_456_789));
+        assert_eq!(
+            decode_base62(&id::base62(123_456_789, 9)),
+            Some(123_456_789)
+        );
         assert_eq!(decode_base62("!"), None);
     }
 }

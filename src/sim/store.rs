@@ -56,7 +56,10 @@ pub struct Table {
 }
 
 /// The index key of a value set; `None` when a value is missing, null or empty.
-pub fn index_key<'a>(values: impl Iterator<Item = Option<&'a Value>>, fold_case: bool) -> Option<String> {
+pub fn index_key<'a>(
+    values: impl Iterator<Item = Option<&'a Value>>,
+    fold_case: bool,
+) -> Option<String> {
     let mut key = String::new();
     for (i, v) in values.enumerate() {
         if i > 0 {
@@ -81,19 +84,38 @@ pub fn index_key<'a>(values: impl Iterator<Item = Option<&'a Value>>, fold_case:
 impl Table {
     /// An empty table indexed for this SObject and its duplicate rules.
     pub fn new(sobject: &SObjectDef, rules: &[&DuplicateRule]) -> Table {
-        Table { rows: HashMap::new(), indexes: Table::index_specs(sobject, rules).into_iter().map(|spec| Index { spec, map: HashMap::new() }).collect() }
+        Table {
+            rows: HashMap::new(),
+            indexes: Table::index_specs(sobject, rules)
+                .into_iter()
+                .map(|spec| Index {
+                    spec,
+                    map: HashMap::new(),
+                })
+                .collect(),
+        }
     }
 
     fn index_specs(sobject: &SObjectDef, rules: &[&DuplicateRule]) -> Vec<IndexSpec> {
         let mut specs: Vec<IndexSpec> = Vec::new();
         for f in &sobject.fields {
             if f.field_type != FieldType::Id && (f.unique || f.external_id || f.id_lookup) {
-                specs.push(IndexSpec { fields: vec![f.name.clone()], fold_case: f.folds_case() });
+                specs.push(IndexSpec {
+                    fields: vec![f.name.clone()],
+                    fold_case: f.folds_case(),
+                });
             }
         }
         for r in rules {
-            let fields: Vec<String> = r.fields.iter().filter_map(|n| sobject.field(n).map(|f| f.name.clone())).collect();
-            let spec = IndexSpec { fields, fold_case: true };
+            let fields: Vec<String> = r
+                .fields
+                .iter()
+                .filter_map(|n| sobject.field(n).map(|f| f.name.clone()))
+                .collect();
+            let spec = IndexSpec {
+                fields,
+                fold_case: true,
+            };
             if !specs.contains(&spec) {
                 specs.push(spec);
             }
@@ -103,7 +125,13 @@ impl Table {
 
     /// Rebuilds the indexes after a schema change.
     pub fn reindex(&mut self, sobject: &SObjectDef, rules: &[&DuplicateRule]) {
-        self.indexes = Table::index_specs(sobject, rules).into_iter().map(|spec| Index { spec, map: HashMap::new() }).collect();
+        self.indexes = Table::index_specs(sobject, rules)
+            .into_iter()
+            .map(|spec| Index {
+                spec,
+                map: HashMap::new(),
+            })
+            .collect();
         let ids: Vec<String> = self.rows.keys().cloned().collect();
         for id in ids {
             self.index_row(&id, true);
@@ -116,7 +144,10 @@ impl Table {
             return;
         }
         for index in &mut self.indexes {
-            let Some(key) = index_key(index.spec.fields.iter().map(|f| row.fields.get(f)), index.spec.fold_case) else {
+            let Some(key) = index_key(
+                index.spec.fields.iter().map(|f| row.fields.get(f)),
+                index.spec.fold_case,
+            ) else {
                 continue;
             };
             if add {
@@ -211,7 +242,13 @@ mod tests {
     fn row(id: &str, ext: &str) -> Row {
         let mut fields = Map::new();
         fields.insert("CustomId__c".into(), json!(ext));
-        Row { id: id.into(), seq: 1, deleted: false, fields, history: vec![] }
+        Row {
+            id: id.into(),
+            seq: 1,
+            deleted: false,
+            fields,
+            history: vec![],
+        }
     }
 
     #[test]
@@ -219,7 +256,10 @@ mod tests {
         let (mut t, _) = lead_table();
         t.insert(row("00Q000000000001AAA", "Ext-1"));
         let key = vec!["CustomId__c".to_string()];
-        assert_eq!(t.lookup(&key, &[Some(&json!("ext-1"))]).unwrap(), vec!["00Q000000000001AAA".to_string()]);
+        assert_eq!(
+            t.lookup(&key, &[Some(&json!("ext-1"))]).unwrap(),
+            vec!["00Q000000000001AAA".to_string()]
+        );
         t.modify("00Q000000000001AAA", |r| r.deleted = true);
         assert!(t.lookup(&key, &[Some(&json!("ext-1"))]).unwrap().is_empty());
         assert_eq!(t.len(), 1);

@@ -5,7 +5,10 @@
 
 use crate::salesforce::id;
 use crate::sim::org::OrgData;
-use crate::sim::rules::{self, check_record, Checked, JsonParserError, Operation, RecordError, GROUP_KEY_PREFIX, USER_KEY_PREFIX};
+use crate::sim::rules::{
+    self, check_record, Checked, JsonParserError, Operation, RecordError, GROUP_KEY_PREFIX,
+    USER_KEY_PREFIX,
+};
 use crate::sim::schema::{FieldType, OrgSchema, SObjectDef};
 use crate::sim::store::{Row, Table, WriteRecord};
 use serde_json::{json, Map, Value};
@@ -55,14 +58,26 @@ pub struct WriteOptions {
 impl WriteOptions {
     /// Options stamped with the current time.
     pub fn now(allow_save: bool) -> WriteOptions {
-        WriteOptions { allow_save, now: rules::format_datetime(chrono::Utc::now()) }
+        WriteOptions {
+            allow_save,
+            now: rules::format_datetime(chrono::Utc::now()),
+        }
     }
 }
 
 #[derive(Debug)]
 enum Undo {
-    Inserted { table: String, id: String },
-    Changed { table: String, id: String, previous: Vec<(String, Option<Value>)>, was_deleted: bool, history_len: usize },
+    Inserted {
+        table: String,
+        id: String,
+    },
+    Changed {
+        table: String,
+        id: String,
+        previous: Vec<(String, Option<Value>)>,
+        was_deleted: bool,
+        history_len: usize,
+    },
 }
 
 /// Changes made so far in one call, newest last.
@@ -78,7 +93,11 @@ impl UndoLog {
 
 /// The `NOT_FOUND` error of an Id or key that matches no row.
 pub fn not_found(what: &str) -> RecordError {
-    RecordError::new("NOT_FOUND", format!("Provided external ID field does not exist or is not accessible: {what}"), vec![])
+    RecordError::new(
+        "NOT_FOUND",
+        format!("Provided external ID field does not exist or is not accessible: {what}"),
+        vec![],
+    )
 }
 
 fn entity_is_deleted() -> RecordError {
@@ -91,7 +110,12 @@ fn malformed_id(text: &str) -> RecordError {
 
 /// Finds the live row an Id names. `sobject` narrows the type (a different key prefix is
 /// `NOT_FOUND`); without it the type comes from the key prefix.
-pub fn locate(schema: &OrgSchema, tables: &HashMap<String, Table>, sobject: Option<&str>, id_text: &str) -> Result<(String, String), RecordError> {
+pub fn locate(
+    schema: &OrgSchema,
+    tables: &HashMap<String, Table>,
+    sobject: Option<&str>,
+    id_text: &str,
+) -> Result<(String, String), RecordError> {
     let id18 = id::normalize(id_text).map_err(|_| malformed_id(id_text))?;
     let prefix = id::key_prefix(&id18).unwrap_or_default();
     let def = match sobject {
@@ -102,19 +126,34 @@ pub fn locate(schema: &OrgSchema, tables: &HashMap<String, Table>, sobject: Opti
             }
             def
         }
-        None => schema.sobject_by_prefix(prefix).ok_or_else(|| not_found(id_text))?,
+        None => schema
+            .sobject_by_prefix(prefix)
+            .ok_or_else(|| not_found(id_text))?,
     };
-    let row = tables.get(&def.name).and_then(|t| t.get(&id18)).ok_or_else(|| not_found(id_text))?;
+    let row = tables
+        .get(&def.name)
+        .and_then(|t| t.get(&id18))
+        .ok_or_else(|| not_found(id_text))?;
     if row.deleted {
         return Err(entity_is_deleted());
     }
     Ok((def.name.clone(), id18))
 }
 
-fn check_references(schema: &OrgSchema, tables: &HashMap<String, Table>, user_id: &str, def: &SObjectDef, fields: &Map<String, Value>) -> Result<(), RecordError> {
+fn check_references(
+    schema: &OrgSchema,
+    tables: &HashMap<String, Table>,
+    user_id: &str,
+    def: &SObjectDef,
+    fields: &Map<String, Value>,
+) -> Result<(), RecordError> {
     for (name, value) in fields {
-        let Value::String(target) = value else { continue };
-        let Some(field) = def.field(name) else { continue };
+        let Value::String(target) = value else {
+            continue;
+        };
+        let Some(field) = def.field(name) else {
+            continue;
+        };
         if field.field_type != FieldType::Reference {
             continue;
         }
@@ -149,7 +188,9 @@ fn check_unique_and_rules(
 ) -> Result<(), RecordError> {
     let existing = self_id.and_then(|i| table.get(i));
     for (name, value) in changes {
-        let Some(field) = def.field(name) else { continue };
+        let Some(field) = def.field(name) else {
+            continue;
+        };
         if !field.unique {
             continue;
         }
@@ -158,7 +199,10 @@ fn check_unique_and_rules(
             if let Some(other) = ids.iter().find(|x| Some(x.as_str()) != self_id) {
                 return Err(RecordError::new(
                     "DUPLICATE_VALUE",
-                    format!("duplicate value found: {} duplicates value on record with id: {other}", field.name),
+                    format!(
+                        "duplicate value found: {} duplicates value on record with id: {other}",
+                        field.name
+                    ),
                     vec![field.name.clone()],
                 ));
             }
@@ -168,15 +212,29 @@ fn check_unique_and_rules(
         return Ok(());
     }
     for rule in schema.rules_for(&def.name) {
-        let fields: Vec<String> = rule.fields.iter().filter_map(|n| def.field(n).map(|f| f.name.clone())).collect();
+        let fields: Vec<String> = rule
+            .fields
+            .iter()
+            .filter_map(|n| def.field(n).map(|f| f.name.clone()))
+            .collect();
         if !fields.iter().any(|f| changes.contains_key(f)) {
             continue;
         }
-        let values: Vec<Option<&Value>> =
-            fields.iter().map(|f| changes.get(f).or_else(|| existing.and_then(|r| r.fields.get(f)))).collect();
+        let values: Vec<Option<&Value>> = fields
+            .iter()
+            .map(|f| {
+                changes
+                    .get(f)
+                    .or_else(|| existing.and_then(|r| r.fields.get(f)))
+            })
+            .collect();
         if let Some(ids) = table.lookup(&fields, &values) {
             if ids.iter().any(|x| Some(x.as_str()) != self_id) {
-                return Err(RecordError::new("DUPLICATES_DETECTED", "Use one of these records?", vec![]));
+                return Err(RecordError::new(
+                    "DUPLICATES_DETECTED",
+                    "Use one of these records?",
+                    vec![],
+                ));
             }
         }
     }
@@ -185,24 +243,39 @@ fn check_unique_and_rules(
 
 /// Recomputes a read-only `Name` made of `FirstName` and `LastName` (Lead, Contact).
 fn compute_name(def: &SObjectDef, fields: &mut Map<String, Value>) {
-    let Some(name) = def.field("Name") else { return };
+    let Some(name) = def.field("Name") else {
+        return;
+    };
     if name.createable || def.field("LastName").is_none() {
         return;
     }
     let part = |k: &str| fields.get(k).and_then(Value::as_str).map(str::to_string);
-    let full: Vec<String> = [part("FirstName"), part("LastName")].into_iter().flatten().collect();
+    let full: Vec<String> = [part("FirstName"), part("LastName")]
+        .into_iter()
+        .flatten()
+        .collect();
     fields.insert("Name".into(), Value::String(full.join(" ")));
 }
 
 fn get_def<'a>(schema: &'a OrgSchema, sobject: &str) -> Result<&'a SObjectDef, RecordError> {
-    schema
-        .sobject(sobject)
-        .ok_or_else(|| RecordError::new("INVALID_TYPE", format!("sObject type '{sobject}' is not supported."), vec![]))
+    schema.sobject(sobject).ok_or_else(|| {
+        RecordError::new(
+            "INVALID_TYPE",
+            format!("sObject type '{sobject}' is not supported."),
+            vec![],
+        )
+    })
 }
 
 impl OrgData {
     /// Inserts one record.
-    pub fn create(&mut self, sobject: &str, input: Map<String, Value>, opts: &WriteOptions, undo: &mut UndoLog) -> Result<Saved, WriteError> {
+    pub fn create(
+        &mut self,
+        sobject: &str,
+        input: Map<String, Value>,
+        opts: &WriteOptions,
+        undo: &mut UndoLog,
+    ) -> Result<Saved, WriteError> {
         let def = get_def(&self.schema, sobject)?;
         let checked = match check_record(&self.schema, def, Operation::Insert, input)? {
             Checked::Accepted(m) => m,
@@ -210,11 +283,18 @@ impl OrgData {
         };
         check_references(&self.schema, &self.tables, &self.user_id, def, &checked)?;
         let table_name = def.name.clone();
-        let table = self.tables.get(&table_name).ok_or_else(|| not_found(sobject))?;
+        let table = self
+            .tables
+            .get(&table_name)
+            .ok_or_else(|| not_found(sobject))?;
         check_unique_and_rules(&self.schema, table, def, None, &checked, opts)?;
 
         let prefix = def.key_prefix.clone();
-        let history = if self.history { Some(checked.clone()) } else { None };
+        let history = if self.history {
+            Some(checked.clone())
+        } else {
+            None
+        };
         let mut fields = checked;
         let user = Value::String(self.user_id.clone());
         let now = Value::String(opts.now.clone());
@@ -223,12 +303,18 @@ impl OrgData {
                 continue;
             }
             let default = match f.name.as_str() {
-                "CreatedDate" | "LastModifiedDate" | "SystemModstamp" if f.field_type == FieldType::Datetime => now.clone(),
+                "CreatedDate" | "LastModifiedDate" | "SystemModstamp"
+                    if f.field_type == FieldType::Datetime =>
+                {
+                    now.clone()
+                }
                 "CreatedById" | "LastModifiedById" | "OwnerId" => user.clone(),
                 _ if f.field_type == FieldType::Boolean => Value::Bool(false),
-                _ if f.field_type == FieldType::Picklist && f.defaulted_on_create => {
-                    f.picklist_values.first().map(|v| Value::String(v.clone())).unwrap_or(Value::Null)
-                }
+                _ if f.field_type == FieldType::Picklist && f.defaulted_on_create => f
+                    .picklist_values
+                    .first()
+                    .map(|v| Value::String(v.clone()))
+                    .unwrap_or(Value::Null),
                 _ => continue,
             };
             fields.insert(f.name.clone(), default);
@@ -242,27 +328,57 @@ impl OrgData {
             seq,
             deleted: false,
             fields,
-            history: history.map(|h| vec![WriteRecord { seq, operation: "create".into(), fields: h }]).unwrap_or_default(),
+            history: history
+                .map(|h| {
+                    vec![WriteRecord {
+                        seq,
+                        operation: "create".into(),
+                        fields: h,
+                    }]
+                })
+                .unwrap_or_default(),
         };
         if let Some(t) = self.tables.get_mut(&table_name) {
             t.insert(row);
         }
-        undo.0.push(Undo::Inserted { table: table_name, id: id.clone() });
+        undo.0.push(Undo::Inserted {
+            table: table_name,
+            id: id.clone(),
+        });
         Ok(Saved { id, created: true })
     }
 
     /// Updates one row named by Id.
-    pub fn update(&mut self, sobject: Option<&str>, id_text: &str, input: Map<String, Value>, opts: &WriteOptions, undo: &mut UndoLog) -> Result<Saved, WriteError> {
+    pub fn update(
+        &mut self,
+        sobject: Option<&str>,
+        id_text: &str,
+        input: Map<String, Value>,
+        opts: &WriteOptions,
+        undo: &mut UndoLog,
+    ) -> Result<Saved, WriteError> {
         let (table_name, id) = locate(&self.schema, &self.tables, sobject, id_text)?;
         self.update_located(&table_name, &id, input, opts, undo, "update")
     }
 
-    fn update_located(&mut self, table_name: &str, id: &str, mut input: Map<String, Value>, opts: &WriteOptions, undo: &mut UndoLog, operation: &str) -> Result<Saved, WriteError> {
+    fn update_located(
+        &mut self,
+        table_name: &str,
+        id: &str,
+        mut input: Map<String, Value>,
+        opts: &WriteOptions,
+        undo: &mut UndoLog,
+        operation: &str,
+    ) -> Result<Saved, WriteError> {
         let def = get_def(&self.schema, table_name)?;
         // Clients may repeat the row's own Id in the body; Salesforce ignores it.
         let id_key = input.keys().find(|k| k.eq_ignore_ascii_case("id")).cloned();
         if let Some(k) = id_key {
-            let same = input.get(&k).and_then(Value::as_str).and_then(|s| id::normalize(s).ok()).is_some_and(|s| s == id);
+            let same = input
+                .get(&k)
+                .and_then(Value::as_str)
+                .and_then(|s| id::normalize(s).ok())
+                .is_some_and(|s| s == id);
             if same {
                 input.remove(&k);
             }
@@ -280,35 +396,64 @@ impl OrgData {
         let user = self.user_id.clone();
         let now = opts.now.clone();
         let op = operation.to_string();
-        let table = self.tables.get_mut(table_name).ok_or_else(|| not_found(id))?;
+        let table = self
+            .tables
+            .get_mut(table_name)
+            .ok_or_else(|| not_found(id))?;
         let undo_entry = table.modify(id, move |row| {
             let mut previous = Vec::with_capacity(checked.len() + 4);
             let was_deleted = row.deleted;
             let history_len = row.history.len();
             if history {
-                row.history.push(WriteRecord { seq, operation: op, fields: checked.clone() });
+                row.history.push(WriteRecord {
+                    seq,
+                    operation: op,
+                    fields: checked.clone(),
+                });
             }
             for (k, v) in checked {
                 let prev = row.fields.insert(k.clone(), v);
                 previous.push((k, prev));
             }
-            for (k, v) in [("LastModifiedDate", Value::String(now.clone())), ("SystemModstamp", Value::String(now)), ("LastModifiedById", Value::String(user))] {
+            for (k, v) in [
+                ("LastModifiedDate", Value::String(now.clone())),
+                ("SystemModstamp", Value::String(now)),
+                ("LastModifiedById", Value::String(user)),
+            ] {
                 let prev = row.fields.insert(k.to_string(), v);
                 previous.push((k.to_string(), prev));
             }
             if computed_name {
                 let prev = row.fields.get("Name").cloned();
-                let part = |k: &str| row.fields.get(k).and_then(Value::as_str).map(str::to_string);
-                let full: Vec<String> = [part("FirstName"), part("LastName")].into_iter().flatten().collect();
-                row.fields.insert("Name".into(), Value::String(full.join(" ")));
+                let part = |k: &str| {
+                    row.fields
+                        .get(k)
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                };
+                let full: Vec<String> = [part("FirstName"), part("LastName")]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                row.fields
+                    .insert("Name".into(), Value::String(full.join(" ")));
                 previous.push(("Name".into(), prev));
             }
             (previous, was_deleted, history_len)
         });
         if let Some((previous, was_deleted, history_len)) = undo_entry {
-            undo.0.push(Undo::Changed { table: table_name.to_string(), id: id.to_string(), previous, was_deleted, history_len });
+            undo.0.push(Undo::Changed {
+                table: table_name.to_string(),
+                id: id.to_string(),
+                previous,
+                was_deleted,
+                history_len,
+            });
         }
-        Ok(Saved { id: id.to_string(), created: false })
+        Ok(Saved {
+            id: id.to_string(),
+            created: false,
+        })
     }
 
     /// Inserts or updates the row whose `ext_field` equals `ext_value`.
@@ -324,7 +469,10 @@ impl OrgData {
         undo: &mut UndoLog,
     ) -> Result<Saved, WriteError> {
         let def = get_def(&self.schema, sobject)?;
-        let field = def.field(ext_field).filter(|f| f.external_id || f.id_lookup).ok_or_else(|| not_found(ext_field))?;
+        let field = def
+            .field(ext_field)
+            .filter(|f| f.external_id || f.id_lookup)
+            .ok_or_else(|| not_found(ext_field))?;
         let table_name = def.name.clone();
         if field.field_type == FieldType::Id {
             let text = ext_value.as_str().unwrap_or_default().to_string();
@@ -340,16 +488,35 @@ impl OrgData {
         let field_name = field.name.clone();
         let value = rules::coerce(field, ext_value)?;
         if value.is_null() || value.as_str() == Some("") {
-            return Err(RecordError::new("MISSING_ARGUMENT", format!("{field_name} not specified"), vec![field_name]).into());
+            return Err(RecordError::new(
+                "MISSING_ARGUMENT",
+                format!("{field_name} not specified"),
+                vec![field_name],
+            )
+            .into());
         }
-        let table = self.tables.get(&table_name).ok_or_else(|| not_found(sobject))?;
-        let matches = table.lookup(std::slice::from_ref(&field_name), &[Some(&value)]).unwrap_or_default();
+        let table = self
+            .tables
+            .get(&table_name)
+            .ok_or_else(|| not_found(sobject))?;
+        let matches = table
+            .lookup(std::slice::from_ref(&field_name), &[Some(&value)])
+            .unwrap_or_default();
         match matches.as_slice() {
             [] => {
                 if update_only {
-                    return Err(not_found(&value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string())).into());
+                    return Err(not_found(
+                        &value
+                            .as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| value.to_string()),
+                    )
+                    .into());
                 }
-                let existing_key = input.keys().find(|k| k.eq_ignore_ascii_case(&field_name)).cloned();
+                let existing_key = input
+                    .keys()
+                    .find(|k| k.eq_ignore_ascii_case(&field_name))
+                    .cloned();
                 if let Some(k) = existing_key {
                     input.remove(&k);
                 }
@@ -365,25 +532,53 @@ impl OrgData {
     }
 
     /// Moves one row to the Recycle Bin.
-    pub fn delete(&mut self, sobject: Option<&str>, id_text: &str, opts: &WriteOptions, undo: &mut UndoLog) -> Result<String, WriteError> {
+    pub fn delete(
+        &mut self,
+        sobject: Option<&str>,
+        id_text: &str,
+        opts: &WriteOptions,
+        undo: &mut UndoLog,
+    ) -> Result<String, WriteError> {
         let (table_name, id) = locate(&self.schema, &self.tables, sobject, id_text)?;
         let history = self.history;
         let seq = if history { self.next_seq() } else { 0 };
         let now = opts.now.clone();
-        let table = self.tables.get_mut(&table_name).ok_or_else(|| not_found(id_text))?;
+        let table = self
+            .tables
+            .get_mut(&table_name)
+            .ok_or_else(|| not_found(id_text))?;
         let entry = table.modify(&id, |row| {
             let history_len = row.history.len();
             let was_deleted = row.deleted;
             row.deleted = true;
             let p1 = row.fields.insert("IsDeleted".into(), Value::Bool(true));
-            let p2 = row.fields.insert("SystemModstamp".into(), Value::String(now));
+            let p2 = row
+                .fields
+                .insert("SystemModstamp".into(), Value::String(now));
             if history {
-                row.history.push(WriteRecord { seq, operation: "delete".into(), fields: Map::new() });
+                row.history.push(WriteRecord {
+                    seq,
+                    operation: "delete".into(),
+                    fields: Map::new(),
+                });
             }
-            (vec![("IsDeleted".to_string(), p1), ("SystemModstamp".to_string(), p2)], was_deleted, history_len)
+            (
+                vec![
+                    ("IsDeleted".to_string(), p1),
+                    ("SystemModstamp".to_string(), p2),
+                ],
+                was_deleted,
+                history_len,
+            )
         });
         if let Some((previous, was_deleted, history_len)) = entry {
-            undo.0.push(Undo::Changed { table: table_name, id: id.clone(), previous, was_deleted, history_len });
+            undo.0.push(Undo::Changed {
+                table: table_name,
+                id: id.clone(),
+                previous,
+                was_deleted,
+                history_len,
+            });
         }
         Ok(id)
     }
@@ -397,7 +592,13 @@ impl OrgData {
                         t.remove(&id);
                     }
                 }
-                Undo::Changed { table, id, previous, was_deleted, history_len } => {
+                Undo::Changed {
+                    table,
+                    id,
+                    previous,
+                    was_deleted,
+                    history_len,
+                } => {
                     if let Some(t) = self.tables.get_mut(&table) {
                         t.modify(&id, |row| {
                             for (k, prev) in previous.into_iter().rev() {
@@ -452,7 +653,11 @@ fn address_value(def: &SObjectDef, compound: &str, row: &Row) -> Value {
     let prefix = compound.strip_suffix("Address").unwrap_or_default();
     let mut m = Map::new();
     let mut any = false;
-    for c in def.fields.iter().filter(|c| c.compound_field_name.as_deref() == Some(compound)) {
+    for c in def
+        .fields
+        .iter()
+        .filter(|c| c.compound_field_name.as_deref() == Some(compound))
+    {
         let key = c.name.strip_prefix(prefix).unwrap_or(&c.name).to_string();
         let v = row.fields.get(&c.name).cloned().unwrap_or(Value::Null);
         any |= !v.is_null();
@@ -496,7 +701,14 @@ mod tests {
         let mut d = data();
         let opts = WriteOptions::now(false);
         let mut undo = UndoLog::default();
-        let saved = d.create("Lead", obj(json!({"LastName": "Okafor", "FirstName": "Ada", "Company": "N"})), &opts, &mut undo).unwrap();
+        let saved = d
+            .create(
+                "Lead",
+                obj(json!({"LastName": "Okafor", "FirstName": "Ada", "Company": "N"})),
+                &opts,
+                &mut undo,
+            )
+            .unwrap();
         assert_eq!(saved.id.len(), 18);
         assert!(saved.id.starts_with("00Q"));
         assert_eq!(id::normalize(&saved.id).unwrap(), saved.id);
@@ -504,7 +716,10 @@ mod tests {
         assert_eq!(row.fields["Name"], json!("Ada Okafor"));
         assert_eq!(row.fields["Status"], json!("Open - Not Contacted"));
         assert_eq!(row.fields["IsDeleted"], json!(false));
-        assert!(row.fields["CreatedDate"].as_str().unwrap().ends_with("+0000"));
+        assert!(row.fields["CreatedDate"]
+            .as_str()
+            .unwrap()
+            .ends_with("+0000"));
     }
 
     #[test]
@@ -513,10 +728,34 @@ mod tests {
         let opts = WriteOptions::now(false);
         let mut undo = UndoLog::default();
         d.create("Lead", obj(json!({"LastName": "A", "Company": "C", "CustomId__c": "x1", "Email": "a@x.example"})), &opts, &mut undo).unwrap();
-        assert_eq!(code(d.create("Lead", obj(json!({"LastName": "B", "Company": "C", "CustomId__c": "X1"})), &opts, &mut undo)), "DUPLICATE_VALUE");
-        assert_eq!(code(d.create("Lead", obj(json!({"LastName": "B", "Company": "C", "Email": "A@x.example"})), &opts, &mut undo)), "DUPLICATES_DETECTED");
+        assert_eq!(
+            code(d.create(
+                "Lead",
+                obj(json!({"LastName": "B", "Company": "C", "CustomId__c": "X1"})),
+                &opts,
+                &mut undo
+            )),
+            "DUPLICATE_VALUE"
+        );
+        assert_eq!(
+            code(d.create(
+                "Lead",
+                obj(json!({"LastName": "B", "Company": "C", "Email": "A@x.example"})),
+                &opts,
+                &mut undo
+            )),
+            "DUPLICATES_DETECTED"
+        );
         let allow = WriteOptions::now(true);
-        assert_eq!(code(d.create("Lead", obj(json!({"LastName": "B", "Company": "C", "Email": "A@x.example"})), &allow, &mut undo)), "OK");
+        assert_eq!(
+            code(d.create(
+                "Lead",
+                obj(json!({"LastName": "B", "Company": "C", "Email": "A@x.example"})),
+                &allow,
+                &mut undo
+            )),
+            "OK"
+        );
     }
 
     #[test]
@@ -524,10 +763,32 @@ mod tests {
         let mut d = data();
         let opts = WriteOptions::now(false);
         let mut first = UndoLog::default();
-        let a = d.create("Lead", obj(json!({"LastName": "A", "Company": "C", "CustomId__c": "k"})), &opts, &mut first).unwrap();
+        let a = d
+            .create(
+                "Lead",
+                obj(json!({"LastName": "A", "Company": "C", "CustomId__c": "k"})),
+                &opts,
+                &mut first,
+            )
+            .unwrap();
         let mut undo = UndoLog::default();
-        d.upsert("Lead", "CustomId__c", json!("k"), obj(json!({"LastName": "Changed"})), false, &opts, &mut undo).unwrap();
-        d.create("Lead", obj(json!({"LastName": "B", "Company": "C", "CustomId__c": "k2"})), &opts, &mut undo).unwrap();
+        d.upsert(
+            "Lead",
+            "CustomId__c",
+            json!("k"),
+            obj(json!({"LastName": "Changed"})),
+            false,
+            &opts,
+            &mut undo,
+        )
+        .unwrap();
+        d.create(
+            "Lead",
+            obj(json!({"LastName": "B", "Company": "C", "CustomId__c": "k2"})),
+            &opts,
+            &mut undo,
+        )
+        .unwrap();
         d.delete(None, &a.id, &opts, &mut undo).unwrap();
         d.rollback(undo);
         let t = &d.tables["Lead"];
@@ -536,7 +797,11 @@ mod tests {
         assert!(!row.deleted);
         assert_eq!(row.fields["LastName"], json!("A"));
         assert_eq!(row.history.len(), 1);
-        assert_eq!(t.lookup(&["CustomId__c".to_string()], &[Some(&json!("K"))]).unwrap(), vec![a.id.clone()]);
+        assert_eq!(
+            t.lookup(&["CustomId__c".to_string()], &[Some(&json!("K"))])
+                .unwrap(),
+            vec![a.id.clone()]
+        );
     }
 
     #[test]
@@ -544,13 +809,42 @@ mod tests {
         let mut d = data();
         let opts = WriteOptions::now(false);
         let mut undo = UndoLog::default();
-        let a = d.create("Account", obj(json!({"Name": "Acme"})), &opts, &mut undo).unwrap();
-        assert_eq!(code(d.update(Some("Lead"), &a.id, Map::new(), &opts, &mut undo)), "NOT_FOUND");
-        assert_eq!(code(d.update(Some("Account"), "001D000000IqhSLAAA", Map::new(), &opts, &mut undo)), "MALFORMED_ID");
-        assert_eq!(code(d.update(Some("Account"), "001D000000IqhSL", Map::new(), &opts, &mut undo)), "NOT_FOUND");
+        let a = d
+            .create("Account", obj(json!({"Name": "Acme"})), &opts, &mut undo)
+            .unwrap();
+        assert_eq!(
+            code(d.update(Some("Lead"), &a.id, Map::new(), &opts, &mut undo)),
+            "NOT_FOUND"
+        );
+        assert_eq!(
+            code(d.update(
+                Some("Account"),
+                "001D000000IqhSLAAA",
+                Map::new(),
+                &opts,
+                &mut undo
+            )),
+            "MALFORMED_ID"
+        );
+        assert_eq!(
+            code(d.update(
+                Some("Account"),
+                "001D000000IqhSL",
+                Map::new(),
+                &opts,
+                &mut undo
+            )),
+            "NOT_FOUND"
+        );
         d.delete(None, &a.id, &opts, &mut undo).unwrap();
-        assert_eq!(code(d.update(Some("Account"), &a.id, Map::new(), &opts, &mut undo)), "ENTITY_IS_DELETED");
+        assert_eq!(
+            code(d.update(Some("Account"), &a.id, Map::new(), &opts, &mut undo)),
+            "ENTITY_IS_DELETED"
+        );
         let contact = json!({"LastName": "C", "AccountId": a.id});
-        assert_eq!(code(d.create("Contact", obj(contact), &opts, &mut undo)), "INVALID_CROSS_REFERENCE_KEY");
+        assert_eq!(
+            code(d.create("Contact", obj(contact), &opts, &mut undo)),
+            "INVALID_CROSS_REFERENCE_KEY"
+        );
     }
 }
