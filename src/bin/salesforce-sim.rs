@@ -177,9 +177,25 @@ async fn main() -> anyhow::Result<()> {
         .context("starting the simulator")?;
     banner(&config, &handle);
     println!("Press Ctrl-C to stop.");
+    wait_for_stop_signal().await?;
+    handle.shutdown().await.context("stopping the simulator")?;
+    Ok(())
+}
+
+/// Waits for Ctrl-C or SIGTERM, so `kill` also stops cleanly (and writes the snapshot).
+async fn wait_for_stop_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("listening for SIGTERM")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
     tokio::signal::ctrl_c()
         .await
         .context("waiting for Ctrl-C")?;
-    handle.shutdown().await.context("stopping the simulator")?;
     Ok(())
 }
