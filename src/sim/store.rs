@@ -218,10 +218,49 @@ impl Table {
 
     /// Changes a row in place, keeping the indexes right.
     pub fn modify<T>(&mut self, id: &str, change: impl FnOnce(&mut Row) -> T) -> Option<T> {
-        self.index_row(id, false);
+        let before = self.index_keys(id);
         let out = self.rows.get_mut(id).map(change);
-        self.index_row(id, true);
+        let after = self.index_keys(id);
+        // Most updates leave indexed values alone; only moved keys touch the index maps.
+        for (i, (old, new)) in before.into_iter().zip(after).enumerate() {
+            if old == new {
+                continue;
+            }
+            let Some(index) = self.indexes.get_mut(i) else {
+                continue;
+            };
+            if let Some(key) = old {
+                if let Some(ids) = index.map.get_mut(&key) {
+                    ids.retain(|x| x != id);
+                    if ids.is_empty() {
+                        index.map.remove(&key);
+                    }
+                }
+            }
+            if let Some(key) = new {
+                let ids = index.map.entry(key).or_default();
+                if !ids.iter().any(|x| x == id) {
+                    ids.push(id.to_string());
+                }
+            }
+        }
         out
+    }
+
+    /// The key of a row in each index (`None` where it is not indexed, or deleted).
+    fn index_keys(&self, id: &str) -> Vec<Option<String>> {
+        let row = self.rows.get(id).filter(|r| !r.deleted);
+        self.indexes
+            .iter()
+            .map(|index| {
+                row.and_then(|r| {
+                    index_key(
+                        index.spec.fields.iter().map(|f| r.fields.get(f)),
+                        index.spec.fold_case,
+                    )
+                })
+            })
+            .collect()
     }
 
     /// Drops every row.
