@@ -2168,11 +2168,9 @@ async fn schema_changes_through_the_admin_api_change_the_rules() {
     s.created_id("Account", json!({"Name": "Acme"})).await;
     let dup = s.create("Account", json!({"Name": "ACME"})).await;
     assert_eq!(dup.code(), "DUPLICATES_DETECTED");
-    assert!(s
-        .admin
-        .schema()
-        .await
-        .unwrap()
+    let schema = s.admin.schema().await.unwrap();
+    assert!(schema.sobject("Lead").unwrap().field("score__c").is_some());
+    assert!(schema
         .duplicate_rules
         .iter()
         .any(|r| r.name == "Account_Name"));

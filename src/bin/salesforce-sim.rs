@@ -7,6 +7,11 @@ use sobject_sink::sim::{self, FaultPlan, OrgConfig, SimConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+// The simulator allocates a few small strings per field of every record; mimalloc keeps
+// that from dominating its throughput (glibc malloc took half its time in profiles).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A Salesforce org simulator: OAuth, REST sObjects, Collections, query, limits and Bulk
 /// API 2.0 ingest, with real error rules, a fault plan and an admin API under /__sim/.
 #[derive(Debug, Parser)]
@@ -177,9 +182,25 @@ async fn main() -> anyhow::Result<()> {
         .context("starting the simulator")?;
     banner(&config, &handle);
     println!("Press Ctrl-C to stop.");
+    wait_for_stop_signal().await?;
+    handle.shutdown().await.context("stopping the simulator")?;
+    Ok(())
+}
+
+/// Waits for Ctrl-C or SIGTERM, so `kill` also stops cleanly (and writes the snapshot).
+async fn wait_for_stop_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("listening for SIGTERM")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
     tokio::signal::ctrl_c()
         .await
         .context("waiting for Ctrl-C")?;
-    handle.shutdown().await.context("stopping the simulator")?;
     Ok(())
 }

@@ -79,15 +79,34 @@ pub struct RevokeResult {
     pub revoked: usize,
 }
 
-fn bad_request(message: impl Into<String>) -> Response {
-    reply::json(StatusCode::BAD_REQUEST, &json!({"error": message.into()}))
+/// An admin error answer: status and message.
+#[derive(Debug)]
+struct AdminError {
+    status: StatusCode,
+    message: String,
 }
 
-fn not_found(message: impl Into<String>) -> Response {
-    reply::json(StatusCode::NOT_FOUND, &json!({"error": message.into()}))
+impl AdminError {
+    fn into_response(self) -> Response {
+        reply::json(self.status, &json!({"error": self.message}))
+    }
 }
 
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
+fn bad_request(message: impl Into<String>) -> AdminError {
+    AdminError {
+        status: StatusCode::BAD_REQUEST,
+        message: message.into(),
+    }
+}
+
+fn not_found(message: impl Into<String>) -> AdminError {
+    AdminError {
+        status: StatusCode::NOT_FOUND,
+        message: message.into(),
+    }
+}
+
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, AdminError> {
     let body = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}".as_slice()
     } else {
@@ -120,12 +139,15 @@ pub fn handle(
     _query: &[(String, String)],
     body: &[u8],
 ) -> Response {
-    match respond(org, method, segs, body) {
-        Ok(r) | Err(r) => r,
-    }
+    respond(org, method, segs, body).unwrap_or_else(AdminError::into_response)
 }
 
-fn respond(org: &Org, method: &Method, segs: &[String], body: &[u8]) -> Result<Response, Response> {
+fn respond(
+    org: &Org,
+    method: &Method,
+    segs: &[String],
+    body: &[u8],
+) -> Result<Response, AdminError> {
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     match (method.clone(), s.as_slice()) {
         (Method::GET, ["org"]) => ok(&OrgInfo {
@@ -263,6 +285,6 @@ fn respond(org: &Org, method: &Method, segs: &[String], body: &[u8]) -> Result<R
 }
 
 /// A 200 JSON answer.
-fn ok<T: Serialize + ?Sized>(value: &T) -> Result<Response, Response> {
+fn ok<T: Serialize + ?Sized>(value: &T) -> Result<Response, AdminError> {
     Ok(reply::json(StatusCode::OK, value))
 }

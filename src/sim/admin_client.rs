@@ -281,7 +281,10 @@ impl SimAdmin {
 
     /// The org's metadata.
     pub async fn schema(&self) -> Result<OrgSchema, AdminClientError> {
-        self.call::<(), _>(Method::GET, "schema", None).await
+        let mut schema: OrgSchema = self.call::<(), _>(Method::GET, "schema", None).await?;
+        // Field lookups need the name index, which is not sent over the wire.
+        schema.resolve();
+        Ok(schema)
     }
 
     /// Adds (or replaces) a field on an SObject.

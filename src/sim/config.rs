@@ -322,6 +322,44 @@ mod tests {
     }
 
     #[test]
+    fn an_org_file_replaces_schema_credentials_and_faults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("org.toml");
+        let text = r#"
+username = "ops@custom.example"
+daily_api_max = 500
+
+[faults]
+server_unavailable_rate = 0.25
+scripts = [{ endpoint = "collections", nth = 2, fault = "stall" }]
+
+[[sobjects]]
+name = "Invoice__c"
+key_prefix = "a01"
+fields = [
+  { name = "Id", type = "id" },
+  { name = "Number__c", type = "string", length = 20, required = true, external_id = true, unique = true },
+]
+"#;
+        std::fs::write(&path, text).unwrap();
+        let mut org = OrgConfig::named("x", "127.0.0.1:0".parse().unwrap());
+        org.load_file(&path).unwrap();
+        assert_eq!(org.username, "ops@custom.example");
+        assert_eq!(org.daily_api_max, 500);
+        assert_eq!(org.faults.server_unavailable_rate, 0.25);
+        assert_eq!(org.faults.scripts.len(), 1);
+        let invoice = org.schema.sobject("invoice__c").unwrap();
+        assert!(invoice.field("Number__c").unwrap().required_on_insert());
+        assert!(org.schema.sobject("Lead").is_none());
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, "sobjects = 3").unwrap();
+        assert!(matches!(
+            org.load_file(&bad),
+            Err(ConfigError::OrgFile { .. })
+        ));
+    }
+
+    #[test]
     fn secrets_never_show_in_debug_output() {
         let org = OrgConfig::named("a", "127.0.0.1:0".parse().unwrap());
         let shown = format!("{org:?}");

@@ -245,6 +245,27 @@ mod tests {
     }
 
     #[test]
+    fn latency_is_the_fixed_part_plus_bounded_jitter() {
+        let plan = FaultPlan {
+            latency_ms: 50,
+            latency_jitter_ms: 10,
+            ..FaultPlan::default()
+        };
+        let mut s = FaultState::new(plan);
+        for _ in 0..100 {
+            let d = s.decide("sobject.get").delay;
+            assert!(
+                d >= Duration::from_millis(50) && d <= Duration::from_millis(60),
+                "{d:?}"
+            );
+        }
+        assert_eq!(
+            FaultState::new(FaultPlan::default()).decide("query").delay,
+            Duration::ZERO
+        );
+    }
+
+    #[test]
     fn endpoint_classes_match_by_dotted_prefix() {
         assert!(endpoint_matches("collections", "collections.delete"));
         assert!(endpoint_matches("*", "query"));

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod bulk;
 pub mod collections;
 pub mod config;
+pub mod fast_hash;
 pub mod faults;
 pub mod org;
 pub mod query;

@@ -72,7 +72,8 @@ pub fn check_record(
     op: Operation,
     input: Map<String, Value>,
 ) -> Result<Checked, JsonParserError> {
-    let mut out = Map::new();
+    // Sized for the whole row, so the insert path can add system fields without growing it.
+    let mut out = Map::with_capacity(sobject.fields.len());
     let mut unknown: Vec<String> = Vec::new();
     let mut read_only: Vec<String> = Vec::new();
     let mut nulled_required: Vec<String> = Vec::new();
@@ -102,7 +103,13 @@ pub fn check_record(
         if first_value_error.is_none() {
             first_value_error = check_value(schema, field, &value);
         }
-        out.insert(field.name.clone(), value);
+        // Reuse the client's key when it already has the canonical spelling (the usual case).
+        let key = if name == field.name {
+            name
+        } else {
+            field.name.clone()
+        };
+        out.insert(key, value);
     }
 
     if let Some(name) = unknown.into_iter().next() {

@@ -2,9 +2,9 @@
 //! and duplicate rules. Org files (TOML) deserialize straight into these types, and the
 //! describe endpoints render them as Salesforce does.
 
+use crate::sim::fast_hash::FastMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use std::collections::HashMap;
 
 /// A field's Salesforce data type (the describe `type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -302,7 +302,13 @@ pub struct SObjectDef {
     pub fields: Vec<FieldDef>,
     /// Field lookup by exact name, then by lower-cased name (built by `resolve`).
     #[serde(skip)]
-    index: HashMap<String, usize>,
+    index: FastMap<String, usize>,
+    /// Positions of reference fields (built by `resolve`).
+    #[serde(skip)]
+    reference_positions: Vec<usize>,
+    /// Positions of unique fields (built by `resolve`).
+    #[serde(skip)]
+    unique_positions: Vec<usize>,
 }
 
 impl SObjectDef {
@@ -322,10 +328,32 @@ impl SObjectDef {
 
     fn reindex(&mut self) {
         self.index.clear();
+        self.reference_positions.clear();
+        self.unique_positions.clear();
         for (i, f) in self.fields.iter().enumerate() {
             self.index.insert(f.name.clone(), i);
             self.index.insert(f.name.to_ascii_lowercase(), i);
+            if f.field_type == FieldType::Reference {
+                self.reference_positions.push(i);
+            }
+            if f.unique {
+                self.unique_positions.push(i);
+            }
         }
+    }
+
+    /// The reference fields, so per-record checks need not look at every field.
+    pub fn reference_fields(&self) -> impl Iterator<Item = &FieldDef> + '_ {
+        self.reference_positions
+            .iter()
+            .filter_map(|i| self.fields.get(*i))
+    }
+
+    /// The unique fields.
+    pub fn unique_fields(&self) -> impl Iterator<Item = &FieldDef> + '_ {
+        self.unique_positions
+            .iter()
+            .filter_map(|i| self.fields.get(*i))
     }
 
     /// Finds a field by API name, case-insensitively.
@@ -525,7 +553,9 @@ mod tests {
             label_plural: String::new(),
             key_prefix: "00Q".into(),
             fields: vec![FieldDef::new("Email", FieldType::Email)],
-            index: HashMap::new(),
+            index: FastMap::default(),
+            reference_positions: Vec::new(),
+            unique_positions: Vec::new(),
         };
         s.resolve();
         assert_eq!(s.field("email").map(|f| f.name.as_str()), Some("Email"));

@@ -2,10 +2,10 @@
 //! unique / External ID / Id-lookup field and per duplicate rule. Deleted rows stay (as
 //! in the Recycle Bin) but leave every index, so they match no upsert or rule.
 
+use crate::sim::fast_hash::FastMap;
 use crate::sim::schema::{DuplicateRule, FieldType, SObjectDef};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::collections::HashMap;
 
 /// One entry of a row's write history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,13 +45,13 @@ pub struct IndexSpec {
 #[derive(Debug, Clone)]
 struct Index {
     spec: IndexSpec,
-    map: HashMap<String, Vec<String>>,
+    map: FastMap<String, Vec<String>>,
 }
 
 /// The rows of one SObject with their indexes.
 #[derive(Debug, Clone)]
 pub struct Table {
-    rows: HashMap<String, Row>,
+    rows: FastMap<String, Row>,
     indexes: Vec<Index>,
 }
 
@@ -67,7 +67,14 @@ pub fn index_key<'a>(
         }
         match v? {
             Value::String(s) if !s.is_empty() => {
-                if fold_case {
+                if fold_case && s.is_ascii() {
+                    // The common case, without the per-character Unicode tables.
+                    let start = key.len();
+                    key.push_str(s);
+                    if let Some(tail) = key.get_mut(start..) {
+                        tail.make_ascii_lowercase();
+                    }
+                } else if fold_case {
                     key.extend(s.chars().flat_map(char::to_lowercase));
                 } else {
                     key.push_str(s);
@@ -85,12 +92,12 @@ impl Table {
     /// An empty table indexed for this SObject and its duplicate rules.
     pub fn new(sobject: &SObjectDef, rules: &[&DuplicateRule]) -> Table {
         Table {
-            rows: HashMap::new(),
+            rows: FastMap::default(),
             indexes: Table::index_specs(sobject, rules)
                 .into_iter()
                 .map(|spec| Index {
                     spec,
-                    map: HashMap::new(),
+                    map: FastMap::default(),
                 })
                 .collect(),
         }
@@ -129,7 +136,7 @@ impl Table {
             .into_iter()
             .map(|spec| Index {
                 spec,
-                map: HashMap::new(),
+                map: FastMap::default(),
             })
             .collect();
         let ids: Vec<String> = self.rows.keys().cloned().collect();
@@ -211,10 +218,49 @@ impl Table {
 
     /// Changes a row in place, keeping the indexes right.
     pub fn modify<T>(&mut self, id: &str, change: impl FnOnce(&mut Row) -> T) -> Option<T> {
-        self.index_row(id, false);
+        let before = self.index_keys(id);
         let out = self.rows.get_mut(id).map(change);
-        self.index_row(id, true);
+        let after = self.index_keys(id);
+        // Most updates leave indexed values alone; only moved keys touch the index maps.
+        for (i, (old, new)) in before.into_iter().zip(after).enumerate() {
+            if old == new {
+                continue;
+            }
+            let Some(index) = self.indexes.get_mut(i) else {
+                continue;
+            };
+            if let Some(key) = old {
+                if let Some(ids) = index.map.get_mut(&key) {
+                    ids.retain(|x| x != id);
+                    if ids.is_empty() {
+                        index.map.remove(&key);
+                    }
+                }
+            }
+            if let Some(key) = new {
+                let ids = index.map.entry(key).or_default();
+                if !ids.iter().any(|x| x == id) {
+                    ids.push(id.to_string());
+                }
+            }
+        }
         out
+    }
+
+    /// The key of a row in each index (`None` where it is not indexed, or deleted).
+    fn index_keys(&self, id: &str) -> Vec<Option<String>> {
+        let row = self.rows.get(id).filter(|r| !r.deleted);
+        self.indexes
+            .iter()
+            .map(|index| {
+                row.and_then(|r| {
+                    index_key(
+                        index.spec.fields.iter().map(|f| r.fields.get(f)),
+                        index.spec.fold_case,
+                    )
+                })
+            })
+            .collect()
     }
 
     /// Drops every row.

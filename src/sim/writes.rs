@@ -147,16 +147,10 @@ fn check_references(
     def: &SObjectDef,
     fields: &Map<String, Value>,
 ) -> Result<(), RecordError> {
-    for (name, value) in fields {
-        let Value::String(target) = value else {
+    for field in def.reference_fields() {
+        let Some(Value::String(target)) = fields.get(&field.name) else {
             continue;
         };
-        let Some(field) = def.field(name) else {
-            continue;
-        };
-        if field.field_type != FieldType::Reference {
-            continue;
-        }
         let prefix = id::key_prefix(target).unwrap_or_default();
         let exists = match prefix {
             USER_KEY_PREFIX => target == user_id,
@@ -187,13 +181,10 @@ fn check_unique_and_rules(
     opts: &WriteOptions,
 ) -> Result<(), RecordError> {
     let existing = self_id.and_then(|i| table.get(i));
-    for (name, value) in changes {
-        let Some(field) = def.field(name) else {
+    for field in def.unique_fields() {
+        let Some(value) = changes.get(&field.name) else {
             continue;
         };
-        if !field.unique {
-            continue;
-        }
         let key = [field.name.clone()];
         if let Some(ids) = table.lookup(&key, &[Some(value)]) {
             if let Some(other) = ids.iter().find(|x| Some(x.as_str()) != self_id) {
@@ -412,8 +403,17 @@ impl OrgData {
                 });
             }
             for (k, v) in checked {
-                let prev = row.fields.insert(k.clone(), v);
-                previous.push((k, prev));
+                // Replace in place where the field exists, so no key is allocated.
+                match row.fields.get_mut(&k) {
+                    Some(slot) => {
+                        let prev = std::mem::replace(slot, v);
+                        previous.push((k, Some(prev)));
+                    }
+                    None => {
+                        row.fields.insert(k.clone(), v);
+                        previous.push((k, None));
+                    }
+                }
             }
             for (k, v) in [
                 ("LastModifiedDate", Value::String(now.clone())),

@@ -35,6 +35,12 @@ impl World {
 
     /// Like [`World::new`], letting the test adjust the org first.
     pub fn with_org(adjust: impl FnOnce(&mut OrgConfig)) -> World {
+        if let Ok(filter) = std::env::var("SINK_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        }
         let kafka = broker();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
