@@ -176,7 +176,7 @@ fn single(
 }
 
 fn lead(last: &str, email: &str) -> serde_json::Map<String, Value> {
-    json!({"LastName": last, "Company": "Acme", "Email": email, "_ObjectType": "Lead"})
+    json!({"LastName": last, "Company": "Acme", "Email": email, "Status": "Open - Not Contacted", "_ObjectType": "Lead"})
         .as_object()
         .cloned()
         .unwrap()
@@ -224,17 +224,7 @@ fn insert_rejected_by_a_duplicate_rule_halts_and_resumes_after_the_fix() {
     // The operator removes the first row, then restarts the task: it resumes at record 1.
     let rows = w.leads_by_source();
     let first_id = rows[a]["Id"].as_str().unwrap().to_string();
-    w.rt.block_on(async {
-        w.http
-            .delete(format!(
-                "{}/services/data/v62.0/sobjects/Lead/{first_id}",
-                w.org_url
-            ))
-            .bearer_auth(w.sim_token())
-            .send()
-            .await
-            .unwrap()
-    });
+    delete_in_org(&w, &first_id);
     let code = w.rest_send(
         reqwest::Method::POST,
         &format!("{}/connectors/duprule/tasks/0/restart", handle.rest_url),
@@ -570,21 +560,30 @@ fn a_spent_retry_budget_fails_the_task() {
         partitions: 1,
         ..spec("t4b", 5)
     });
-    w.produce_stream(topic, 1, &stream);
+    let mut c = w.connector("spent", topic);
+    c.insert("request.max.retries.time.ms".into(), "1500".into());
+    w.produce_records(topic, 1, &[]);
+    let handle = w.start_worker(c);
+    w.wait_task(&handle.rest_url, "spent", "RUNNING", |t| {
+        t["state"] == "RUNNING"
+    });
+    // The org goes down for good once the task runs.
     w.rt.block_on(w.admin.set_faults(&sobject_sink::sim::FaultPlan {
         server_unavailable_rate: 1.0,
         ..Default::default()
     }))
     .expect("fault plan");
-    let mut c = w.connector("spent", topic);
-    c.insert("request.max.retries.time.ms".into(), "1500".into());
-    let handle = w.start_worker(c);
+    w.produce_stream(topic, 1, &stream);
     let trace = failed_trace(&w, &handle.rest_url, "spent");
     assert!(
         trace.contains("RETRIES_EXHAUSTED") && trace.contains("offset=0"),
         "{trace}"
     );
-    assert_eq!(w.kafka.committed("connect-spent", topic, 1), vec![None]);
+    let committed = w.kafka.committed("connect-spent", topic, 1)[0];
+    assert!(
+        matches!(committed, None | Some(0)),
+        "nothing past the failed record is committed: {committed:?}"
+    );
     handle.shutdown(Duration::from_secs(10));
 }
 
@@ -667,15 +666,25 @@ fn a_nearly_spent_allocation_pauses_the_task_until_it_is_raised() {
     );
     let counters = w.rt.block_on(w.admin.counters()).unwrap();
     assert!(counters.api_units_used <= counters.api_units_max);
-    let limit_errors = counters
-        .calls
-        .iter()
-        .filter(|(k, _)| k.contains("limit_exceeded"))
-        .map(|(_, v)| *v)
-        .sum::<u64>();
-    assert_eq!(
-        limit_errors, 0,
-        "the sink never triggered REQUEST_LIMIT_EXCEEDED"
+    let metrics = w.rt.block_on(async {
+        reqwest::get(format!("{}/metrics", handle.rest_url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    let refused: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("sobject_sink_api_calls_total") && l.contains("status=\"403\""))
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "the sink never triggered REQUEST_LIMIT_EXCEEDED: {refused:?}"
+    );
+    assert!(
+        metrics.contains("sobject_sink_api_calls_total{connector=\"allocation\""),
+        "calls are counted by status"
     );
     handle.shutdown(Duration::from_secs(10));
 }

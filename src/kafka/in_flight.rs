@@ -54,6 +54,13 @@ impl InFlight {
         self.changed.notify_all();
     }
 
+    /// Forgets every partition: the task is stopping and what is still counted (a
+    /// failed record, changes queued behind it) will never be acknowledged.
+    pub fn clear_all(&self) {
+        self.counts.lock().clear();
+        self.changed.notify_all();
+    }
+
     /// Records in flight over all partitions.
     pub fn total(&self) -> usize {
         self.counts.lock().values().sum()

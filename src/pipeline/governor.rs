@@ -29,6 +29,12 @@ use tokio::sync::oneshot;
 #[rtype(result = "bool")]
 pub struct Acquire;
 
+/// A call made with a permit has its answer (or failed): it no longer needs to be
+/// counted as on its way.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Release;
+
 /// Salesforce answered that the daily allocation is spent.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -58,7 +64,11 @@ pub struct RateGovernor {
     status: TaskStatusCell,
     limiter: Option<Arc<DefaultDirectRateLimiter>>,
     max: Option<u64>,
-    used_estimate: u64,
+    /// The highest usage Salesforce reported (answers can arrive out of order).
+    used_seen: u64,
+    /// Permits granted whose calls have not answered yet: spent, but not yet in any
+    /// `Sforce-Limit-Info` we have seen.
+    outstanding: u64,
     paused: bool,
     waiters: Vec<oneshot::Sender<()>>,
 }
@@ -80,7 +90,8 @@ impl RateGovernor {
             status,
             limiter,
             max: None,
-            used_estimate: 0,
+            used_seen: 0,
+            outstanding: 0,
             paused: false,
             waiters: Vec::new(),
         }
@@ -90,12 +101,26 @@ impl RateGovernor {
         (max * u64::from(self.settings.reserve_percent)).div_ceil(100)
     }
 
+    /// The allocation spent, counting the calls still on their way.
+    fn used_estimate(&self) -> u64 {
+        self.used_seen + self.outstanding
+    }
+
     /// Whether one more call would eat into the reserve.
     fn would_breach(&self) -> bool {
         match self.max {
-            Some(max) => self.used_estimate + 1 + self.reserve_units(max) > max,
+            Some(max) => self.used_estimate() + 1 + self.reserve_units(max) > max,
             None => false,
         }
+    }
+
+    fn observe(&mut self, usage: ApiUsage) {
+        if self.max != Some(usage.max) {
+            // A changed allocation (raised or lowered) is taken as the new truth.
+            self.used_seen = usage.used;
+        }
+        self.max = Some(usage.max);
+        self.used_seen = self.used_seen.max(usage.used);
     }
 
     fn pause(&mut self, ctx: &mut Context<Self>, why: String) {
@@ -135,8 +160,10 @@ impl RateGovernor {
             ctx.spawn(fut.into_actor(act).map(|res, act, ctx| {
                 match res {
                     Ok(usage) => {
+                        // While paused nothing else is spending through us: the answer
+                        // is the truth, also when the rolling window freed calls.
                         act.max = Some(usage.max);
-                        act.used_estimate = usage.used;
+                        act.used_seen = usage.used;
                         act.publish();
                         if !act.would_breach() {
                             act.resume();
@@ -155,7 +182,7 @@ impl RateGovernor {
         let m = metrics();
         m.api_daily_used
             .with_label_values(&[&self.settings.connector])
-            .set(self.used_estimate as i64);
+            .set(self.used_estimate() as i64);
         if let Some(max) = self.max {
             m.api_daily_max
                 .with_label_values(&[&self.settings.connector])
@@ -169,7 +196,7 @@ impl RateGovernor {
             "paused: the org's daily API allocation is nearly spent ({} of {} used; \
              sink.api.daily.reserve.percent={} keeps the last {} calls for other users). \
              Writes resume by themselves when the allocation frees up or is raised.",
-            self.used_estimate,
+            self.used_estimate(),
             max,
             self.settings.reserve_percent,
             self.reserve_units(max)
@@ -182,6 +209,12 @@ impl Actor for RateGovernor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let mut rx = self.client.api_usage();
+        // The login and describe answers already told us the allocation.
+        let current = *rx.borrow_and_update();
+        if let Some(u) = current {
+            self.observe(u);
+            self.publish();
+        }
         let addr = ctx.address();
         actix::spawn(async move {
             while rx.changed().await.is_ok() {
@@ -200,13 +233,7 @@ impl Handler<UsageSeen> for RateGovernor {
     type Result = ();
 
     fn handle(&mut self, msg: UsageSeen, ctx: &mut Self::Context) {
-        let usage = msg.0;
-        if self.max != Some(usage.max) {
-            // A changed allocation (raised or lowered) is taken as the new truth.
-            self.used_estimate = usage.used;
-        }
-        self.max = Some(usage.max);
-        self.used_estimate = self.used_estimate.max(usage.used);
+        self.observe(msg.0);
         self.publish();
         if self.would_breach() {
             let why = self.budget_message();
@@ -215,12 +242,20 @@ impl Handler<UsageSeen> for RateGovernor {
     }
 }
 
+impl Handler<Release> for RateGovernor {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Release, _ctx: &mut Self::Context) {
+        self.outstanding = self.outstanding.saturating_sub(1);
+    }
+}
+
 impl Handler<AllocationSpent> for RateGovernor {
     type Result = ();
 
     fn handle(&mut self, _msg: AllocationSpent, ctx: &mut Self::Context) {
         if let Some(max) = self.max {
-            self.used_estimate = self.used_estimate.max(max);
+            self.used_seen = self.used_seen.max(max);
         }
         let why = self.budget_message();
         self.pause(ctx, why);
@@ -246,7 +281,7 @@ impl Handler<Acquire> for RateGovernor {
                 .into_actor(self),
             );
         }
-        self.used_estimate += 1;
+        self.outstanding += 1;
         let limiter = self.limiter.clone();
         Box::pin(
             async move {

@@ -204,6 +204,11 @@ impl Handler<PollOnce> for PartitionReader {
     type Result = ();
 
     fn handle(&mut self, _msg: PollOnce, ctx: &mut Self::Context) {
+        tracing::trace!(
+            paused = self.partitions_paused,
+            stopped = self.stopped,
+            "poll"
+        );
         self.apply_pause();
         self.report_lag();
         let batch = self.poll_batch();
@@ -225,6 +230,7 @@ impl Handler<PollOnce> for PartitionReader {
             .records_read
             .with_label_values(&[&self.settings.connector])
             .inc_by(batch.len() as u64);
+        tracing::trace!(connector = %self.settings.connector, "read {} records", batch.len());
         let mut per_partition: HashMap<TopicPartition, usize> = HashMap::new();
         for m in &batch {
             *per_partition

@@ -74,6 +74,7 @@ pub struct RunningTask {
     tracker: Addr<OffsetTracker>,
     halt: Addr<HaltActor>,
     governor: Addr<RateGovernor>,
+    in_flight: Arc<InFlight>,
     arbiters: Vec<Arbiter>,
     status: TaskStatusCell,
     drain_timeout: Duration,
@@ -394,6 +395,7 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
         tracker,
         halt,
         governor: governor_addr,
+        in_flight,
         arbiters: vec![decoder_arbiter, reader_arbiter],
         status,
         drain_timeout,
@@ -441,6 +443,9 @@ impl RunningTask {
         )
         .await;
         let _ = self.tracker.send(CommitNow).await;
+        // Whatever is still counted will never be acknowledged; the consumer's close
+        // must not wait for it.
+        self.in_flight.clear_all();
         drop(self.consumer);
         let _ = self.reader.send(Shutdown).await;
         for a in &self.arbiters {

@@ -11,7 +11,7 @@
 
 use crate::config::Operation;
 use crate::metrics::metrics;
-use crate::pipeline::governor::{Acquire, AllocationSpent, RateGovernor};
+use crate::pipeline::governor::{Acquire, AllocationSpent, RateGovernor, Release};
 use crate::pipeline::messages::{Change, ChangeOutcome, WriteBatch};
 use crate::pipeline::plan::WriteGroup;
 use crate::pipeline::schema_cache::{GetSchema, RefreshSchema, SchemaCache};
@@ -211,6 +211,7 @@ async fn write_batch(shared: &Shared, group: WriteGroup, changes: &[Change]) -> 
                 .with_label_values(&[&s.connector])
                 .observe(chunk.len() as f64);
             let result = send(shared, group, &bodies, &targets, &chunk).await;
+            shared.governor.do_send(Release);
             match result {
                 Ok(results) => {
                     let mut again = Vec::new();
@@ -437,11 +438,12 @@ async fn resolve_ids(
     let mut backoff = Backoff::new();
     let found = loop {
         permit(shared).await;
-        match shared
+        let answer = shared
             .client
             .find_ids_by_external_id(&s.sobject, field, &misses)
-            .await
-        {
+            .await;
+        shared.governor.do_send(Release);
+        match answer {
             Ok(found) => break found,
             Err(e) => match classify_call(&e) {
                 CallOutcome::Budget(_) => shared.governor.do_send(AllocationSpent),
