@@ -163,6 +163,9 @@ pub fn build_consumer(
         .set("heartbeat.interval.ms", "1000")
         .set("max.poll.interval.ms", "300000")
         .set("fetch.wait.max.ms", "100")
+        // Topics created after the connector (or matching topics.regex) are picked up
+        // within seconds, not the client default of five minutes.
+        .set("topic.metadata.refresh.interval.ms", "5000")
         .set("client.id", format!("{}-consumer", settings.group_id));
     for (k, v) in settings.client_config.iter().chain(&settings.overrides) {
         cfg.set(k, v);

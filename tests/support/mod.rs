@@ -245,3 +245,16 @@ pub fn ends_of(records: &[StreamRecord], partitions: i32) -> Vec<i64> {
     }
     ends
 }
+
+/// Child processes killed when the test ends, also when it fails.
+#[derive(Default)]
+pub struct Children(pub Vec<std::process::Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
