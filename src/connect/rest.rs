@@ -188,12 +188,12 @@ async fn list(State(s): State<AppState>, Query(q): Query<Vec<(String, String)>>)
     Json(Value::Object(out)).into_response()
 }
 
-fn string_map(v: &Value) -> Result<BTreeMap<String, String>, Response> {
+fn string_map(v: &Value) -> Result<BTreeMap<String, String>, Box<Response>> {
     let Some(obj) = v.as_object() else {
-        return Err(error(
+        return Err(Box::new(error(
             400,
             "the configuration must be a JSON object of strings",
-        ));
+        )));
     };
     let mut out = BTreeMap::new();
     for (k, v) in obj {
@@ -202,10 +202,10 @@ fn string_map(v: &Value) -> Result<BTreeMap<String, String>, Response> {
             Value::Null => continue,
             Value::Bool(_) | Value::Number(_) => v.to_string(),
             _ => {
-                return Err(error(
+                return Err(Box::new(error(
                     400,
                     format!("configuration value of {k} must be a string"),
-                ))
+                )));
             }
         };
         out.insert(k.clone(), s);
@@ -225,7 +225,7 @@ async fn create(State(s): State<AppState>, body: Option<Json<Value>>) -> Respons
     };
     let mut config = match body.get("config").map(string_map) {
         Some(Ok(c)) => c,
-        Some(Err(r)) => return r,
+        Some(Err(r)) => return *r,
         None => return error(400, "the request must carry a \"config\" object"),
     };
     config.insert("name".into(), name.clone());
@@ -265,7 +265,7 @@ async fn put_config(
     };
     let config = match string_map(&body) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if let Some(n) = config.get("name") {
         if n != &name {
@@ -424,7 +424,7 @@ async fn validate(Path(plugin): Path<String>, body: Option<Json<Value>>) -> Resp
     };
     let config = match string_map(&body) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let errors = match ConnectorConfig::from_map(&config) {
         Ok(_) => Default::default(),

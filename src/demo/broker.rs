@@ -19,6 +19,9 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+/// One record to produce: partition, optional key, value.
+pub type Produced = (i32, Option<Vec<u8>>, Vec<u8>);
+
 /// A broker to talk to.
 pub struct Broker {
     /// `bootstrap.servers` for clients.
@@ -172,7 +175,7 @@ impl Broker {
 
     /// Produces `(partition, key, value)` records to `topic` in order, waiting for
     /// every acknowledgement.
-    pub async fn produce(&self, topic: &str, records: &[(i32, Option<Vec<u8>>, Vec<u8>)]) {
+    pub async fn produce(&self, topic: &str, records: &[Produced]) {
         let producer = self.producer();
         let mut pending = Vec::with_capacity(records.len());
         for (partition, key, value) in records {

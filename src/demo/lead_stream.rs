@@ -317,8 +317,8 @@ pub fn encode_key(source_id: &str, envelope: bool) -> Vec<u8> {
 /// Generates a stream.
 pub fn generate(spec: &StreamSpec) -> LeadStream {
     let mut rng = StdRng::seed_from_u64(spec.seed);
-    let mut histories: Vec<Vec<(String, &'static str, Map<String, Value>)>> =
-        Vec::with_capacity(spec.leads);
+    type Change = (String, &'static str, Map<String, Value>);
+    let mut histories: Vec<Vec<Change>> = Vec::with_capacity(spec.leads);
     let mut expected = BTreeMap::new();
     let mut max_changes = 0;
     let mut ts = 1_764_201_600_000i64;

@@ -152,9 +152,9 @@ pub fn run(args: QuickstartArgs) -> Result<(), QuickstartError> {
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
         let committed = kafka.committed(&group, topic, args.partitions);
-        let done = (0..args.partitions).all(|p| {
-            committed.get(p as usize).copied().flatten() == Some(*ends.get(&p).unwrap_or(&0))
-                || ends.get(&p).is_none()
+        let done = (0..args.partitions).all(|p| match ends.get(&p) {
+            None => true,
+            Some(end) => committed.get(p as usize).copied().flatten() == Some(*end),
         });
         if done {
             break;

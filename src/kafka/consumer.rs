@@ -19,12 +19,15 @@ use std::time::{Duration, Instant};
 /// The consumer type every task uses.
 pub type TaskConsumer = BaseConsumer<TaskConsumerContext>;
 
+/// Called with the partitions a rebalance takes away, once they are drained.
+pub type OnRevoke = Box<dyn Fn(&[TopicPartition]) + Send + Sync>;
+
 /// What the consumer needs to know about the pipeline during a rebalance.
 pub struct TaskConsumerContext {
     in_flight: Arc<InFlight>,
     drain_timeout: Duration,
     connector: Arc<str>,
-    on_revoke: Box<dyn Fn(&[TopicPartition]) + Send + Sync>,
+    on_revoke: OnRevoke,
 }
 
 impl TaskConsumerContext {
@@ -34,7 +37,7 @@ impl TaskConsumerContext {
         connector: &str,
         in_flight: Arc<InFlight>,
         drain_timeout: Duration,
-        on_revoke: Box<dyn Fn(&[TopicPartition]) + Send + Sync>,
+        on_revoke: OnRevoke,
     ) -> Self {
         Self {
             in_flight,

@@ -87,7 +87,7 @@ impl World {
         &self,
         topic: &str,
         partitions: i32,
-        records: &[(i32, Option<Vec<u8>>, Vec<u8>)],
+        records: &[sobject_sink::demo::broker::Produced],
     ) {
         self.rt.block_on(async {
             self.kafka.create_topic(topic, partitions).await;
@@ -97,9 +97,7 @@ impl World {
 
     /// The quickstart's connector configuration against this org.
     pub fn connector(&self, name: &str, topic: &str) -> BTreeMap<String, String> {
-        let mut c = connector_config(name, topic, &self.org_url);
-
-        c
+        connector_config(name, topic, &self.org_url)
     }
 
     /// A worker map for this broker.
