@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Records per pass.
+/// Records per pass when run by `cargo bench`; `cargo test` runs a smoke pass.
 const RECORDS: usize = 100_000;
+const SMOKE_RECORDS: usize = 4_000;
 /// Records per Collections call (the API maximum).
 const BATCH: usize = 200;
 /// Calls in flight at once.
@@ -52,7 +54,7 @@ fn lead(i: usize, pass: usize) -> Value {
 }
 
 fn bodies(pass: usize) -> Vec<bytes::Bytes> {
-    (0..RECORDS / BATCH)
+    (0..records() / BATCH)
         .map(|b| {
             let records: Vec<Value> = (b * BATCH..(b + 1) * BATCH)
                 .map(|i| lead(i, pass))
@@ -130,6 +132,15 @@ fn server_cpu_secs(stat: Option<&std::path::Path>) -> f64 {
     (tick(11) + tick(12)) / 100.0
 }
 
+/// 100,000 under `cargo bench`, a smoke-sized pass under `cargo test`.
+fn records() -> usize {
+    if std::env::args().any(|a| a == "--bench") {
+        RECORDS
+    } else {
+        SMOKE_RECORDS
+    }
+}
+
 fn main() {
     // The simulator gets one thread: a current-thread runtime shows one core's throughput.
     let (url_tx, url_rx) = std::sync::mpsc::channel();
@@ -182,7 +193,8 @@ fn main() {
         let token = token["access_token"].as_str().unwrap_or_default().to_string();
         let url = format!("{base}/services/data/v62.0/composite/sobjects/Lead/CustomId__c");
         let size = bodies(0).first().map(|b| b.len() / BATCH).unwrap_or_default();
-        println!("sim_collections: {RECORDS} Lead records per pass, {BATCH} per call, ~{size} bytes per record, {IN_FLIGHT} calls in flight");
+        let records = records();
+        println!("sim_collections: {records} Lead records per pass, {BATCH} per call, ~{size} bytes per record, {IN_FLIGHT} calls in flight");
         for (pass, name) in [(0, "insert (upsert creating rows)"), (1, "update (upsert matching rows)")] {
             let b = bodies(pass);
             let cpu_before = server_cpu_secs(server_stat.as_deref());
