@@ -60,6 +60,15 @@ pub fn partitions_of(tpl: &TopicPartitionList) -> Vec<TopicPartition> {
 }
 
 impl ClientContext for TaskConsumerContext {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        // Reaching the end of a partition is how the reader learns it is caught up,
+        // not an error.
+        if matches!(error, rdkafka::error::KafkaError::PartitionEOF(_)) {
+            return;
+        }
+        tracing::warn!(connector = %self.connector, "kafka: {error}: {reason}");
+    }
+
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
         match level {
             RDKafkaLogLevel::Emerg
