@@ -574,21 +574,7 @@ fn two_distributed_workers_share_a_connector_and_split_its_partitions() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let rows = w.leads_by_source();
-    for (sid, expected) in &stream.expected {
-        match expected {
-            None => assert!(!rows.contains_key(sid), "{sid} should be deleted"),
-            Some(fields) => {
-                let row = rows.get(sid).unwrap_or_else(|| panic!("{sid} missing"));
-                for (k, v) in fields {
-                    assert!(
-                        sobject_sink::demo::lead_stream::same_value(v, &row[k]),
-                        "{sid}.{k}"
-                    );
-                }
-            }
-        }
-    }
+    w.assert_rows_match(&stream);
     unsafe {
         libc::kill(workers.0[1].id() as i32, libc::SIGTERM);
     }

@@ -523,18 +523,7 @@ fn transient_faults_are_retried_until_every_row_is_right() {
         topic,
         &ends_of(&stream.records, 2),
     );
-    let rows = w.leads_by_source();
-    for (sid, expected) in &stream.expected {
-        match expected {
-            None => assert!(!rows.contains_key(sid)),
-            Some(fields) => {
-                let row = &rows[sid];
-                for (k, v) in fields {
-                    assert!(same_value(v, &row[k]), "{sid}.{k}");
-                }
-            }
-        }
-    }
+    w.assert_rows_match(&stream);
     let (_, status) = w.rest_get(&format!("{}/connectors/transient/status", handle.rest_url));
     assert_eq!(status["tasks"][0]["state"], "RUNNING", "no halt: {status}");
     let metrics = w.rt.block_on(async {
@@ -776,22 +765,7 @@ fn a_killed_sink_replays_without_halting_and_every_row_ends_right() {
         status["tasks"][0]["state"], "RUNNING",
         "replays did not halt the task: {status}"
     );
-    let rows = w.leads_by_source();
-    for (sid, expected) in &stream.expected {
-        match expected {
-            None => assert!(!rows.contains_key(sid), "{sid} should be deleted"),
-            Some(fields) => {
-                let row = rows.get(sid).unwrap_or_else(|| panic!("{sid} missing"));
-                for (k, v) in fields {
-                    assert!(
-                        same_value(v, &row[k]),
-                        "{sid}.{k}: expected {v}, got {}",
-                        row[k]
-                    );
-                }
-            }
-        }
-    }
+    w.assert_rows_match(&stream);
     // SIGTERM drains and exits 0.
     unsafe {
         libc::kill(second.id() as i32, libc::SIGTERM);

@@ -220,6 +220,30 @@ impl World {
         })
     }
 
+    /// Asserts that every Lead of `stream` ended in the org as its last change left it:
+    /// live rows field by field, deleted rows absent, and no extra rows.
+    pub fn assert_rows_match(&self, stream: &LeadStream) {
+        let rows = self.leads_by_source();
+        let mut live = 0;
+        for (sid, expected) in &stream.expected {
+            match expected {
+                None => assert!(!rows.contains_key(sid), "{sid} should be deleted"),
+                Some(fields) => {
+                    live += 1;
+                    let row = rows.get(sid).unwrap_or_else(|| panic!("{sid} missing"));
+                    for (k, v) in fields {
+                        assert!(
+                            sobject_sink::demo::lead_stream::same_value(v, &row[k]),
+                            "{sid}.{k}: expected {v}, got {}",
+                            row[k]
+                        );
+                    }
+                }
+            }
+        }
+        assert_eq!(rows.len(), live, "no extra rows");
+    }
+
     /// Live Lead rows by their External ID (`CustomId__c`).
     pub fn leads_by_source(&self) -> BTreeMap<String, Value> {
         let rows = self
