@@ -629,6 +629,26 @@ impl Handler<Request> for Supervisor {
 }
 
 impl Supervisor {
+    /// Pauses or resumes every running task of a connector.
+    fn set_paused(&mut self, name: &str, paused: bool) -> Answer {
+        let futs: Vec<_> = self
+            .connectors
+            .get(name)
+            .into_iter()
+            .flat_map(|e| &e.tasks)
+            .filter_map(|t| t.running.as_ref().map(|r| r.set_paused_future(paused)))
+            .collect();
+        Box::pin(
+            async move {
+                for f in futs {
+                    f.await;
+                }
+                Ok(Reply::Done)
+            }
+            .into_actor(self),
+        )
+    }
+
     /// Carries out a request on this worker alone.
     fn handle_local(&mut self, msg: Request, ctx: &mut Context<Self>) -> Answer {
         match msg {
@@ -718,26 +738,15 @@ impl Supervisor {
                 ready(Err(ApiFailure::not_found(&name)))
             }
             Request::Pause(name) => {
-                let e = self.connectors.get_mut(&name).expect("checked above");
-                e.target = TargetState::Paused;
-                let mut futs = Vec::new();
-                for t in &e.tasks {
-                    if let Some(r) = &t.running {
-                        futs.push(r.set_paused_future(true));
-                    }
+                if let Some(e) = self.connectors.get_mut(&name) {
+                    e.target = TargetState::Paused;
                 }
-                Box::pin(
-                    async move {
-                        for f in futs {
-                            f.await;
-                        }
-                        Ok(Reply::Done)
-                    }
-                    .into_actor(self),
-                )
+                self.set_paused(&name, true)
             }
             Request::Resume(name) => {
-                let e = self.connectors.get_mut(&name).expect("checked above");
+                let Some(e) = self.connectors.get_mut(&name) else {
+                    return ready(Err(ApiFailure::not_found(&name)));
+                };
                 let was_stopped = e.target == TargetState::Stopped;
                 e.target = TargetState::Running;
                 if was_stopped {
@@ -747,21 +756,7 @@ impl Supervisor {
                     }
                     return ready(Ok(Reply::Done));
                 }
-                let mut futs = Vec::new();
-                for t in &e.tasks {
-                    if let Some(r) = &t.running {
-                        futs.push(r.set_paused_future(false));
-                    }
-                }
-                Box::pin(
-                    async move {
-                        for f in futs {
-                            f.await;
-                        }
-                        Ok(Reply::Done)
-                    }
-                    .into_actor(self),
-                )
+                self.set_paused(&name, false)
             }
             Request::Stop(name) => {
                 let Some(e) = self.connectors.get_mut(&name) else {

@@ -332,6 +332,8 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
             tolerate_api_errors: config.behavior_on_api_errors != ApiErrorBehavior::Fail,
             retry_budget: config.request_max_retries_time,
             id_cache_max: config.sink.id_cache_max_entries,
+            backoff_initial: config.sink.retry_backoff_initial,
+            backoff_max: config.sink.retry_backoff_max,
         },
         client.clone(),
         schema_cache.clone(),

@@ -24,6 +24,7 @@ use crate::salesforce::outcome::{
 use crate::salesforce::request::{record_body, BodyRules, WriteKind};
 use actix::{Actor, Addr, Context, Handler, ResponseFuture};
 use dashmap::DashMap;
+use rand::SeedableRng;
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -49,6 +50,19 @@ pub struct WriterSettings {
     pub retry_budget: Duration,
     /// Most External ID → target Id pairs remembered.
     pub id_cache_max: usize,
+    /// First retry delay (`sink.retry.backoff.initial.ms`).
+    pub backoff_initial: Duration,
+    /// Longest retry delay (`sink.retry.backoff.max.ms`).
+    pub backoff_max: Duration,
+}
+
+/// A fresh backoff with the configured delays.
+fn backoff_for(settings: &WriterSettings) -> Backoff {
+    Backoff::with_rng(
+        settings.backoff_initial,
+        settings.backoff_max,
+        rand::rngs::StdRng::from_entropy(),
+    )
 }
 
 struct Shared {
@@ -186,7 +200,7 @@ async fn write_batch(shared: &Shared, group: WriteGroup, changes: &[Change]) -> 
 
     // Chunks still to send; a chunk refused as a whole is split in halves.
     let mut stack: Vec<Vec<usize>> = vec![(0..n).filter(|i| outcomes[*i].is_none()).collect()];
-    let mut backoff = Backoff::new();
+    let mut backoff = backoff_for(&shared.settings);
     while let Some(mut chunk) = stack.pop() {
         while !chunk.is_empty() {
             let bodies = build_bodies(
@@ -250,29 +264,16 @@ async fn write_batch(shared: &Shared, group: WriteGroup, changes: &[Change]) -> 
                     chunk = again;
                 }
                 Err(err) => match classify_call(&err) {
-                    CallOutcome::Transient(reason) => {
+                    outcome @ (CallOutcome::Transient(_) | CallOutcome::Session) => {
+                        let reason = match &outcome {
+                            CallOutcome::Session => "session",
+                            _ => "transient",
+                        };
                         metrics()
                             .retries
-                            .with_label_values(&[&s.connector, "transient"])
+                            .with_label_values(&[&s.connector, reason])
                             .inc();
-                        tracing::debug!(connector = %s.connector, "transient failure, retrying: {reason}");
-                        match budget.allow(backoff.next_delay()) {
-                            Some(d) => tokio::time::sleep(d).await,
-                            None => {
-                                for pos in &chunk {
-                                    outcomes[*pos] = Some(ChangeOutcome::RetriesExhausted {
-                                        last_error: err.to_string(),
-                                    });
-                                }
-                                chunk.clear();
-                            }
-                        }
-                    }
-                    CallOutcome::Session => {
-                        metrics()
-                            .retries
-                            .with_label_values(&[&s.connector, "session"])
-                            .inc();
+                        tracing::debug!(connector = %s.connector, "{reason} failure, retrying: {err}");
                         match budget.allow(backoff.next_delay()) {
                             Some(d) => tokio::time::sleep(d).await,
                             None => {
@@ -435,7 +436,7 @@ async fn resolve_ids(
     if misses.is_empty() {
         return Ok(out);
     }
-    let mut backoff = Backoff::new();
+    let mut backoff = backoff_for(&shared.settings);
     let found = loop {
         permit(shared).await;
         let answer = shared
