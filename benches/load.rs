@@ -26,6 +26,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+// The simulator runs in this process; give it the allocator its own binary uses.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Options {
     smoke: bool,
     records: usize,
@@ -34,6 +38,8 @@ struct Options {
     latency_ms: u64,
     backlog: usize,
     partitions: i32,
+    /// `--only fast|slow|perrecord|paced|backlog`: run one scenario (for profiling).
+    only: Option<String>,
 }
 
 fn options() -> Options {
@@ -46,8 +52,14 @@ fn options() -> Options {
             .and_then(|v| v.parse().ok())
             .unwrap_or(default)
     };
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
     if smoke {
         Options {
+            only,
             smoke,
             records: get("--records", 3000),
             slow_records: get("--slow-records", 1000),
@@ -58,6 +70,7 @@ fn options() -> Options {
         }
     } else {
         Options {
+            only,
             smoke,
             records: get("--records", 200_000),
             slow_records: get("--slow-records", 100_000),
@@ -127,8 +140,15 @@ fn spawn_sink(dir: &Path) -> Child {
         .arg("standalone")
         .arg(dir.join("worker.properties"))
         .arg(dir.join("connector.properties"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
+        .env(
+            "RUST_LOG",
+            std::env::var("SINK_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(if std::env::var_os("SINK_LOG").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
         .stderr(Stdio::inherit())
         .spawn()
         .expect("sobject-sink starts")
@@ -144,6 +164,55 @@ fn peak_rss_mb(pid: u32) -> f64 {
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// CPU time (user + system) a process has used so far, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name, which is in parentheses and may hold spaces.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = f.get(11)?.parse().ok()?;
+            let stime: f64 = f.get(12)?.parse().ok()?;
+            Some((utime + stime) / ticks)
+        })
+        .unwrap_or(0.0)
+}
+
+/// Reads `records` records of `topic` from the start with a bare consumer (no group
+/// join, no processing) and returns records/s: what the broker can serve here.
+fn broker_ceiling(bootstrap: &str, topic: &str, partitions: i32, records: usize) -> f64 {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let mut cfg = rdkafka::ClientConfig::new();
+    cfg.set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("ceiling-{}", free_port()))
+        .set("fetch.wait.max.ms", "100");
+    if let Ok(extra) = std::env::var("CEILING_EXTRA") {
+        for kv in extra.split(',') {
+            if let Some((k, v)) = kv.split_once('=') {
+                cfg.set(k.trim(), v.trim());
+            }
+        }
+    }
+    let consumer: BaseConsumer = cfg.create().expect("ceiling consumer");
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, rdkafka::Offset::Beginning)
+            .expect("partition");
+    }
+    consumer.assign(&tpl).expect("assign");
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(600);
+    let mut read = 0;
+    while read < records && Instant::now() < deadline {
+        if let Some(Ok(_)) = consumer.poll(Duration::from_millis(200)) {
+            read += 1;
+        }
+    }
+    read as f64 / started.elapsed().as_secs_f64().max(1e-9)
 }
 
 /// Percentile from a Prometheus histogram's cumulative buckets (linear within a bucket).
@@ -193,11 +262,19 @@ struct RunResult {
     p99_ms: Option<f64>,
     peak_rss_mb: f64,
     rows: usize,
+    /// The sink's CPU time (user + system), seconds.
+    cpu_seconds: f64,
+    /// Records/s a bare consumer reads the same backlog at (the broker's ceiling on
+    /// this machine), when measured.
+    broker_ceiling: Option<f64>,
 }
 
 impl RunResult {
     fn per_second(&self) -> f64 {
         self.records as f64 / self.seconds.max(1e-9)
+    }
+    fn cpu_us_per_record(&self) -> f64 {
+        self.cpu_seconds * 1e6 / self.records.max(1) as f64
     }
     fn calls_per_1000(&self) -> f64 {
         self.api_calls as f64 * 1000.0 / self.records.max(1) as f64
@@ -207,7 +284,9 @@ impl RunResult {
             "records": self.records, "seconds": self.seconds, "records_per_second": self.per_second(),
             "api_calls": self.api_calls, "api_calls_per_1000_records": self.calls_per_1000(),
             "latency_p50_ms": self.p50_ms, "latency_p99_ms": self.p99_ms, "peak_rss_mb": self.peak_rss_mb,
-            "live_rows": self.rows,
+            "live_rows": self.rows, "sink_cpu_seconds": self.cpu_seconds,
+            "sink_cpu_us_per_record": self.cpu_us_per_record(),
+            "broker_read_only_records_per_second": self.broker_ceiling,
         })
     }
 }
@@ -227,6 +306,7 @@ fn run(
     partitions: i32,
     per_record: bool,
     feed: Feed,
+    ceiling: bool,
 ) -> RunResult {
     let kafka = broker();
     let sim = start_sim(sim_latency_ms);
@@ -243,11 +323,19 @@ fn run(
         .map(|r| (r.partition, Some(r.key.clone()), r.value.clone()))
         .collect();
     rt.block_on(kafka.create_topic(&topic, partitions));
+    let batch: usize = std::env::var("PRODUCER_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let producer = kafka.batching_producer(batch);
     if let Feed::Backlog = feed {
         for chunk in payloads.chunks(20_000) {
-            rt.block_on(kafka.produce(&topic, chunk));
+            rt.block_on(kafka.produce_with(&producer, &topic, chunk));
         }
     }
+
+    let broker_ceiling = (ceiling && matches!(feed, Feed::Backlog))
+        .then(|| broker_ceiling(&kafka.bootstrap, &topic, partitions, s.records.len()));
 
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
@@ -255,11 +343,22 @@ fn run(
     let worker: BTreeMap<String, String> = [
         ("bootstrap.servers", kafka.bootstrap.clone()),
         ("listeners", rest.clone()),
+        // tansu holds every fetch for the full wait even when records are ready, which
+        // caps a consumer at one fetch per wait; real Kafka answers at once.
+        ("consumer.fetch.wait.max.ms", "5".into()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     let mut connector = sobject_sink::demo::quickstart::connector_config(name, &topic, &sim.url);
+    // `SINK_EXTRA="key=value,key=value"`: extra connector properties (for tuning runs).
+    if let Ok(extra) = std::env::var("SINK_EXTRA") {
+        for kv in extra.split(',') {
+            if let Some((k, v)) = kv.split_once('=') {
+                connector.insert(k.trim().into(), v.trim().into());
+            }
+        }
+    }
     if per_record {
         connector.insert("sink.batch.max.records".into(), "1".into());
         connector.insert("sink.max.in.flight.requests".into(), "1".into());
@@ -277,7 +376,7 @@ fn run(
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }
-            rt.block_on(kafka.produce(&topic, chunk));
+            rt.block_on(kafka.produce_with(&producer, &topic, chunk));
         }
     }
     let mut ends = vec![0i64; partitions as usize];
@@ -313,6 +412,7 @@ fn run(
         })
         .unwrap_or_default();
     let rss = peak_rss_mb(sink.id());
+    let cpu = cpu_seconds(sink.id());
     unsafe {
         libc::kill(sink.id() as i32, libc::SIGTERM);
     }
@@ -331,6 +431,8 @@ fn run(
         p99_ms: percentile(&metrics, latency, 0.99).map(|s| s * 1000.0),
         peak_rss_mb: rss,
         rows,
+        cpu_seconds: cpu,
+        broker_ceiling,
     }
     .checked(&s)
 }
@@ -346,14 +448,21 @@ impl RunResult {
 fn row(label: &str, r: &RunResult) {
     let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
     println!(
-        "{label:<34} {:>9} {:>10.0} {:>12.1} {:>8} {:>8} {:>9.0}",
+        "{label:<34} {:>9} {:>10.0} {:>12.1} {:>8} {:>8} {:>9.0} {:>12.0}",
         r.records,
         r.per_second(),
         r.calls_per_1000(),
         fmt(r.p50_ms),
         fmt(r.p99_ms),
-        r.peak_rss_mb
+        r.peak_rss_mb,
+        r.cpu_us_per_record()
     );
+    if let Some(c) = r.broker_ceiling {
+        println!(
+            "{:<34} {:>9} {c:>10.0}",
+            "  (bare consumer, same backlog)", r.records
+        );
+    }
 }
 
 fn main() {
@@ -362,10 +471,56 @@ fn main() {
         println!("load benchmark: smoke mode (cargo test); run `cargo bench --bench load` for the real figures");
     }
     println!(
-        "{:<34} {:>9} {:>10} {:>12} {:>8} {:>8} {:>9}",
-        "scenario", "records", "records/s", "calls/1000", "p50 ms", "p99 ms", "RSS MB"
+        "{:<34} {:>9} {:>10} {:>12} {:>8} {:>8} {:>9} {:>12}",
+        "scenario",
+        "records",
+        "records/s",
+        "calls/1000",
+        "p50 ms",
+        "p99 ms",
+        "RSS MB",
+        "CPU µs/rec"
     );
-    let fast = run("fast", 0, o.records, o.partitions, false, Feed::Backlog);
+    if let Some(only) = &o.only {
+        let (latency, records, per_record) = match only.as_str() {
+            "fast" => (0, o.records, false),
+            "slow" | "paced" => (o.latency_ms, o.slow_records, false),
+            "perrecord" => (o.latency_ms, o.per_record, true),
+            "backlog" => (0, o.backlog, false),
+            other => panic!("--only {other}: expected fast, slow, perrecord, paced or backlog"),
+        };
+        let feed = match only.as_str() {
+            // Produced at `--rate R` records/s (default 2,000/s).
+            "paced" => Feed::Paced(
+                std::env::args()
+                    .skip_while(|a| a != "--rate")
+                    .nth(1)
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(2000.0),
+            ),
+            _ => Feed::Backlog,
+        };
+        let r = run(
+            only,
+            latency,
+            records,
+            o.partitions,
+            per_record,
+            feed,
+            only == "fast",
+        );
+        row(only, &r);
+        return;
+    }
+    let fast = run(
+        "fast",
+        0,
+        o.records,
+        o.partitions,
+        false,
+        Feed::Backlog,
+        true,
+    );
     row("batched, 0 ms API latency", &fast);
     let slow = run(
         "slow",
@@ -374,6 +529,7 @@ fn main() {
         o.partitions,
         false,
         Feed::Backlog,
+        false,
     );
     row(&format!("batched, {} ms API latency", o.latency_ms), &slow);
     let per = run(
@@ -383,6 +539,7 @@ fn main() {
         o.partitions,
         true,
         Feed::Backlog,
+        false,
     );
     row(
         &format!("per-record, {} ms API latency", o.latency_ms),
@@ -397,10 +554,19 @@ fn main() {
         o.partitions,
         false,
         Feed::Paced(half_rate),
+        false,
     );
     row(&format!("batched at 50% load ({half_rate:.0}/s)"), &paced);
     let backlog = (o.backlog > 0).then(|| {
-        let b = run("backlog", 0, o.backlog, o.partitions, false, Feed::Backlog);
+        let b = run(
+            "backlog",
+            0,
+            o.backlog,
+            o.partitions,
+            false,
+            Feed::Backlog,
+            false,
+        );
         row("backlog drain (peak RSS)", &b);
         b
     });

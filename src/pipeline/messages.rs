@@ -113,15 +113,24 @@ pub enum ChangeOutcome {
     },
 }
 
-/// A batch for a writer (sequencer → writer); the answer is one outcome per change,
-/// in order.
+/// A batch for a writer (sequencer → writer); the answer hands the changes back with
+/// one outcome each.
 #[derive(Message)]
-#[rtype(result = "Vec<ChangeOutcome>")]
+#[rtype(result = "Written")]
 pub struct WriteBatch {
     /// How every change of the batch is written.
     pub group: WriteGroup,
     /// The changes, pairwise different Ids.
     pub changes: Vec<Change>,
+}
+
+/// A written batch handed back (writer → sequencer): the changes, moved rather than
+/// copied, with one outcome each, in the same order.
+pub struct Written {
+    /// The batch's changes.
+    pub changes: Vec<Change>,
+    /// `outcomes[i]` is the fate of `changes[i]`.
+    pub outcomes: Vec<ChangeOutcome>,
 }
 
 /// Records whose outcome is final (→ offset tracker).

@@ -154,7 +154,11 @@ impl Sequencer {
                 self.queues.waiting_len()
             );
             let changes: Vec<Change> = batch.items.into_iter().map(|p| p.payload).collect();
-            let keys: Vec<Change> = changes.clone();
+            // Kept in case the writer is gone and the batch with it: the halt names
+            // the batch's first record.
+            let first = changes
+                .first()
+                .map(|c| (c.record.coords.clone(), c.record.id.clone()));
             let request = self.writer.send(WriteBatch { group, changes });
             ctx.spawn(request.into_actor(self).map(move |res, act, ctx| {
                 act.in_flight -= 1;
@@ -162,16 +166,22 @@ impl Sequencer {
                     .in_flight
                     .with_label_values(&[&act.settings.connector])
                     .set(act.in_flight as i64);
-                let outcomes = match res {
-                    Ok(o) => o,
-                    Err(e) => keys
-                        .iter()
-                        .map(|_| ChangeOutcome::RetriesExhausted {
-                            last_error: format!("writer stopped: {e}"),
-                        })
-                        .collect(),
-                };
-                act.settle(keys, outcomes, ctx);
+                match res {
+                    Ok(written) => act.settle(written.changes, written.outcomes, ctx),
+                    Err(e) => {
+                        let (coords, record_id) = first.unzip();
+                        act.halt.do_send(Halt(HaltReason {
+                            code: "WRITER_STOPPED".into(),
+                            message: format!(
+                                "the SObject writer stopped with a batch in flight: {e}"
+                            ),
+                            coords,
+                            record_id: record_id.flatten(),
+                            fields: vec![],
+                            remedy: "restart the task; it resumes at this record".into(),
+                        }));
+                    }
+                }
                 act.dispatch(ctx);
                 act.check_drained();
             }));

@@ -12,7 +12,7 @@
 use crate::config::Operation;
 use crate::metrics::metrics;
 use crate::pipeline::governor::{Acquire, AllocationSpent, RateGovernor, Release};
-use crate::pipeline::messages::{Change, ChangeOutcome, WriteBatch};
+use crate::pipeline::messages::{Change, ChangeOutcome, WriteBatch, Written};
 use crate::pipeline::plan::WriteGroup;
 use crate::pipeline::schema_cache::{GetSchema, RefreshSchema, SchemaCache};
 use crate::salesforce::client::{CallError, SalesforceClient};
@@ -110,11 +110,17 @@ impl Actor for SObjectWriter {
 }
 
 impl Handler<WriteBatch> for SObjectWriter {
-    type Result = ResponseFuture<Vec<ChangeOutcome>>;
+    type Result = ResponseFuture<Written>;
 
     fn handle(&mut self, msg: WriteBatch, _ctx: &mut Self::Context) -> Self::Result {
         let shared = self.shared.clone();
-        Box::pin(async move { write_batch(&shared, msg.group, &msg.changes).await })
+        Box::pin(async move {
+            let outcomes = write_batch(&shared, msg.group, &msg.changes).await;
+            Written {
+                changes: msg.changes,
+                outcomes,
+            }
+        })
     }
 }
 
