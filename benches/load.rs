@@ -189,7 +189,7 @@ fn broker_ceiling(bootstrap: &str, topic: &str, partitions: i32, records: usize)
     let mut cfg = rdkafka::ClientConfig::new();
     cfg.set("bootstrap.servers", bootstrap)
         .set("group.id", format!("ceiling-{}", free_port()))
-        .set("fetch.wait.max.ms", "100");
+        .set("fetch.wait.max.ms", "5");
     if let Ok(extra) = std::env::var("CEILING_EXTRA") {
         for kv in extra.split(',') {
             if let Some((k, v)) = kv.split_once('=') {
@@ -341,14 +341,12 @@ fn run(
     let port = free_port();
     let rest = format!("http://127.0.0.1:{port}");
     let worker: BTreeMap<String, String> = [
-        ("bootstrap.servers", kafka.bootstrap.clone()),
-        ("listeners", rest.clone()),
-        // tansu holds every fetch for the full wait even when records are ready, which
-        // caps a consumer at one fetch per wait; real Kafka answers at once.
-        ("consumer.fetch.wait.max.ms", "5".into()),
+        ("bootstrap.servers", kafka.bootstrap.as_str()),
+        ("listeners", rest.as_str()),
     ]
     .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
+    .chain(sobject_sink::demo::broker::TANSU_WORKER_TUNING.iter().copied())
+    .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     let mut connector = sobject_sink::demo::quickstart::connector_config(name, &topic, &sim.url);
     // `SINK_EXTRA="key=value,key=value"`: extra connector properties (for tuning runs).

@@ -249,6 +249,10 @@ pub struct ConnectorConfig {
     pub value_converter: ConverterConfig,
     /// `sink.*`.
     pub sink: SinkTuning,
+    /// `consumer.override.*` keys that librdkafka knows, prefix removed: applied to
+    /// this connector's consumer on top of the worker's `consumer.*` settings, as Kafka
+    /// Connect does. (Java-only names such as `max.poll.records` are listed as ignored.)
+    pub consumer_overrides: Vec<(String, String)>,
     ignored: Vec<String>,
 }
 
@@ -427,7 +431,8 @@ impl ConnectorConfig {
             map,
             errors: ConfigErrors::default(),
         };
-        let ignored = check_unknown_keys(&mut r);
+        let mut ignored = check_unknown_keys(&mut r);
+        let consumer_overrides = read_consumer_overrides(&mut r, &mut ignored);
 
         let name = r.required("name").unwrap_or_default();
         let connector_class = r.string("connector.class").unwrap_or_default();
@@ -552,6 +557,7 @@ impl ConnectorConfig {
             key_converter,
             value_converter,
             sink,
+            consumer_overrides,
             ignored,
         })
     }
@@ -645,6 +651,51 @@ fn check_unknown_keys(r: &mut MapReader<'_>) -> Vec<String> {
         }
     }
     ignored
+}
+
+/// Sorts `consumer.override.*` keys into librdkafka properties (returned; taken off
+/// `ignored`), Java-only names and security settings (left in `ignored`: the worker
+/// file's `consumer.*`/security keys, which are translated for librdkafka, carry
+/// those) and bad values (errors).
+fn read_consumer_overrides(
+    r: &mut MapReader<'_>,
+    ignored: &mut Vec<String>,
+) -> Vec<(String, String)> {
+    const PREFIX: &str = "consumer.override.";
+    let mut out = Vec::new();
+    let keys: Vec<(String, String)> = r
+        .map
+        .iter()
+        .filter(|(k, _)| k.starts_with(PREFIX))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (key, value) in keys {
+        let property = &key[PREFIX.len()..];
+        if property.starts_with("sasl.")
+            || property.starts_with("ssl.")
+            || property == "security.protocol"
+        {
+            continue;
+        }
+        let checked = rdkafka::ClientConfig::new()
+            .set(property, &value)
+            .create_native_config();
+        match checked {
+            Ok(_) => {
+                ignored.retain(|k| k != &key);
+                out.push((property.to_string(), value));
+            }
+            Err(rdkafka::error::KafkaError::ClientConfig(
+                rdkafka::types::RDKafkaConfRes::RD_KAFKA_CONF_UNKNOWN,
+                ..,
+            )) => {}
+            Err(rdkafka::error::KafkaError::ClientConfig(_, reason, ..)) => {
+                r.error(&key, format!("is not a valid consumer setting: {reason}"));
+            }
+            Err(e) => r.error(&key, e.to_string()),
+        }
+    }
+    out
 }
 
 fn read_topics(r: &mut MapReader<'_>) -> TopicSelection {
@@ -1276,6 +1327,27 @@ mod tests {
         assert!(!errors(&with(&[("overide.event.type", "true")]))
             .messages_for("overide.event.type")
             .is_empty());
+    }
+
+    #[test]
+    fn consumer_overrides_reach_the_consumer_and_bad_values_name_the_key() {
+        let c = ConnectorConfig::from_map(&with(&[
+            ("consumer.override.fetch.wait.max.ms", "20"),
+            ("consumer.override.max.poll.records", "100"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.consumer_overrides,
+            [("fetch.wait.max.ms".to_string(), "20".to_string())]
+        );
+        assert_eq!(c.ignored_keys(), ["consumer.override.max.poll.records"]);
+        let e = errors(&with(&[("consumer.override.fetch.wait.max.ms", "soon")]));
+        let messages = e.messages_for("consumer.override.fetch.wait.max.ms");
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        assert!(
+            messages[0].starts_with("is not a valid consumer setting"),
+            "{messages:?}"
+        );
     }
 
     #[test]

@@ -19,6 +19,12 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+/// Worker `consumer.*` settings for a tansu broker: tansu holds every fetch for the
+/// full `fetch.wait.max.ms` even when records are ready, so the sink's default wait
+/// (100 ms) would cap a consumer at ten fetches a second. Real Kafka answers a fetch as
+/// soon as it has records and needs none of this.
+pub const TANSU_WORKER_TUNING: &[(&str, &str)] = &[("consumer.fetch.wait.max.ms", "5")];
+
 /// One record to produce: partition, optional key, value.
 pub type Produced = (i32, Option<Vec<u8>>, Vec<u8>);
 

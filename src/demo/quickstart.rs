@@ -136,6 +136,7 @@ pub fn run(args: QuickstartArgs) -> Result<(), QuickstartError> {
         ("listeners", "http://127.0.0.1:0"),
     ]
     .into_iter()
+    .chain(super::broker::TANSU_WORKER_TUNING.iter().copied())
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     let worker = WorkerConfig::from_map(&worker_map).map_err(err)?;

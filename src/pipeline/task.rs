@@ -223,7 +223,8 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
             }
         }),
     );
-    let overrides = worker.consumer_overrides();
+    let mut overrides = worker.consumer_overrides();
+    overrides.extend(config.consumer_overrides.iter().cloned());
     let consumer = build_consumer(
         &ConsumerSettings {
             bootstrap_servers: &worker.bootstrap_servers,
