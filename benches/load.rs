@@ -316,26 +316,45 @@ fn run(
         .expect("runtime");
     let tag = format!("{name}{}", free_port());
     let topic = format!("bench-{tag}");
-    let s = stream(records, partitions, &tag);
-    let payloads: Vec<(i32, Option<Vec<u8>>, Vec<u8>)> = s
-        .records
-        .iter()
-        .map(|r| (r.partition, Some(r.key.clone()), r.value.clone()))
-        .collect();
     rt.block_on(kafka.create_topic(&topic, partitions));
-    let batch: usize = std::env::var("PRODUCER_BATCH")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
-    let producer = kafka.batching_producer(batch);
-    if let Feed::Backlog = feed {
-        for chunk in payloads.chunks(20_000) {
-            rt.block_on(kafka.produce_with(&producer, &topic, chunk));
+    let mut fed = Fed {
+        ends: vec![0; partitions as usize],
+        records: 0,
+        live: 0,
+    };
+    // A backlog is generated and produced in chunks of distinct Leads, so that a
+    // million records never sit in this process at once; a paced feed is one stream,
+    // produced while the sink runs.
+    let mut paced = Vec::new();
+    let chunk_records = match feed {
+        Feed::Backlog => 100_000,
+        Feed::Paced(_) => records.max(1),
+    };
+    let mut left = records;
+    let mut chunk_no = 0;
+    while left > 0 {
+        let n = left.min(chunk_records);
+        left -= n;
+        let s = stream(n, partitions, &format!("{tag}c{chunk_no}"));
+        chunk_no += 1;
+        fed.add(&s);
+        let payloads: Vec<(i32, Option<Vec<u8>>, Vec<u8>)> = s
+            .records
+            .into_iter()
+            .map(|r| (r.partition, Some(r.key), r.value))
+            .collect();
+        match feed {
+            Feed::Backlog => {
+                for chunk in payloads.chunks(20_000) {
+                    rt.block_on(kafka.produce(&topic, chunk));
+                }
+            }
+            Feed::Paced(_) => paced = payloads,
         }
     }
 
     let broker_ceiling = (ceiling && matches!(feed, Feed::Backlog))
-        .then(|| broker_ceiling(&kafka.bootstrap, &topic, partitions, s.records.len()));
+        .then(|| broker_ceiling(&kafka.bootstrap, &topic, partitions, fed.records));
 
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
@@ -345,7 +364,11 @@ fn run(
         ("listeners", rest.as_str()),
     ]
     .into_iter()
-    .chain(sobject_sink::demo::broker::TANSU_WORKER_TUNING.iter().copied())
+    .chain(
+        sobject_sink::demo::broker::TANSU_WORKER_TUNING
+            .iter()
+            .copied(),
+    )
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     let mut connector = sobject_sink::demo::quickstart::connector_config(name, &topic, &sim.url);
@@ -369,18 +392,15 @@ fn run(
     let mut sink = spawn_sink(dir.path());
     if let Feed::Paced(rate) = feed {
         let begin = Instant::now();
-        for (i, chunk) in payloads.chunks(100).enumerate() {
+        for (i, chunk) in paced.chunks(100).enumerate() {
             let due = begin + Duration::from_secs_f64((i * 100) as f64 / rate);
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }
-            rt.block_on(kafka.produce_with(&producer, &topic, chunk));
+            rt.block_on(kafka.produce(&topic, chunk));
         }
     }
-    let mut ends = vec![0i64; partitions as usize];
-    for r in &s.records {
-        ends[r.partition as usize] += 1;
-    }
+    let ends = &fed.ends;
     let group = format!("connect-{name}");
     let deadline = Instant::now() + Duration::from_secs(3600);
     loop {
@@ -422,7 +442,7 @@ fn run(
         .unwrap_or(0);
     let latency = "sobject_sink_record_latency_seconds";
     RunResult {
-        records: s.records.len(),
+        records: fed.records,
         seconds,
         api_calls: counters.api_units_used,
         p50_ms: percentile(&metrics, latency, 0.5).map(|s| s * 1000.0),
@@ -432,12 +452,29 @@ fn run(
         cpu_seconds: cpu,
         broker_ceiling,
     }
-    .checked(&s)
+    .checked(fed.live)
+}
+
+/// What a run gave the sink: the end offset per partition, the records, and the Leads
+/// that should be live in the org afterwards.
+struct Fed {
+    ends: Vec<i64>,
+    records: usize,
+    live: usize,
+}
+
+impl Fed {
+    fn add(&mut self, s: &sobject_sink::demo::lead_stream::LeadStream) {
+        for r in &s.records {
+            self.ends[r.partition as usize] += 1;
+        }
+        self.records += s.records.len();
+        self.live += s.expected.values().filter(|e| e.is_some()).count();
+    }
 }
 
 impl RunResult {
-    fn checked(self, s: &sobject_sink::demo::lead_stream::LeadStream) -> RunResult {
-        let live = s.expected.values().filter(|e| e.is_some()).count();
+    fn checked(self, live: usize) -> RunResult {
         assert_eq!(self.rows, live, "every live Lead arrived");
         self
     }

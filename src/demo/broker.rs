@@ -170,17 +170,10 @@ impl Broker {
     /// committed offset in the middle of one would stall; single-record batches keep
     /// every offset at a batch start. (Real Kafka brokers do not need this.)
     pub fn producer(&self) -> FutureProducer {
-        self.batching_producer(1)
-    }
-
-    /// A producer writing up to `records_per_batch` records per record batch, as
-    /// producers usually do. Only for topics read from the start by a consumer that
-    /// never resumes from a committed offset (see [`Broker::producer`]).
-    pub fn batching_producer(&self, records_per_batch: usize) -> FutureProducer {
         ClientConfig::new()
             .set("bootstrap.servers", &self.bootstrap)
             .set("linger.ms", "5")
-            .set("batch.num.messages", records_per_batch.max(1).to_string())
+            .set("batch.num.messages", "1")
             .set("message.timeout.ms", "30000")
             .create()
             .expect("producer")
@@ -189,11 +182,7 @@ impl Broker {
     /// Produces `(partition, key, value)` records to `topic` in order, waiting for
     /// every acknowledgement.
     pub async fn produce(&self, topic: &str, records: &[Produced]) {
-        self.produce_with(&self.producer(), topic, records).await
-    }
-
-    /// Produces `records` like [`Broker::produce`], through `producer`.
-    pub async fn produce_with(&self, producer: &FutureProducer, topic: &str, records: &[Produced]) {
+        let producer = self.producer();
         let mut pending = Vec::with_capacity(records.len());
         for (partition, key, value) in records {
             let mut r: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic)

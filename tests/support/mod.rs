@@ -108,7 +108,11 @@ impl World {
             ("task.shutdown.graceful.timeout.ms", "10000"),
         ]
         .into_iter()
-        .chain(sobject_sink::demo::broker::TANSU_WORKER_TUNING.iter().copied())
+        .chain(
+            sobject_sink::demo::broker::TANSU_WORKER_TUNING
+                .iter()
+                .copied(),
+        )
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
     }
