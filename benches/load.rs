@@ -17,7 +17,7 @@
 //! (peak-RSS run; 0 skips it), `--partitions P`.
 
 use serde_json::{json, Value};
-use sobject_sink::demo::broker::{broker, free_port};
+use sobject_sink::demo::broker::{broker, free_port, produce_with};
 use sobject_sink::demo::lead_stream::{generate, StreamSpec};
 use sobject_sink::sim::{FaultPlan, OrgConfig, SimAdmin, SimConfig};
 use std::collections::BTreeMap;
@@ -391,13 +391,14 @@ fn run(
     let started = Instant::now();
     let mut sink = spawn_sink(dir.path());
     if let Feed::Paced(rate) = feed {
+        let producer = kafka.producer();
         let begin = Instant::now();
         for (i, chunk) in paced.chunks(100).enumerate() {
             let due = begin + Duration::from_secs_f64((i * 100) as f64 / rate);
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }
-            rt.block_on(kafka.produce(&topic, chunk));
+            rt.block_on(produce_with(&producer, &topic, chunk));
         }
     }
     let ends = &fed.ends;

@@ -182,29 +182,7 @@ impl Broker {
     /// Produces `(partition, key, value)` records to `topic` in order, waiting for
     /// every acknowledgement.
     pub async fn produce(&self, topic: &str, records: &[Produced]) {
-        let producer = self.producer();
-        let mut pending = Vec::with_capacity(records.len());
-        for (partition, key, value) in records {
-            let mut r: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic)
-                .partition(*partition)
-                .payload(value.as_slice())
-                .headers(OwnedHeaders::new().insert(Header {
-                    key: "test",
-                    value: Some("1"),
-                }));
-            if let Some(k) = key {
-                r = r.key(k.as_slice());
-            }
-            pending.push(
-                producer
-                    .send_result(r)
-                    .map_err(|(e, _)| e)
-                    .expect("enqueue"),
-            );
-        }
-        for p in pending {
-            p.await.expect("delivery").expect("broker ack");
-        }
+        produce_with(&self.producer(), topic, records).await
     }
 
     /// The committed positions of `group` on `topic` partitions `0..partitions`
@@ -256,5 +234,32 @@ impl Broker {
         }
         out.sort_by_key(|m| (m.partition(), m.offset()));
         out
+    }
+}
+
+/// Produces `(partition, key, value)` records to `topic` in order through `producer`,
+/// waiting for every acknowledgement (to pace a feed with one producer).
+pub async fn produce_with(producer: &FutureProducer, topic: &str, records: &[Produced]) {
+    let mut pending = Vec::with_capacity(records.len());
+    for (partition, key, value) in records {
+        let mut r: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic)
+            .partition(*partition)
+            .payload(value.as_slice())
+            .headers(OwnedHeaders::new().insert(Header {
+                key: "test",
+                value: Some("1"),
+            }));
+        if let Some(k) = key {
+            r = r.key(k.as_slice());
+        }
+        pending.push(
+            producer
+                .send_result(r)
+                .map_err(|(e, _)| e)
+                .expect("enqueue"),
+        );
+    }
+    for p in pending {
+        p.await.expect("delivery").expect("broker ack");
     }
 }
