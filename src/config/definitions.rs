@@ -255,7 +255,7 @@ const DEFINITIONS: &[ConfigKeyDef] = &[
         "First retry delay in ms for transient failures; it doubles per attempt, with full jitter."),
     def("sink.retry.backoff.max.ms", T::Long, Some("60000"), false, Low, G_SINK,
         "Longest single retry delay in ms."),
-    def("sink.max.buffered.records", T::Long, Some("20000"), false, Low, G_SINK,
+    def("sink.max.buffered.records", T::Long, Some("10000"), false, Low, G_SINK,
         "Records read from Kafka but not yet written (memory bound); the consumer pauses above it."),
     def("sink.api.budget.poll.ms", T::Long, Some("30000"), false, Low, G_SINK,
         "While paused for the daily API allocation, how often /limits is read to see whether it freed up."),

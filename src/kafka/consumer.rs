@@ -175,6 +175,10 @@ pub fn build_consumer(
         .set("heartbeat.interval.ms", "1000")
         .set("max.poll.interval.ms", "300000")
         .set("fetch.wait.max.ms", "100")
+        // librdkafka prefetches up to 64 MB by default; the pipeline's own buffer
+        // (sink.max.buffered.records) is what keeps writers busy, so a smaller
+        // prefetch keeps the memory bound without slowing a backlog drain.
+        .set("queued.max.messages.kbytes", "16384")
         // Topics created after the connector (or matching topics.regex) are picked up
         // within seconds, not the client default of five minutes.
         .set("topic.metadata.refresh.interval.ms", "5000")
