@@ -427,7 +427,9 @@ fn secrets_never_reach_logs_errors_or_rest_responses() {
 
 fn metric(w: &World, rest: &str, prefix: &str) -> Option<f64> {
     let text = w.rt.block_on(async {
-        reqwest::get(format!("{rest}/metrics"))
+        w.http
+            .get(format!("{rest}/metrics"))
+            .send()
             .await
             .ok()?
             .text()
@@ -440,9 +442,82 @@ fn metric(w: &World, rest: &str, prefix: &str) -> Option<f64> {
         .reduce(|a, b| a + b)
 }
 
+/// With the cluster's `dist` connector running, a second connector with wrong
+/// credentials fails its task with a trace; then no known secret is anywhere in the
+/// status topic (keys or values), traces included.
+fn secrets_stay_out_of_the_status_topic(w: &World, rests: &[String], status: &str, token: &str) {
+    let wrong_password = "Dist-Wrong-Password-3e8f21c7";
+    let wrong_token = "DistWrongSecurityToken77ab05";
+    let mut wrong = w.connector("distwrong", "dist-wrong");
+    wrong.insert("salesforce.password".into(), wrong_password.into());
+    wrong.insert("salesforce.password.token".into(), wrong_token.into());
+    w.produce_records("dist-wrong", 1, &[]);
+    let (code, body) = post_json(
+        w,
+        &format!("{}/connectors", rests[0]),
+        &json!({"name": "distwrong", "config": wrong}),
+    );
+    assert_eq!(code, 201, "{body}");
+    w.wait_task(&rests[1], "distwrong", "a FAILED task", |t| {
+        t["state"] == "FAILED" && t["trace"].as_str().is_some_and(|s| !s.is_empty())
+    });
+
+    let records: Vec<(String, String)> = w
+        .kafka
+        .read_all(status)
+        .iter()
+        .map(|m| {
+            use rdkafka::Message;
+            let text =
+                |b: Option<&[u8]>| String::from_utf8_lossy(b.unwrap_or_default()).into_owned();
+            (text(m.key()), text(m.payload()))
+        })
+        .collect();
+    assert!(
+        records
+            .iter()
+            .any(|(k, v)| k.starts_with("status-task-dist-") && v.contains("RUNNING")),
+        "the running connector's status is in {status}: {records:?}"
+    );
+    assert!(
+        records
+            .iter()
+            .any(|(k, v)| k.starts_with("status-task-distwrong-")
+                && v.contains("FAILED")
+                && v.contains("authentication failure")),
+        "the failed task's trace is in {status}: {records:?}"
+    );
+    for secret in [
+        "sim-password",
+        "SIMTOKEN",
+        "sim-consumer-secret",
+        wrong_password,
+        wrong_token,
+        token,
+    ] {
+        for (k, v) in &records {
+            assert!(
+                !k.contains(secret) && !v.contains(secret),
+                "{secret} appears in {status}: {k} => {v}"
+            );
+        }
+    }
+}
+
 #[test]
 fn two_distributed_workers_share_a_connector_and_split_its_partitions() {
-    let w = World::new();
+    let mut w = World::new();
+    // The cluster's REST API is protected: the token must stay out of the status topic.
+    let rest_token = "Dist-Rest-Bearer-Token-91c4e7a2";
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {rest_token}").parse().unwrap(),
+    );
+    w.http = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap();
     let topic = "dist-leads";
     let group = format!("sink-cluster-{}", sobject_sink::demo::broker::free_port());
     let dir = tempfile::tempdir().unwrap();
@@ -455,7 +530,7 @@ fn two_distributed_workers_share_a_connector_and_split_its_partitions() {
             "bootstrap.servers={}\nlisteners={rest}\ngroup.id={group}\nconfig.storage.topic={group}-configs\n\
              status.storage.topic={group}-status\noffset.storage.topic={group}-offsets\n\
              config.storage.replication.factor=1\nstatus.storage.replication.factor=1\n\
-             offset.storage.replication.factor=1\n",
+             offset.storage.replication.factor=1\nrest.auth.bearer.token={rest_token}\n",
             w.kafka.bootstrap
         );
         let path = dir.path().join(format!("worker{i}.properties"));
@@ -545,6 +620,7 @@ fn two_distributed_workers_share_a_connector_and_split_its_partitions() {
     }
     let half_ends = ends_of(&stream.records[..half], 4);
     w.wait_committed(&rests[1], "dist", topic, &half_ends);
+    secrets_stay_out_of_the_status_topic(&w, &rests, &format!("{group}-status"), rest_token);
     if std::env::var("KAFKA_BOOTSTRAP").is_err() {
         // tansu 0.6 does not expire a killed member from the consumer group: after
         // its session times out the rebalance hands its partitions back to it (seen
