@@ -427,7 +427,9 @@ fn secrets_never_reach_logs_errors_or_rest_responses() {
 
 fn metric(w: &World, rest: &str, prefix: &str) -> Option<f64> {
     let text = w.rt.block_on(async {
-        reqwest::get(format!("{rest}/metrics"))
+        w.http
+            .get(format!("{rest}/metrics"))
+            .send()
             .await
             .ok()?
             .text()
@@ -440,9 +442,82 @@ fn metric(w: &World, rest: &str, prefix: &str) -> Option<f64> {
         .reduce(|a, b| a + b)
 }
 
+/// With the cluster's `dist` connector running, a second connector with wrong
+/// credentials fails its task with a trace; then no known secret is anywhere in the
+/// status topic (keys or values), traces included.
+fn secrets_stay_out_of_the_status_topic(w: &World, rests: &[String], status: &str, token: &str) {
+    let wrong_password = "Dist-Wrong-Password-3e8f21c7";
+    let wrong_token = "DistWrongSecurityToken77ab05";
+    let mut wrong = w.connector("distwrong", "dist-wrong");
+    wrong.insert("salesforce.password".into(), wrong_password.into());
+    wrong.insert("salesforce.password.token".into(), wrong_token.into());
+    w.produce_records("dist-wrong", 1, &[]);
+    let (code, body) = post_json(
+        w,
+        &format!("{}/connectors", rests[0]),
+        &json!({"name": "distwrong", "config": wrong}),
+    );
+    assert_eq!(code, 201, "{body}");
+    w.wait_task(&rests[1], "distwrong", "a FAILED task", |t| {
+        t["state"] == "FAILED" && t["trace"].as_str().is_some_and(|s| !s.is_empty())
+    });
+
+    let records: Vec<(String, String)> = w
+        .kafka
+        .read_all(status)
+        .iter()
+        .map(|m| {
+            use rdkafka::Message;
+            let text =
+                |b: Option<&[u8]>| String::from_utf8_lossy(b.unwrap_or_default()).into_owned();
+            (text(m.key()), text(m.payload()))
+        })
+        .collect();
+    assert!(
+        records
+            .iter()
+            .any(|(k, v)| k.starts_with("status-task-dist-") && v.contains("RUNNING")),
+        "the running connector's status is in {status}: {records:?}"
+    );
+    assert!(
+        records
+            .iter()
+            .any(|(k, v)| k.starts_with("status-task-distwrong-")
+                && v.contains("FAILED")
+                && v.contains("authentication failure")),
+        "the failed task's trace is in {status}: {records:?}"
+    );
+    for secret in [
+        "sim-password",
+        "SIMTOKEN",
+        "sim-consumer-secret",
+        wrong_password,
+        wrong_token,
+        token,
+    ] {
+        for (k, v) in &records {
+            assert!(
+                !k.contains(secret) && !v.contains(secret),
+                "{secret} appears in {status}: {k} => {v}"
+            );
+        }
+    }
+}
+
 #[test]
 fn two_distributed_workers_share_a_connector_and_split_its_partitions() {
-    let w = World::new();
+    let mut w = World::new();
+    // The cluster's REST API is protected: the token must stay out of the status topic.
+    let rest_token = "Dist-Rest-Bearer-Token-91c4e7a2";
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {rest_token}").parse().unwrap(),
+    );
+    w.http = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap();
     let topic = "dist-leads";
     let group = format!("sink-cluster-{}", sobject_sink::demo::broker::free_port());
     let dir = tempfile::tempdir().unwrap();
@@ -455,7 +530,7 @@ fn two_distributed_workers_share_a_connector_and_split_its_partitions() {
             "bootstrap.servers={}\nlisteners={rest}\ngroup.id={group}\nconfig.storage.topic={group}-configs\n\
              status.storage.topic={group}-status\noffset.storage.topic={group}-offsets\n\
              config.storage.replication.factor=1\nstatus.storage.replication.factor=1\n\
-             offset.storage.replication.factor=1\n",
+             offset.storage.replication.factor=1\nrest.auth.bearer.token={rest_token}\n",
             w.kafka.bootstrap
         );
         let path = dir.path().join(format!("worker{i}.properties"));
@@ -545,6 +620,7 @@ fn two_distributed_workers_share_a_connector_and_split_its_partitions() {
     }
     let half_ends = ends_of(&stream.records[..half], 4);
     w.wait_committed(&rests[1], "dist", topic, &half_ends);
+    secrets_stay_out_of_the_status_topic(&w, &rests, &format!("{group}-status"), rest_token);
     if std::env::var("KAFKA_BOOTSTRAP").is_err() {
         // tansu 0.6 does not expire a killed member from the consumer group: after
         // its session times out the rebalance hands its partitions back to it (seen
@@ -579,4 +655,164 @@ fn two_distributed_workers_share_a_connector_and_split_its_partitions() {
         libc::kill(workers.0[1].id() as i32, libc::SIGTERM);
     }
     assert!(workers.0[1].wait().unwrap().success());
+}
+
+/// A self-signed certificate for `127.0.0.1` and `localhost`: (certificate PEM, key PEM).
+fn self_signed_localhost() -> (Vec<u8>, Vec<u8>) {
+    use openssl::asn1::Asn1Time;
+    use openssl::bn::BigNum;
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::hash::MessageDigest;
+    use openssl::nid::Nid;
+    use openssl::pkey::PKey;
+    use openssl::x509::extension::{ExtendedKeyUsage, SubjectAlternativeName};
+    use openssl::x509::{X509NameBuilder, X509};
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+    let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", "localhost").unwrap();
+    let name = name.build();
+    let mut b = X509::builder().unwrap();
+    b.set_version(2).unwrap();
+    let serial = BigNum::from_u32(4242).unwrap().to_asn1_integer().unwrap();
+    b.set_serial_number(&serial).unwrap();
+    b.set_subject_name(&name).unwrap();
+    b.set_issuer_name(&name).unwrap();
+    b.set_pubkey(&key).unwrap();
+    b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_not_after(&Asn1Time::days_from_now(2).unwrap())
+        .unwrap();
+    let san = SubjectAlternativeName::new()
+        .dns("localhost")
+        .ip("127.0.0.1")
+        .build(&b.x509v3_context(None, None))
+        .unwrap();
+    b.append_extension(san).unwrap();
+    b.append_extension(ExtendedKeyUsage::new().server_auth().build().unwrap())
+        .unwrap();
+    b.sign(&key, MessageDigest::sha256()).unwrap();
+    (
+        b.build().to_pem().unwrap(),
+        key.private_key_to_pem_pkcs8().unwrap(),
+    )
+}
+
+#[test]
+fn an_https_listener_serves_the_api_and_metrics_over_tls_only() {
+    let w = World::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_pem, key_pem) = self_signed_localhost();
+    let cert = dir.path().join("rest-cert.pem");
+    let key = dir.path().join("rest-key.pem");
+    std::fs::write(&cert, &cert_pem).unwrap();
+    std::fs::write(&key, &key_pem).unwrap();
+    let token = "Tls-Bearer-Token-6b1e0c9d";
+    let port = sobject_sink::demo::broker::free_port();
+    let worker_file = |key_path: &std::path::Path| {
+        format!(
+            "bootstrap.servers={}\nlisteners=https://127.0.0.1:{port}\nrest.tls.cert.path={}\n\
+             rest.tls.key.path={}\nrest.auth.bearer.token={token}\n",
+            w.kafka.bootstrap,
+            cert.display(),
+            key_path.display()
+        )
+    };
+    let conn = dir.path().join("c.properties");
+    let text: String = w
+        .connector("tls", "rest-tls")
+        .iter()
+        .map(|(k, v)| format!("{k}={v}\n"))
+        .collect();
+    std::fs::write(&conn, text).unwrap();
+
+    // An unreadable key stops the process, naming the key and the file.
+    let missing = dir.path().join("no-such-key.pem");
+    std::fs::write(dir.path().join("bad.properties"), worker_file(&missing)).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sobject-sink"))
+        .arg("standalone")
+        .arg(dir.path().join("bad.properties"))
+        .arg(&conn)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("rest.tls.key.path") && stderr.contains("no-such-key.pem"),
+        "{stderr}"
+    );
+
+    std::fs::write(dir.path().join("w.properties"), worker_file(&key)).unwrap();
+    let log = std::fs::File::create(dir.path().join("sink.log")).unwrap();
+    let mut children = support::Children::default();
+    children.0.push(
+        std::process::Command::new(env!("CARGO_BIN_EXE_sobject-sink"))
+            .arg("standalone")
+            .arg(dir.path().join("w.properties"))
+            .arg(&conn)
+            .env("RUST_LOG", "info")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let https = format!("https://127.0.0.1:{port}");
+    let trusting = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&cert_pem).unwrap())
+        .build()
+        .unwrap();
+    let get = |client: &reqwest::Client, url: String, auth: bool| {
+        w.rt.block_on(async {
+            let mut req = client.get(url);
+            if auth {
+                req = req.bearer_auth(token);
+            }
+            let r = req.send().await?;
+            let code = r.status().as_u16();
+            Ok::<_, reqwest::Error>((code, r.text().await.unwrap_or_default()))
+        })
+    };
+    let deadline = Instant::now() + support::PATIENCE;
+    let (code, body) = loop {
+        match get(&trusting, format!("{https}/connectors"), true) {
+            Ok(answer) => break answer,
+            Err(e) => assert!(Instant::now() < deadline, "no https answer: {e:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!(["tls"])
+    );
+    let (code, _) = get(&trusting, format!("{https}/connectors"), false).unwrap();
+    assert_eq!(code, 401, "no token, no answer");
+    let (code, metrics) = get(&trusting, format!("{https}/metrics"), true).unwrap();
+    assert_eq!(code, 200);
+    assert!(metrics.contains("sobject_sink_"), "{metrics}");
+
+    // Only TLS is spoken there, and only with this certificate.
+    let plain = get(
+        &trusting,
+        format!("http://127.0.0.1:{port}/connectors"),
+        true,
+    );
+    assert!(plain.is_err(), "plain http answered: {plain:?}");
+    let untrusting = reqwest::Client::new();
+    let unknown = get(&untrusting, format!("{https}/connectors"), true);
+    assert!(unknown.is_err(), "an unknown certificate was accepted");
+
+    unsafe {
+        libc::kill(children.0[0].id() as i32, libc::SIGTERM);
+    }
+    assert!(children.0[0].wait().unwrap().success());
+    let logs = std::fs::read_to_string(dir.path().join("sink.log")).unwrap();
+    assert!(
+        logs.contains(&format!("REST API listening on {https}")),
+        "{logs}"
+    );
+    assert!(
+        !logs.contains(token) && !logs.contains("PRIVATE KEY"),
+        "no secret in the logs"
+    );
 }

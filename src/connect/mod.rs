@@ -5,4 +5,5 @@ pub mod cluster;
 pub mod rest;
 pub mod status;
 pub mod supervisor;
+pub mod tls;
 pub mod worker;

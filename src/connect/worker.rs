@@ -36,11 +36,17 @@ pub enum WorkerError {
     /// The cluster's config or status topic could not be used.
     #[error("distributed mode: {0}")]
     Cluster(String),
+    /// An `https://` listener's certificate or key is unusable.
+    #[error("REST listener TLS: {0}")]
+    Tls(#[from] crate::connect::tls::TlsError),
+    /// An `https://` listener without `rest.tls.cert.path` and `rest.tls.key.path`.
+    #[error("listeners={0} needs rest.tls.cert.path and rest.tls.key.path")]
+    TlsMissing(String),
 }
 
 /// A running worker.
 pub struct WorkerHandle {
-    /// Base URL of the REST API, e.g. `http://127.0.0.1:8083`.
+    /// Base URL of the REST API, e.g. `http://127.0.0.1:8083` (`https://` with TLS).
     pub rest_url: String,
     supervisor: Addr<Supervisor>,
     system: System,
@@ -76,6 +82,16 @@ impl WorkerHandle {
     ) -> Result<WorkerHandle, WorkerError> {
         let worker = Arc::new(worker);
         let addr = listen_addr(&worker.listeners)?;
+        // Read the certificate and key before any thread starts, so a bad file stops
+        // the start cleanly.
+        let tls = match worker.listeners.first() {
+            Some(url) if url.scheme() == "https" => match &worker.rest_tls {
+                Some(files) => Some(crate::connect::tls::acceptor(files)?),
+                None => return Err(WorkerError::TlsMissing(url.to_string())),
+            },
+            _ => None,
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let rest_runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("rest")
@@ -130,15 +146,22 @@ impl WorkerHandle {
             tracing::info!("joined the cluster as worker {worker_id}");
         }
         let app = router(supervisor.clone(), auth);
-        rest_runtime.spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::error!("REST listener stopped: {e}");
+        match tls {
+            Some(acceptor) => {
+                rest_runtime.spawn(crate::connect::tls::serve(listener, acceptor, app));
             }
-        });
-        tracing::info!("REST API listening on http://{worker_id}");
+            None => {
+                rest_runtime.spawn(async move {
+                    if let Err(e) = axum::serve(listener, app).await {
+                        tracing::error!("REST listener stopped: {e}");
+                    }
+                });
+            }
+        }
+        tracing::info!("REST API listening on {scheme}://{worker_id}");
 
         let handle = WorkerHandle {
-            rest_url: format!("http://{worker_id}"),
+            rest_url: format!("{scheme}://{worker_id}"),
             supervisor,
             system,
             actor_thread: Some(actor_thread),
