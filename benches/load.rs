@@ -330,12 +330,13 @@ fn run(
         Feed::Backlog => 100_000,
         Feed::Paced(_) => records.max(1),
     };
-    let mut left = records;
+    // A stream is made of whole Lead histories, so a chunk of n holds about 0.9 n
+    // records; a backlog takes chunks until it has at least `records`.
     let mut chunk_no = 0;
-    while left > 0 {
-        let n = left.min(chunk_records);
-        left -= n;
-        let s = stream(n, partitions, &format!("{tag}c{chunk_no}"));
+    while fed.records < records && (chunk_no == 0 || matches!(feed, Feed::Backlog)) {
+        let n = (records - fed.records).min(chunk_records);
+        // The chunk number leads the tag: its first two characters go into the Ids.
+        let s = stream(n, partitions, &format!("{chunk_no:02}{tag}"));
         chunk_no += 1;
         fed.add(&s);
         let payloads: Vec<(i32, Option<Vec<u8>>, Vec<u8>)> = s

@@ -62,8 +62,15 @@ pub fn partitions_of(tpl: &TopicPartitionList) -> Vec<TopicPartition> {
 impl ClientContext for TaskConsumerContext {
     fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
         // Reaching the end of a partition is how the reader learns it is caught up,
-        // not an error.
-        if matches!(error, rdkafka::error::KafkaError::PartitionEOF(_)) {
+        // not an error. librdkafka reports it per partition or, through this
+        // callback, as a global error code.
+        if matches!(
+            error,
+            rdkafka::error::KafkaError::PartitionEOF(_)
+                | rdkafka::error::KafkaError::Global(
+                    rdkafka::error::RDKafkaErrorCode::PartitionEOF
+                )
+        ) {
             return;
         }
         tracing::warn!(connector = %self.connector, "kafka: {error}: {reason}");
