@@ -6,7 +6,7 @@ mod support;
 use serde_json::{json, Value};
 use sobject_sink::demo::lead_stream::{generate, StreamSpec};
 use std::time::{Duration, Instant};
-use support::{ends_of, World};
+use support::{ends_of, standalone_refuses, write_properties, World};
 
 fn post_json(w: &World, url: &str, body: &Value) -> (u16, Value) {
     w.rt.block_on(async {
@@ -250,16 +250,8 @@ fn invalid_configurations_are_refused_naming_the_key() {
     )
     .unwrap();
     let conn = dir.path().join("bad.properties");
-    let text: String = bad.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
-    std::fs::write(&conn, text).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sobject-sink"))
-        .args(["standalone"])
-        .arg(&worker)
-        .arg(&conn)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    write_properties(&conn, &bad);
+    let stderr = standalone_refuses(&worker, &conn);
     assert!(
         stderr.contains("salesforce.objekt") && stderr.contains("bad.properties"),
         "{stderr}"
@@ -352,16 +344,14 @@ fn secrets_never_reach_logs_errors_or_rest_responses() {
     std::fs::write(dir.path().join("w.properties"), worker).unwrap();
     let mut good = w.connector("secret", topic);
     good.insert("name".into(), "secret".into());
-    let text: String = good.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
-    std::fs::write(dir.path().join("c.properties"), text).unwrap();
+    write_properties(&dir.path().join("c.properties"), &good);
     // A second connector whose login fails: its trace must not show the password either.
     let mut wrong = w.connector("wrongpw", "rest-secrets-2");
     wrong.insert(
         "salesforce.password".into(),
         "Wrong-Secret-Password-42".into(),
     );
-    let text: String = wrong.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
-    std::fs::write(dir.path().join("wrong.properties"), text).unwrap();
+    write_properties(&dir.path().join("wrong.properties"), &wrong);
     let log = std::fs::File::create(dir.path().join("sink.log")).unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sobject-sink"))
         .arg("standalone")
@@ -719,24 +709,12 @@ fn an_https_listener_serves_the_api_and_metrics_over_tls_only() {
         )
     };
     let conn = dir.path().join("c.properties");
-    let text: String = w
-        .connector("tls", "rest-tls")
-        .iter()
-        .map(|(k, v)| format!("{k}={v}\n"))
-        .collect();
-    std::fs::write(&conn, text).unwrap();
+    write_properties(&conn, &w.connector("tls", "rest-tls"));
 
     // An unreadable key stops the process, naming the key and the file.
     let missing = dir.path().join("no-such-key.pem");
     std::fs::write(dir.path().join("bad.properties"), worker_file(&missing)).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sobject-sink"))
-        .arg("standalone")
-        .arg(dir.path().join("bad.properties"))
-        .arg(&conn)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = standalone_refuses(&dir.path().join("bad.properties"), &conn);
     assert!(
         stderr.contains("rest.tls.key.path") && stderr.contains("no-such-key.pem"),
         "{stderr}"

@@ -7,7 +7,7 @@ mod support;
 use serde_json::{json, Value};
 use sobject_sink::demo::lead_stream::{self, generate, same_value, StreamRecord, StreamSpec};
 use std::time::Duration;
-use support::{ends_of, World};
+use support::{ends_of, write_properties, World};
 
 fn spec(tag: &str, leads: usize) -> StreamSpec {
     StreamSpec {
@@ -688,11 +688,6 @@ fn spawn_sink(dir: &std::path::Path) -> std::process::Child {
         .stderr(std::process::Stdio::inherit())
         .spawn()
         .expect("the sobject-sink binary starts")
-}
-
-fn write_properties(path: &std::path::Path, map: &std::collections::BTreeMap<String, String>) {
-    let text: String = map.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
-    std::fs::write(path, text).unwrap();
 }
 
 #[test]

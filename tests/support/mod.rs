@@ -285,3 +285,22 @@ impl Drop for Children {
         }
     }
 }
+
+/// Writes `map` as a `.properties` file.
+pub fn write_properties(path: &std::path::Path, map: &BTreeMap<String, String>) {
+    let text: String = map.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    std::fs::write(path, text).unwrap();
+}
+
+/// Runs `sobject-sink standalone worker connector`, which must refuse to start, and
+/// returns what it wrote to stderr.
+pub fn standalone_refuses(worker: &std::path::Path, connector: &std::path::Path) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sobject-sink"))
+        .arg("standalone")
+        .arg(worker)
+        .arg(connector)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the process started");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
