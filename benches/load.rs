@@ -14,7 +14,9 @@
 //!
 //! Options (after `--`): `--records N` (0 ms scenario), `--slow-records N` (150 ms
 //! scenario), `--per-record N`, `--latency-ms L` (the slow profile), `--backlog N`
-//! (peak-RSS run; 0 skips it), `--partitions P`.
+//! (peak-RSS run; 0 skips it), `--partitions P`, `--only SCENARIO` (one of fast, slow,
+//! perrecord, paced with `--rate R`, backlog). Environment: `SINK_LOG` (the sink's
+//! `RUST_LOG`, shown on stdout), `SINK_EXTRA="key=value,..."` (extra connector keys).
 
 use serde_json::{json, Value};
 use sobject_sink::demo::broker::{broker, free_port, produce_with};
@@ -188,13 +190,11 @@ fn broker_ceiling(bootstrap: &str, topic: &str, partitions: i32, records: usize)
     use rdkafka::consumer::{BaseConsumer, Consumer};
     let mut cfg = rdkafka::ClientConfig::new();
     cfg.set("bootstrap.servers", bootstrap)
-        .set("group.id", format!("ceiling-{}", free_port()))
-        .set("fetch.wait.max.ms", "5");
-    if let Ok(extra) = std::env::var("CEILING_EXTRA") {
-        for kv in extra.split(',') {
-            if let Some((k, v)) = kv.split_once('=') {
-                cfg.set(k.trim(), v.trim());
-            }
+        .set("group.id", format!("ceiling-{}", free_port()));
+    // The same consumer tuning the sink's worker gets.
+    for (key, value) in sobject_sink::demo::broker::TANSU_WORKER_TUNING {
+        if let Some(property) = key.strip_prefix("consumer.") {
+            cfg.set(property, *value);
         }
     }
     let consumer: BaseConsumer = cfg.create().expect("ceiling consumer");

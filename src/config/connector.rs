@@ -663,13 +663,8 @@ fn read_consumer_overrides(
 ) -> Vec<(String, String)> {
     const PREFIX: &str = "consumer.override.";
     let mut out = Vec::new();
-    let keys: Vec<(String, String)> = r
-        .map
-        .iter()
-        .filter(|(k, _)| k.starts_with(PREFIX))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    for (key, value) in keys {
+    let map = r.map;
+    for (key, value) in map.iter().filter(|(k, _)| k.starts_with(PREFIX)) {
         let property = &key[PREFIX.len()..];
         if property.starts_with("sasl.")
             || property.starts_with("ssl.")
@@ -678,21 +673,21 @@ fn read_consumer_overrides(
             continue;
         }
         let checked = rdkafka::ClientConfig::new()
-            .set(property, &value)
+            .set(property, value)
             .create_native_config();
         match checked {
             Ok(_) => {
-                ignored.retain(|k| k != &key);
-                out.push((property.to_string(), value));
+                ignored.retain(|k| k != key);
+                out.push((property.to_string(), value.clone()));
             }
             Err(rdkafka::error::KafkaError::ClientConfig(
                 rdkafka::types::RDKafkaConfRes::RD_KAFKA_CONF_UNKNOWN,
                 ..,
             )) => {}
             Err(rdkafka::error::KafkaError::ClientConfig(_, reason, ..)) => {
-                r.error(&key, format!("is not a valid consumer setting: {reason}"));
+                r.error(key, format!("is not a valid consumer setting: {reason}"));
             }
-            Err(e) => r.error(&key, e.to_string()),
+            Err(e) => r.error(key, e.to_string()),
         }
     }
     out
