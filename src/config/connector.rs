@@ -666,6 +666,10 @@ fn read_consumer_overrides(
     let map = r.map;
     for (key, value) in map.iter().filter(|(k, _)| k.starts_with(PREFIX)) {
         let property = &key[PREFIX.len()..];
+        if super::SINK_OWNED_CONSUMER_KEYS.contains(&property) {
+            r.error(key, super::SINK_OWNED_MESSAGE);
+            continue;
+        }
         if property.starts_with("sasl.")
             || property.starts_with("ssl.")
             || property == "security.protocol"
@@ -1336,6 +1340,14 @@ mod tests {
             [("fetch.wait.max.ms".to_string(), "20".to_string())]
         );
         assert_eq!(c.ignored_keys(), ["consumer.override.max.poll.records"]);
+        let e = errors(&with(&[(
+            "consumer.override.enable.auto.offset.store",
+            "true",
+        )]));
+        assert_eq!(
+            e.messages_for("consumer.override.enable.auto.offset.store"),
+            vec![crate::config::SINK_OWNED_MESSAGE.to_string()]
+        );
         let e = errors(&with(&[("consumer.override.fetch.wait.max.ms", "soon")]));
         let messages = e.messages_for("consumer.override.fetch.wait.max.ms");
         assert_eq!(messages.len(), 1, "{messages:?}");

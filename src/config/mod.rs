@@ -13,6 +13,16 @@ pub mod properties;
 pub mod secret;
 pub mod worker;
 
+/// Consumer properties the sink sets itself and no `consumer.*` or
+/// `consumer.override.*` key may change: offsets are stored only once Salesforce has
+/// accepted a record, and the group is what workers share.
+pub(crate) const SINK_OWNED_CONSUMER_KEYS: &[&str] =
+    &["group.id", "enable.auto.commit", "enable.auto.offset.store"];
+
+/// The message for a `consumer.*` key that names one of [`SINK_OWNED_CONSUMER_KEYS`].
+pub(crate) const SINK_OWNED_MESSAGE: &str =
+    "is set by the sink (offsets are committed only after Salesforce accepts a record)";
+
 pub use connector::ConnectorConfig;
 pub use definitions::{config_definitions, markdown_table, ConfigKeyDef};
 pub use error::{ConfigError, ConfigErrors};

@@ -220,6 +220,10 @@ impl WorkerConfig {
                 continue;
             }
             if let Some(k) = key.strip_prefix("consumer.") {
+                if super::SINK_OWNED_CONSUMER_KEYS.contains(&k) {
+                    r.error(key, super::SINK_OWNED_MESSAGE);
+                    continue;
+                }
                 consumer.push((k.to_string(), value.clone()));
             } else if let Some(k) = key.strip_prefix("producer.") {
                 producer.push((k.to_string(), value.clone()));
@@ -721,6 +725,23 @@ mod tests {
             prop(&w.kafka_client_config(), "ssl.ca.location"),
             Some("/etc/kafka/ca.pem")
         );
+    }
+
+    #[test]
+    fn consumer_keys_that_would_commit_unwritten_records_are_refused() {
+        let e = WorkerConfig::from_map(&map(&[
+            ("bootstrap.servers", "b:9092"),
+            ("consumer.enable.auto.offset.store", "true"),
+            ("consumer.group.id", "other"),
+        ]))
+        .unwrap_err();
+        for key in ["consumer.enable.auto.offset.store", "consumer.group.id"] {
+            assert_eq!(
+                e.messages_for(key),
+                vec![crate::config::SINK_OWNED_MESSAGE.to_string()],
+                "{key}"
+            );
+        }
     }
 
     #[test]
