@@ -769,6 +769,10 @@ fn a_killed_sink_replays_without_halting_and_every_row_ends_right() {
         "killed in the middle ({committed} of {total} committed)"
     );
 
+    // A restart after the dead consumer's session timeout (10 s), as an operator's
+    // restart would be: tansu drops a dead member only when another joins after that
+    // timeout, and a member joining sooner can wait forever for it to rejoin.
+    std::thread::sleep(Duration::from_secs(11));
     let mut second = spawn_sink(dir.path());
     w.wait_committed(&rest, "kill9", topic, &ends_of(&stream.records, 4));
     let (_, status) = w.rest_get(&format!("{rest}/connectors/kill9/status"));
@@ -783,4 +787,114 @@ fn a_killed_sink_replays_without_halting_and_every_row_ends_right() {
     }
     let code = second.wait().expect("exit");
     assert!(code.success(), "graceful shutdown exits 0: {code:?}");
+}
+
+/// The sink's own counter `sobject_sink_bulk_jobs_total` for `connector` and `state`.
+fn bulk_jobs(w: &World, rest_url: &str, connector: &str, state: &str) -> u64 {
+    let text = w.rt.block_on(async {
+        reqwest::get(format!("{rest_url}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    let labels = format!("connector=\"{connector}\"");
+    let state = format!("state=\"{state}\"");
+    text.lines()
+        .filter(|l| l.starts_with("sobject_sink_bulk_jobs_total{"))
+        .filter(|l| l.contains(&labels) && l.contains(&state))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn a_backlog_goes_through_bulk_jobs_and_a_bad_row_in_a_job_halts_naming_it() {
+    let w = World::new();
+    // Every call takes 400 ms, so the backlog piles up behind the first Collections
+    // call and the rest leaves as Bulk API 2.0 jobs.
+    w.rt.block_on(w.admin.set_faults(&sobject_sink::sim::FaultPlan {
+        latency_ms: 400,
+        ..Default::default()
+    }))
+    .expect("fault plan");
+    let bulk_connector = |name: &str, topic: &str| {
+        let mut c = w.connector(name, topic);
+        c.insert("sink.bulk.threshold.records".into(), "400".into());
+        c.insert("sink.max.in.flight.requests".into(), "1".into());
+        c
+    };
+
+    // Creates, updates and deletes of 1,500 Leads.
+    let topic = "e2e-bulk";
+    let stream = generate(&StreamSpec {
+        partitions: 1,
+        updates: (1, 2),
+        ..spec("bk", 1500)
+    });
+    w.produce_stream(topic, 1, &stream);
+    let handle = w.start_worker(bulk_connector("bulk", topic));
+    w.wait_committed(
+        &handle.rest_url,
+        "bulk",
+        topic,
+        &ends_of(&stream.records, 1),
+    );
+    w.assert_rows_match(&stream);
+    assert!(
+        bulk_jobs(&w, &handle.rest_url, "bulk", "JobComplete") >= 1,
+        "the backlog went through at least one completed job"
+    );
+    let uploads = w.rt.block_on(w.admin.counters()).unwrap().of("bulk.upload");
+    assert!(uploads >= 1, "CSV was uploaded to the org");
+    handle.shutdown(Duration::from_secs(10));
+
+    // 700 new Leads; the one at offset 500 matches a row already in the org by the
+    // Lead duplicate rule (same Email), and it travels in a bulk job.
+    let topic = "e2e-bulk-halt";
+    create_in_org(&w, "Existing", "taken@example.org");
+    let recs: Vec<StreamRecord> = (0..700)
+        .map(|i| {
+            let email = if i == 500 {
+                "taken@example.org".to_string()
+            } else {
+                format!("bulk{i}@example.org")
+            };
+            single(
+                0,
+                &sid(&format!("00Q5e0000Bk{i:04}")),
+                "created",
+                lead(&format!("Bulk{i}"), &email),
+            )
+        })
+        .collect();
+    w.produce_records(topic, 1, &recs);
+    let handle = w.start_worker(plain(bulk_connector("bulkhalt", topic)));
+    let trace = failed_trace(&w, &handle.rest_url, "bulkhalt");
+    let bad = &recs[500].id;
+    for part in [
+        "DUPLICATES_DETECTED",
+        "topic=e2e-bulk-halt",
+        "partition=0",
+        "offset=500",
+        bad.as_str(),
+    ] {
+        assert!(trace.contains(part), "{part} missing in trace: {trace}");
+    }
+    assert_eq!(
+        w.kafka.committed("connect-bulkhalt", topic, 1),
+        vec![Some(500)],
+        "commit stops just before the failed record"
+    );
+    assert!(
+        bulk_jobs(&w, &handle.rest_url, "bulkhalt", "JobComplete") >= 1,
+        "the failed row came back from a bulk job"
+    );
+    let rows = w.leads_by_source();
+    assert!(
+        rows.contains_key(&recs[499].id) && rows.contains_key(&recs[699].id),
+        "the job's other rows are written"
+    );
+    assert!(!rows.contains_key(bad));
+    handle.shutdown(Duration::from_secs(10));
 }

@@ -177,7 +177,7 @@ pub struct SinkTuning {
     /// `sink.api.daily.reserve.percent` (0..=100).
     pub api_daily_reserve_percent: u8,
     /// `sink.bulk.threshold.records`; `None` when 0 (Bulk API off).
-    pub bulk_threshold_records: Option<u64>,
+    pub bulk_threshold_records: Option<usize>,
     /// `sink.all.or.none`.
     pub all_or_none: bool,
     /// `sink.strict.deletes`.
@@ -1007,7 +1007,21 @@ fn read_converter(r: &mut MapReader<'_>, prefix: &str, is_key: bool) -> Converte
 
 fn read_sink(r: &mut MapReader<'_>, allow_insecure_http: bool) -> SinkTuning {
     let per_second = r.int("sink.api.requests.per.second", 0, u32::MAX as i64) as u32;
-    let bulk = r.int("sink.bulk.threshold.records", 0, i64::MAX) as u64;
+    let bulk = r.int("sink.bulk.threshold.records", 0, 10_000_000) as usize;
+    let batch_max_records = r.int("sink.batch.max.records", 1, 200) as usize;
+    let max_buffered_records = r.int("sink.max.buffered.records", 200, 10_000_000) as usize;
+    if bulk > 0 && (bulk <= batch_max_records || bulk > max_buffered_records) {
+        // A backlog is what piles up in the sink's buffer, so a threshold above the
+        // buffer could never be reached, and one at or below a batch would send every
+        // full batch as a job.
+        r.error(
+            "sink.bulk.threshold.records",
+            format!(
+                "must be 0 (off) or above sink.batch.max.records ({batch_max_records}) and at \
+                 most sink.max.buffered.records ({max_buffered_records})"
+            ),
+        );
+    }
     let retry_backoff_initial = r.millis("sink.retry.backoff.initial.ms", 1, 3_600_000);
     let retry_backoff_max = r.millis("sink.retry.backoff.max.ms", 1, 3_600_000);
     if retry_backoff_max < retry_backoff_initial {
@@ -1017,7 +1031,7 @@ fn read_sink(r: &mut MapReader<'_>, allow_insecure_http: bool) -> SinkTuning {
         );
     }
     SinkTuning {
-        batch_max_records: r.int("sink.batch.max.records", 1, 200) as usize,
+        batch_max_records,
         batch_linger: r.millis("sink.batch.linger.ms", 0, 60_000),
         max_in_flight_requests: r.int("sink.max.in.flight.requests", 1, 1024) as usize,
         api_requests_per_second: (per_second > 0).then_some(per_second),
@@ -1029,7 +1043,7 @@ fn read_sink(r: &mut MapReader<'_>, allow_insecure_http: bool) -> SinkTuning {
         id_cache_max_entries: r.int("sink.id.cache.max.entries", 0, i64::MAX) as usize,
         retry_backoff_initial,
         retry_backoff_max,
-        max_buffered_records: r.int("sink.max.buffered.records", 200, 10_000_000) as usize,
+        max_buffered_records,
         api_budget_poll_interval: r.millis("sink.api.budget.poll.ms", 100, 3_600_000),
     }
 }
@@ -1455,6 +1469,16 @@ mod tests {
         .unwrap();
         assert_eq!(c.sink.api_requests_per_second, Some(20));
         assert_eq!(c.sink.bulk_threshold_records, Some(10_000));
+        for (threshold, buffered) in [("200", "10000"), ("20001", "20000")] {
+            let e = errors(&with(&[
+                ("sink.bulk.threshold.records", threshold),
+                ("sink.max.buffered.records", buffered),
+            ]));
+            assert!(
+                !e.messages_for("sink.bulk.threshold.records").is_empty(),
+                "{threshold} with a buffer of {buffered}: {e:?}"
+            );
+        }
         assert!(!errors(&with(&[("sink.api.daily.reserve.percent", "101")]))
             .messages_for("sink.api.daily.reserve.percent")
             .is_empty());

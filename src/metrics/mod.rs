@@ -18,8 +18,12 @@ pub struct SinkMetrics {
     /// Records with a final outcome, by operation and outcome
     /// (`written`, `failed`, `dlq`, `already_gone`, `superseded`, `skipped`).
     pub records: IntCounterVec,
-    /// sObject Collections (or Bulk) calls that carried records, by operation.
+    /// sObject Collections calls and Bulk API 2.0 jobs that carried records, by
+    /// operation.
     pub batches: IntCounterVec,
+    /// Bulk API 2.0 ingest jobs by operation and final state (`JobComplete`,
+    /// `Failed`, `Aborted`, or `error` when the job could not be run).
+    pub bulk_jobs: IntCounterVec,
     /// Records per call.
     pub batch_size: HistogramVec,
     /// API calls by endpoint class and HTTP status (`error` when no answer came).
@@ -108,12 +112,20 @@ impl SinkMetrics {
                 "Write calls that carried records",
                 &[c, "operation"],
             ),
+            bulk_jobs: counter(
+                &r,
+                "sobject_sink_bulk_jobs_total",
+                "Bulk API 2.0 ingest jobs by final state",
+                &[c, "operation", "state"],
+            ),
             batch_size: histogram(
                 &r,
                 "sobject_sink_batch_size_records",
-                "Records per write call",
+                "Records per write call or bulk job",
                 &[c],
-                vec![1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 150.0, 200.0],
+                vec![
+                    1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 150.0, 200.0, 1000.0, 5000.0, 10000.0,
+                ],
             ),
             api_calls: counter(
                 &r,

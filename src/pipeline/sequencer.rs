@@ -59,6 +59,8 @@ pub struct SequencerSettings {
     pub linger: Duration,
     /// Calls in flight at once.
     pub max_in_flight: usize,
+    /// Ready changes of one kind that go as one Bulk API 2.0 job; `None` for never.
+    pub bulk_threshold: Option<usize>,
 }
 
 /// The sequencer actor.
@@ -86,8 +88,13 @@ impl Sequencer {
         halt: Addr<HaltActor>,
         reporter: Addr<Reporter>,
     ) -> Self {
+        let queues = OrderingQueues::new(settings.max_batch);
+        let queues = match settings.bulk_threshold {
+            Some(threshold) => queues.with_bulk_threshold(threshold),
+            None => queues,
+        };
         Self {
-            queues: OrderingQueues::new(settings.max_batch),
+            queues,
             settings,
             writer,
             tracker,

@@ -8,6 +8,12 @@
 //! `request.max.retries.time.ms`). A call refused as a whole for one bad record
 //! (`JSON_PARSER_ERROR`, ...) is split in halves until the culprit stands alone, so
 //! the others still go through.
+//!
+//! A bulk batch (at least `sink.bulk.threshold.records` changes, formed by the
+//! sequencer from a backlog) goes as one Bulk API 2.0 ingest job instead. Its rows come
+//! back with the same per-record results as a Collections call and are settled the same
+//! way; what is left to retry goes again, as a job while it still makes a bulk batch and
+//! as Collections calls of at most 200 records once it does not.
 
 use crate::config::Operation;
 use crate::metrics::metrics;
@@ -15,8 +21,9 @@ use crate::pipeline::governor::{Acquire, AllocationSpent, RateGovernor, Release}
 use crate::pipeline::messages::{Change, ChangeOutcome, WriteBatch, Written};
 use crate::pipeline::plan::WriteGroup;
 use crate::pipeline::schema_cache::{GetSchema, RefreshSchema, SchemaCache};
+use crate::salesforce::bulk::{BulkOperation, BulkOptions};
 use crate::salesforce::client::{CallError, SalesforceClient};
-use crate::salesforce::collections::RecordResult;
+use crate::salesforce::collections::{RecordResult, MAX_COLLECTION_RECORDS};
 use crate::salesforce::describe::SObjectSchema;
 use crate::salesforce::outcome::{
     classify_call, classify_record, Backoff, CallOutcome, RecordOp, RecordOutcome, RetryBudget,
@@ -54,6 +61,15 @@ pub struct WriterSettings {
     pub backoff_initial: Duration,
     /// Longest retry delay (`sink.retry.backoff.max.ms`).
     pub backoff_max: Duration,
+    /// Changes that make a bulk batch (`sink.bulk.threshold.records`); `None` for never.
+    pub bulk_threshold: Option<usize>,
+}
+
+impl WriterSettings {
+    /// Whether `n` changes go as one Bulk API 2.0 job.
+    fn is_bulk(&self, n: usize) -> bool {
+        n > MAX_COLLECTION_RECORDS && self.bulk_threshold.is_some_and(|t| n >= t)
+    }
 }
 
 /// A fresh backoff with the configured delays.
@@ -209,6 +225,11 @@ async fn write_batch(shared: &Shared, group: WriteGroup, changes: &[Change]) -> 
     let mut backoff = backoff_for(&shared.settings);
     while let Some(mut chunk) = stack.pop() {
         while !chunk.is_empty() {
+            let bulk = s.is_bulk(chunk.len());
+            if !bulk && chunk.len() > MAX_COLLECTION_RECORDS {
+                // Too big for one Collections call and no (longer a) bulk batch.
+                stack.push(chunk.split_off(MAX_COLLECTION_RECORDS));
+            }
             let bodies = build_bodies(
                 shared,
                 group,
@@ -230,7 +251,11 @@ async fn write_batch(shared: &Shared, group: WriteGroup, changes: &[Change]) -> 
                 .batch_size
                 .with_label_values(&[&s.connector])
                 .observe(chunk.len() as f64);
-            let result = send(shared, group, &bodies, &targets, &chunk).await;
+            let result = if bulk {
+                send_bulk(shared, group, &bodies, &targets, &chunk).await
+            } else {
+                send(shared, group, &bodies, &targets, &chunk).await
+            };
             shared.governor.do_send(Release);
             match result {
                 Ok(results) => {
@@ -574,4 +599,62 @@ async fn send(
             c.delete(&ids, s.all_or_none).await
         }
     }
+}
+
+/// Writes the changes at `chunk`'s positions as one Bulk API 2.0 ingest job; one result
+/// per change, in order, as a Collections call would give them.
+async fn send_bulk(
+    shared: &Shared,
+    group: WriteGroup,
+    bodies: &[Map<String, Value>],
+    targets: &[Option<String>],
+    chunk: &[usize],
+) -> Result<Vec<RecordResult>, CallError> {
+    let s = &shared.settings;
+    let delete_rows: Vec<Map<String, Value>>;
+    let (op, rows) = match group {
+        WriteGroup::Insert => (BulkOperation::Insert, bodies),
+        WriteGroup::UpsertByExternalId => (
+            BulkOperation::Upsert {
+                external_id_field: s.custom_id_field.clone().unwrap_or_default(),
+            },
+            bodies,
+        ),
+        WriteGroup::UpdateById | WriteGroup::UpdateByExternalId => (BulkOperation::Update, bodies),
+        WriteGroup::DeleteById | WriteGroup::DeleteByExternalId => {
+            delete_rows = chunk
+                .iter()
+                .map(|pos| {
+                    let id = targets[*pos].clone().unwrap_or_default();
+                    Map::from_iter([("Id".to_string(), Value::String(id))])
+                })
+                .collect();
+            (BulkOperation::Delete, delete_rows.as_slice())
+        }
+    };
+    let answer = shared
+        .client
+        .bulk_ingest(&s.sobject, &op, rows, &BulkOptions::default())
+        .await;
+    let state = match &answer {
+        Ok(report) => report.state.as_str(),
+        Err(_) => "error",
+    };
+    metrics()
+        .bulk_jobs
+        .with_label_values(&[&s.connector, group.as_str(), state])
+        .inc();
+    let report = answer?;
+    if report.state != "JobComplete" {
+        tracing::warn!(
+            connector = %s.connector,
+            "bulk job {} for {} {} records ended {}: {}; its unprocessed rows are retried",
+            report.job_id,
+            rows.len(),
+            group.as_str(),
+            report.state,
+            report.error_message.as_deref().unwrap_or("no message")
+        );
+    }
+    Ok(report.results)
 }
