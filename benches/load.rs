@@ -6,7 +6,8 @@
 //! `sobject-sink` binary against them, and prints records/s, API calls per 1,000
 //! records, end-to-end latency percentiles and the sink's peak RSS. In the same run it
 //! measures a per-record mode (one REST call per record, one at a time: how the
-//! self-managed Confluent connector writes) and prints the ratios. Results also go to
+//! self-managed Confluent connector writes) and prints the ratios, and the slow
+//! backlog once more through Bulk API 2.0 jobs (`sink.bulk.threshold.records`). Results also go to
 //! `bench-results/load.json`.
 //!
 //! Run by `cargo test` (no `--bench` argument) it is a smoke test on a few thousand
@@ -15,7 +16,7 @@
 //! Options (after `--`): `--records N` (0 ms scenario), `--slow-records N` (150 ms
 //! scenario), `--per-record N`, `--latency-ms L` (the slow profile), `--backlog N`
 //! (peak-RSS run; 0 skips it), `--partitions P`, `--only SCENARIO` (one of fast, slow,
-//! perrecord, paced with `--rate R`, backlog). Environment: `SINK_LOG` (the sink's
+//! bulk, perrecord, paced with `--rate R`, backlog). Environment: `SINK_LOG` (the sink's
 //! `RUST_LOG`, shown on stdout), `SINK_EXTRA="key=value,..."` (extra connector keys).
 
 use serde_json::{json, Value};
@@ -40,7 +41,7 @@ struct Options {
     latency_ms: u64,
     backlog: usize,
     partitions: i32,
-    /// `--only fast|slow|perrecord|paced|backlog`: run one scenario (for profiling).
+    /// `--only fast|slow|bulk|perrecord|paced|backlog`: run one scenario (for profiling).
     only: Option<String>,
 }
 
@@ -304,7 +305,7 @@ fn run(
     sim_latency_ms: u64,
     records: usize,
     partitions: i32,
-    per_record: bool,
+    keys: &[(&str, String)],
     feed: Feed,
     ceiling: bool,
 ) -> RunResult {
@@ -381,10 +382,8 @@ fn run(
             }
         }
     }
-    if per_record {
-        connector.insert("sink.batch.max.records".into(), "1".into());
-        connector.insert("sink.max.in.flight.requests".into(), "1".into());
-        connector.insert("sink.batch.linger.ms".into(), "0".into());
+    for (k, v) in keys {
+        connector.insert(k.to_string(), v.clone());
     }
     write_properties(&dir.path().join("worker.properties"), &worker);
     write_properties(&dir.path().join("connector.properties"), &connector);
@@ -502,6 +501,21 @@ fn row(label: &str, r: &RunResult) {
     }
 }
 
+/// Connector keys of the per-record mode: one record per call, one call at a time.
+fn per_record_keys() -> Vec<(&'static str, String)> {
+    vec![
+        ("sink.batch.max.records", "1".into()),
+        ("sink.max.in.flight.requests", "1".into()),
+        ("sink.batch.linger.ms", "0".into()),
+    ]
+}
+
+/// Connector keys that send a backlog of `records` through Bulk API 2.0 jobs.
+fn bulk_keys(records: usize) -> Vec<(&'static str, String)> {
+    let threshold = (records / 4).clamp(201, 2000);
+    vec![("sink.bulk.threshold.records", threshold.to_string())]
+}
+
 fn main() {
     let o = options();
     if o.smoke {
@@ -519,12 +533,15 @@ fn main() {
         "CPU µs/rec"
     );
     if let Some(only) = &o.only {
-        let (latency, records, per_record) = match only.as_str() {
-            "fast" => (0, o.records, false),
-            "slow" | "paced" => (o.latency_ms, o.slow_records, false),
-            "perrecord" => (o.latency_ms, o.per_record, true),
-            "backlog" => (0, o.backlog, false),
-            other => panic!("--only {other}: expected fast, slow, perrecord, paced or backlog"),
+        let (latency, records, keys) = match only.as_str() {
+            "fast" => (0, o.records, vec![]),
+            "slow" | "paced" => (o.latency_ms, o.slow_records, vec![]),
+            "bulk" => (o.latency_ms, o.slow_records, bulk_keys(o.slow_records)),
+            "perrecord" => (o.latency_ms, o.per_record, per_record_keys()),
+            "backlog" => (0, o.backlog, vec![]),
+            other => {
+                panic!("--only {other}: expected fast, slow, bulk, perrecord, paced or backlog")
+            }
         };
         let feed = match only.as_str() {
             // Produced at `--rate R` records/s (default 2,000/s).
@@ -542,39 +559,44 @@ fn main() {
             latency,
             records,
             o.partitions,
-            per_record,
+            &keys,
             feed,
             only == "fast",
         );
         row(only, &r);
         return;
     }
-    let fast = run(
-        "fast",
-        0,
-        o.records,
-        o.partitions,
-        false,
-        Feed::Backlog,
-        true,
-    );
+    let fast = run("fast", 0, o.records, o.partitions, &[], Feed::Backlog, true);
     row("batched, 0 ms API latency", &fast);
     let slow = run(
         "slow",
         o.latency_ms,
         o.slow_records,
         o.partitions,
-        false,
+        &[],
         Feed::Backlog,
         false,
     );
     row(&format!("batched, {} ms API latency", o.latency_ms), &slow);
+    let bulk = run(
+        "bulk",
+        o.latency_ms,
+        o.slow_records,
+        o.partitions,
+        &bulk_keys(o.slow_records),
+        Feed::Backlog,
+        false,
+    );
+    row(
+        &format!("Bulk API 2.0, {} ms API latency", o.latency_ms),
+        &bulk,
+    );
     let per = run(
         "perrecord",
         o.latency_ms,
         o.per_record,
         o.partitions,
-        true,
+        &per_record_keys(),
         Feed::Backlog,
         false,
     );
@@ -589,7 +611,7 @@ fn main() {
         o.latency_ms,
         paced_records,
         o.partitions,
-        false,
+        &[],
         Feed::Paced(half_rate),
         false,
     );
@@ -600,7 +622,7 @@ fn main() {
             0,
             o.backlog,
             o.partitions,
-            false,
+            &[],
             Feed::Backlog,
             false,
         );
@@ -619,6 +641,7 @@ fn main() {
         "latency_ms": o.latency_ms,
         "fast": fast.json(),
         "slow": slow.json(),
+        "bulk": bulk.json(),
         "per_record": per.json(),
         "paced_50_percent": paced.json(),
         "backlog": backlog.as_ref().map(RunResult::json),

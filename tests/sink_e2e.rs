@@ -687,8 +687,18 @@ fn a_nearly_spent_allocation_pauses_the_task_until_it_is_raised() {
     handle.shutdown(Duration::from_secs(10));
 }
 
-fn spawn_sink(dir: &std::path::Path) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_sobject-sink"))
+/// A sink process that is killed when the test lets go of it (also when it fails).
+struct SinkProcess(std::process::Child);
+
+impl Drop for SinkProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_sink(dir: &std::path::Path) -> SinkProcess {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_sobject-sink"))
         .arg("standalone")
         .arg(dir.join("worker.properties"))
         .arg(dir.join("connector.properties"))
@@ -696,7 +706,8 @@ fn spawn_sink(dir: &std::path::Path) -> std::process::Child {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::inherit())
         .spawn()
-        .expect("the sobject-sink binary starts")
+        .expect("the sobject-sink binary starts");
+    SinkProcess(child)
 }
 
 #[test]
@@ -756,8 +767,8 @@ fn a_killed_sink_replays_without_halting_and_every_row_ends_right() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    first.kill().expect("kill -9");
-    let _ = first.wait();
+    first.0.kill().expect("kill -9");
+    let _ = first.0.wait();
     let committed: i64 = w
         .kafka
         .committed(group, topic, 4)
@@ -783,9 +794,9 @@ fn a_killed_sink_replays_without_halting_and_every_row_ends_right() {
     w.assert_rows_match(&stream);
     // SIGTERM drains and exits 0.
     unsafe {
-        libc::kill(second.id() as i32, libc::SIGTERM);
+        libc::kill(second.0.id() as i32, libc::SIGTERM);
     }
-    let code = second.wait().expect("exit");
+    let code = second.0.wait().expect("exit");
     assert!(code.success(), "graceful shutdown exits 0: {code:?}");
 }
 
