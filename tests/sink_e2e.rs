@@ -822,10 +822,9 @@ fn bulk_jobs(w: &World, rest_url: &str, connector: &str, state: &str) -> u64 {
 #[test]
 fn a_backlog_goes_through_bulk_jobs_and_a_bad_row_in_a_job_halts_naming_it() {
     let w = World::new();
-    // Every call takes 400 ms, so the backlog piles up behind the first Collections
-    // call and the rest leaves as Bulk API 2.0 jobs.
+    // Calls take 100 ms, as they would across the internet.
     w.rt.block_on(w.admin.set_faults(&sobject_sink::sim::FaultPlan {
-        latency_ms: 400,
+        latency_ms: 100,
         ..Default::default()
     }))
     .expect("fault plan");
@@ -836,7 +835,8 @@ fn a_backlog_goes_through_bulk_jobs_and_a_bad_row_in_a_job_halts_naming_it() {
         c
     };
 
-    // Creates, updates and deletes of 1,500 Leads.
+    // Creates, updates and deletes of 1,500 Leads: a backlog of about 4,000 records,
+    // over the threshold of 400.
     let topic = "e2e-bulk";
     let stream = generate(&StreamSpec {
         partitions: 1,

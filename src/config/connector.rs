@@ -1005,20 +1005,31 @@ fn read_converter(r: &mut MapReader<'_>, prefix: &str, is_key: bool) -> Converte
     }
 }
 
+/// The smallest `sink.max.buffered.records` that leaves room for Bulk API 2.0 jobs.
+const MIN_BUFFER_FOR_BULK: usize = 1000;
+
 fn read_sink(r: &mut MapReader<'_>, allow_insecure_http: bool) -> SinkTuning {
     let per_second = r.int("sink.api.requests.per.second", 0, u32::MAX as i64) as u32;
-    let bulk = r.int("sink.bulk.threshold.records", 0, 10_000_000) as usize;
+    let bulk = r.int("sink.bulk.threshold.records", 0, i64::MAX) as usize;
     let batch_max_records = r.int("sink.batch.max.records", 1, 200) as usize;
     let max_buffered_records = r.int("sink.max.buffered.records", 200, 10_000_000) as usize;
-    if bulk > 0 && (bulk <= batch_max_records || bulk > max_buffered_records) {
-        // A backlog is what piles up in the sink's buffer, so a threshold above the
-        // buffer could never be reached, and one at or below a batch would send every
-        // full batch as a job.
+    if bulk > 0 && bulk <= batch_max_records {
         r.error(
             "sink.bulk.threshold.records",
             format!(
-                "must be 0 (off) or above sink.batch.max.records ({batch_max_records}) and at \
-                 most sink.max.buffered.records ({max_buffered_records})"
+                "must be 0 (off) or above sink.batch.max.records ({batch_max_records}): a \
+                 smaller backlog fits in one sObject Collections call"
+            ),
+        );
+    }
+    if bulk > 0 && max_buffered_records < MIN_BUFFER_FOR_BULK {
+        // A job takes at most half the buffer; below this it would not beat Collections.
+        r.error(
+            "sink.max.buffered.records",
+            format!(
+                "must be at least {MIN_BUFFER_FOR_BULK} when sink.bulk.threshold.records is \
+                 set (a Bulk API 2.0 job takes at most half the buffer), got \
+                 {max_buffered_records}"
             ),
         );
     }
@@ -1469,16 +1480,26 @@ mod tests {
         .unwrap();
         assert_eq!(c.sink.api_requests_per_second, Some(20));
         assert_eq!(c.sink.bulk_threshold_records, Some(10_000));
-        for (threshold, buffered) in [("200", "10000"), ("20001", "20000")] {
-            let e = errors(&with(&[
-                ("sink.bulk.threshold.records", threshold),
-                ("sink.max.buffered.records", buffered),
-            ]));
-            assert!(
-                !e.messages_for("sink.bulk.threshold.records").is_empty(),
-                "{threshold} with a buffer of {buffered}: {e:?}"
-            );
-        }
+        let e = errors(&with(&[("sink.bulk.threshold.records", "200")]));
+        assert!(
+            !e.messages_for("sink.bulk.threshold.records").is_empty(),
+            "a threshold within one Collections call: {e:?}"
+        );
+        let e = errors(&with(&[
+            ("sink.bulk.threshold.records", "5000"),
+            ("sink.max.buffered.records", "999"),
+        ]));
+        assert!(
+            !e.messages_for("sink.max.buffered.records").is_empty(),
+            "no room for a job in the buffer: {e:?}"
+        );
+        let big = ConnectorConfig::from_map(&with(&[("sink.bulk.threshold.records", "1000000")]))
+            .unwrap();
+        assert_eq!(
+            big.sink.bulk_threshold_records,
+            Some(1_000_000),
+            "a backlog larger than the buffer is still a backlog"
+        );
         assert!(!errors(&with(&[("sink.api.daily.reserve.percent", "101")]))
             .messages_for("sink.api.daily.reserve.percent")
             .is_empty());

@@ -242,7 +242,7 @@ const DEFINITIONS: &[ConfigKeyDef] = &[
     def("sink.api.daily.reserve.percent", T::Int, Some("10"), false, Medium, G_SINK,
         "Pause (not fail) when only this share (0 to 100) of the org's daily API allocation remains."),
     def("sink.bulk.threshold.records", T::Long, Some("0"), false, Low, G_SINK,
-        "Backlogs go through Bulk API 2.0: once this many changes of one kind wait to be written, they leave as one ingest job (up to 10,000 records) instead of sObject Collections calls. 0 turns Bulk off; otherwise above sink.batch.max.records and at most sink.max.buffered.records."),
+        "Backlogs larger than this go through Bulk API 2.0: while this many records or more wait (unread in Kafka plus in the pipeline), changes leave as ingest jobs of up to half of sink.max.buffered.records (10,000 at most) instead of sObject Collections calls. 0 turns Bulk off; otherwise above sink.batch.max.records."),
     def("sink.all.or.none", T::Boolean, Some("false"), false, Low, G_SINK,
         "Ask Salesforce to roll back a whole collections call when one of its records fails."),
     def("sink.strict.deletes", T::Boolean, Some("false"), false, Low, G_SINK,

@@ -5,8 +5,9 @@
 //! outcome; so two changes to one Id never share a batch and Kafka order holds per Id.
 //! Changes whose Id is free are grouped by the kind of call they need (one sObject
 //! Collections call serves one SObject and one operation) into batches of at most
-//! `max_batch` records. When a bulk threshold is set and one kind has that many
-//! changes ready at once (a backlog), they all leave together as one bulk batch.
+//! `max_batch` records. While the sink works through a backlog (bulk mode, switched
+//! by the sequencer), a batch holds up to the bulk batch size instead, for one Bulk API
+//! 2.0 job.
 //!
 //! The state machine is generic over the payload and free of timers and I/O; the
 //! sequencer actor drives it (arrivals, outcomes, linger deadlines, writer slots).
@@ -15,8 +16,8 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 use std::time::{Duration, Instant};
 
-/// The most changes one bulk batch takes (about 20 MB of CSV for 2 KB records, well
-/// under Bulk API 2.0's 100 MB upload).
+/// The most changes one bulk batch takes (about 50 MB of CSV for 5 KB records, under
+/// Bulk API 2.0's 100 MB upload).
 pub const MAX_BULK_BATCH: usize = 10_000;
 
 /// One change waiting for, or taking part in, a call.
@@ -63,8 +64,10 @@ struct Group<G, T> {
 #[derive(Debug)]
 pub struct OrderingQueues<G, T> {
     max_batch: usize,
-    /// Ready changes of one kind that make a bulk batch, when bulk batches are on.
-    bulk_threshold: Option<usize>,
+    /// Changes in one bulk batch, when bulk batches are allowed.
+    bulk_batch: Option<usize>,
+    /// Whether batches are formed at the bulk size now.
+    bulk_mode: bool,
     /// Keys with a change in flight (or ready), each with the changes that wait for it.
     busy: HashMap<String, VecDeque<Pending<G, T>>>,
     /// Changes whose key is free, grouped by call kind, in arrival order.
@@ -78,7 +81,8 @@ impl<G: Clone + Eq + Hash, T> OrderingQueues<G, T> {
     pub fn new(max_batch: usize) -> Self {
         Self {
             max_batch: max_batch.max(1),
-            bulk_threshold: None,
+            bulk_batch: None,
+            bulk_mode: false,
             busy: HashMap::new(),
             ready: Vec::new(),
             ready_index: HashMap::new(),
@@ -86,11 +90,28 @@ impl<G: Clone + Eq + Hash, T> OrderingQueues<G, T> {
         }
     }
 
-    /// Lets a kind of change with at least `threshold` ready changes leave as one bulk
-    /// batch of up to [`MAX_BULK_BATCH`] (or `threshold`, if larger) changes.
-    pub fn with_bulk_threshold(mut self, threshold: usize) -> Self {
-        self.bulk_threshold = Some(threshold.max(self.max_batch + 1));
+    /// Allows bulk mode, with batches of up to `size` changes (at most
+    /// [`MAX_BULK_BATCH`]).
+    pub fn with_bulk_batch(mut self, size: usize) -> Self {
+        self.bulk_batch = Some(size.clamp(self.max_batch, MAX_BULK_BATCH));
         self
+    }
+
+    /// Switches bulk mode on or off (it stays off unless bulk batches are allowed).
+    pub fn set_bulk_mode(&mut self, on: bool) {
+        self.bulk_mode = on && self.bulk_batch.is_some();
+    }
+
+    /// Whether batches are formed at the bulk size now.
+    pub fn bulk_mode(&self) -> bool {
+        self.bulk_mode
+    }
+
+    fn batch_limit(&self) -> usize {
+        match self.bulk_batch {
+            Some(size) if self.bulk_mode => size,
+            _ => self.max_batch,
+        }
     }
 
     /// Adds a change that arrived at `now`.
@@ -150,18 +171,9 @@ impl<G: Clone + Eq + Hash, T> OrderingQueues<G, T> {
 
     /// Takes the next batch that `flush` allows at `now`, if any.
     pub fn next_batch(&mut self, now: Instant, flush: Flush) -> Option<ReadyBatch<G, T>> {
-        let mut max = self.max_batch;
+        let max = self.batch_limit();
         let age = |g: &Group<G, T>| g.since.map_or(Duration::ZERO, |s| now.duration_since(s));
-        let bulk = self.bulk_threshold.and_then(|threshold| {
-            let i = self.ready.iter().position(|g| g.items.len() >= threshold)?;
-            Some((i, threshold.max(MAX_BULK_BATCH)))
-        });
-        if let Some((_, bulk_max)) = bulk {
-            max = bulk_max;
-        }
-        let full = bulk
-            .map(|(i, _)| i)
-            .or_else(|| self.ready.iter().position(|g| g.items.len() >= max));
+        let full = self.ready.iter().position(|g| g.items.len() >= max);
         let pick = full.or_else(|| match flush {
             Flush::FullOnly => None,
             Flush::All => self.ready.iter().position(|g| !g.items.is_empty()),
@@ -315,33 +327,43 @@ mod tests {
     }
 
     #[test]
-    fn a_backlog_of_one_kind_leaves_as_one_bulk_batch() {
+    fn bulk_mode_forms_bulk_sized_batches_with_one_change_per_id() {
         let now = Instant::now();
-        let mut q = OrderingQueues::new(2).with_bulk_threshold(5);
+        let mut q = OrderingQueues::new(2).with_bulk_batch(5);
         for (i, key) in ["a", "b", "c", "d"].iter().enumerate() {
             q.push(change(key, "ups", i as u32), now);
         }
         q.push(change("a", "ups", 9), now);
-        q.push(change("x", "del", 10), now);
         assert_eq!(
             q.next_batch(now, Flush::FullOnly).unwrap().items.len(),
             2,
-            "below the threshold: ordinary batches"
+            "outside bulk mode: ordinary batches"
         );
-        for key in ["e", "f", "g"] {
+        q.set_bulk_mode(true);
+        assert!(q.bulk_mode());
+        for key in ["e", "f", "g", "h"] {
             q.push(change(key, "ups", 20), now);
         }
         let bulk = q.next_batch(now, Flush::FullOnly).unwrap();
         assert_eq!(
             (bulk.group, bulk.items.len()),
             ("ups", 5),
-            "every ready one"
+            "a full bulk batch"
         );
         let mut keys: Vec<&str> = bulk.items.iter().map(|p| p.key.as_str()).collect();
         keys.sort_unstable();
         keys.dedup();
         assert_eq!(keys.len(), 5, "one change per Id, also in bulk");
+        assert!(
+            q.next_batch(now, Flush::FullOnly).is_none(),
+            "one left: not full at the bulk size"
+        );
         assert_eq!(q.waiting_len(), 1, "the second change to a still waits");
+        q.set_bulk_mode(false);
+        assert!(q.next_batch(now, Flush::All).is_some());
+        let mut plain = OrderingQueues::<&str, u32>::new(2);
+        plain.set_bulk_mode(true);
+        assert!(!plain.bulk_mode(), "no bulk mode without a bulk batch size");
     }
 
     #[test]

@@ -7,6 +7,10 @@
 //! reader pauses its partitions but keeps polling, so the consumer stays in its group.
 //! Each batch is registered with the offset tracker before it moves on, so an
 //! acknowledgement can never overtake its registration.
+//!
+//! It also measures the backlog (records not yet read, plus records in the pipeline):
+//! as consumer-lag metrics, and, when `sink.bulk.threshold.records` is set, to tell the
+//! sequencer when to write through Bulk API 2.0 jobs.
 
 use crate::kafka::consumer::TaskConsumer;
 use crate::kafka::in_flight::InFlight;
@@ -16,7 +20,7 @@ use crate::pipeline::decoder::Decoder;
 use crate::pipeline::messages::Shutdown;
 use crate::pipeline::messages::{RawMessage, RecordBatch, Register};
 use crate::pipeline::offset_tracker::OffsetTracker;
-use crate::pipeline::sequencer::{ReaderIdle, Sequencer};
+use crate::pipeline::sequencer::{BulkMode, ReaderIdle, Sequencer};
 use crate::record::RecordCoords;
 use actix::{
     Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, WrapFuture,
@@ -51,6 +55,8 @@ pub struct ReaderSettings {
     pub max_batch: usize,
     /// How long one poll may block when nothing is there.
     pub poll_timeout: Duration,
+    /// `sink.bulk.threshold.records`: the backlog from which Bulk API 2.0 is used.
+    pub bulk_threshold: Option<usize>,
 }
 
 /// The partition reader actor.
@@ -65,7 +71,10 @@ pub struct PartitionReader {
     stopped: bool,
     operator_paused: bool,
     partitions_paused: bool,
-    last_lag_check: Instant,
+    /// When the backlog was last measured (`None`: not yet).
+    last_lag_check: Option<Instant>,
+    /// Whether the sequencer was last told to use Bulk API 2.0.
+    bulk_mode: bool,
 }
 
 impl PartitionReader {
@@ -89,7 +98,8 @@ impl PartitionReader {
             stopped: false,
             operator_paused: false,
             partitions_paused: false,
-            last_lag_check: Instant::now(),
+            last_lag_check: None,
+            bulk_mode: false,
         }
     }
 
@@ -129,22 +139,32 @@ impl PartitionReader {
         }
     }
 
-    fn report_lag(&mut self) {
-        if self.last_lag_check.elapsed() < Duration::from_secs(5) {
+    /// Measures the backlog: every 5 s for the lag metrics, every second when Bulk API
+    /// 2.0 depends on it.
+    fn measure_backlog(&mut self, just_read: usize) {
+        let every = match self.settings.bulk_threshold {
+            Some(_) => Duration::from_secs(1),
+            None => Duration::from_secs(5),
+        };
+        if self.last_lag_check.is_some_and(|at| at.elapsed() < every) {
             return;
         }
-        self.last_lag_check = Instant::now();
         let Ok(positions) = self.consumer.position() else {
             return;
         };
+        let mut unread: i64 = 0;
         for e in positions.elements() {
             let rdkafka::Offset::Offset(pos) = e.offset() else {
                 continue;
             };
+            // Measured once a partition has a position: the first records read.
+            self.last_lag_check = Some(Instant::now());
             if let Ok((_, high)) =
                 self.consumer
                     .fetch_watermarks(e.topic(), e.partition(), Duration::from_millis(500))
             {
+                let lag = (high - pos).max(0);
+                unread += lag;
                 metrics()
                     .consumer_lag
                     .with_label_values(&[
@@ -152,7 +172,15 @@ impl PartitionReader {
                         e.topic(),
                         &e.partition().to_string(),
                     ])
-                    .set((high - pos).max(0));
+                    .set(lag);
+            }
+        }
+        if let Some(threshold) = self.settings.bulk_threshold {
+            let backlog = unread.max(0) as usize + self.gate.total() + just_read;
+            let bulk = backlog >= threshold;
+            if bulk != self.bulk_mode {
+                self.bulk_mode = bulk;
+                self.sequencer.do_send(BulkMode(bulk));
             }
         }
     }
@@ -210,8 +238,8 @@ impl Handler<PollOnce> for PartitionReader {
             "poll"
         );
         self.apply_pause();
-        self.report_lag();
         let batch = self.poll_batch();
+        self.measure_backlog(batch.len());
         if self.stopped {
             // Polled only to serve the group protocol; anything fetched before the
             // pause took effect is left for the next owner or the restart.

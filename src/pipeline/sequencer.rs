@@ -42,6 +42,13 @@ pub struct Drain {
     pub halt_held: bool,
 }
 
+/// Whether the task is working through a backlog (records waiting, in Kafka and in
+/// the pipeline, at or above `sink.bulk.threshold.records`): batches then fill up to
+/// the bulk size and go as Bulk API 2.0 jobs.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct BulkMode(pub bool);
+
 /// The reader has read everything there is for now (or cannot admit more): held
 /// updates of missing rows will not be superseded and halt the task.
 #[derive(Message)]
@@ -59,8 +66,9 @@ pub struct SequencerSettings {
     pub linger: Duration,
     /// Calls in flight at once.
     pub max_in_flight: usize,
-    /// Ready changes of one kind that go as one Bulk API 2.0 job; `None` for never.
-    pub bulk_threshold: Option<usize>,
+    /// Changes in one Bulk API 2.0 job while working through a backlog; `None` when
+    /// Bulk is off.
+    pub bulk_batch: Option<usize>,
 }
 
 /// The sequencer actor.
@@ -89,8 +97,8 @@ impl Sequencer {
         reporter: Addr<Reporter>,
     ) -> Self {
         let queues = OrderingQueues::new(settings.max_batch);
-        let queues = match settings.bulk_threshold {
-            Some(threshold) => queues.with_bulk_threshold(threshold),
+        let queues = match settings.bulk_batch {
+            Some(size) => queues.with_bulk_batch(size),
             None => queues,
         };
         Self {
@@ -115,10 +123,21 @@ impl Sequencer {
     /// outcomes free Ids whose next changes will join it. Once input is quiet and
     /// nothing is in flight, the largest partial batch goes after one linger; under
     /// load no partial batch waits more than four lingers.
+    ///
+    /// In bulk mode (a backlog) batches fill up to the bulk size; a partial one goes
+    /// only once input is quiet (the reader caught up, or waits for buffer room), since
+    /// every job costs several calls whatever its size.
     fn flush_policy(&self, now: Instant) -> Flush {
+        let quiet = self.input_quiet_since(now).is_some();
         if self.draining {
             Flush::All
-        } else if self.in_flight == 0 && self.input_quiet_since(now).is_some() {
+        } else if self.queues.bulk_mode() {
+            if quiet {
+                Flush::Largest(self.settings.linger)
+            } else {
+                Flush::FullOnly
+            }
+        } else if self.in_flight == 0 && quiet {
             Flush::Largest(self.settings.linger)
         } else {
             Flush::Stale(self.settings.linger * 4)
@@ -132,7 +151,7 @@ impl Sequencer {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        if self.in_flight == 0 {
+        if self.in_flight == 0 || self.queues.bulk_mode() {
             let due = self.queues.next_deadline(self.settings.linger)?;
             Some(due.max(self.last_submit + self.settings.linger))
         } else {
@@ -413,6 +432,26 @@ impl Handler<Submit> for Sequencer {
             }
         }
         self.dispatch(ctx);
+    }
+}
+
+impl Handler<BulkMode> for Sequencer {
+    type Result = ();
+
+    fn handle(&mut self, msg: BulkMode, ctx: &mut Self::Context) {
+        if msg.0 != self.queues.bulk_mode() {
+            tracing::info!(
+                connector = %self.settings.connector,
+                "{}",
+                if msg.0 {
+                    "backlog over sink.bulk.threshold.records: writing through Bulk API 2.0 jobs"
+                } else {
+                    "backlog worked off: writing through sObject Collections calls"
+                }
+            );
+            self.queues.set_bulk_mode(msg.0);
+            self.dispatch(ctx);
+        }
     }
 }
 

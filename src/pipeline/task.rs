@@ -20,6 +20,7 @@ use crate::pipeline::governor::{GovernorSettings, RateGovernor};
 use crate::pipeline::halt::{Connect as ConnectHalt, HaltActor, HaltTargets};
 use crate::pipeline::messages::Shutdown;
 use crate::pipeline::offset_tracker::{CommitNow, Forget, OffsetTracker, Positions};
+use crate::pipeline::ordering::MAX_BULK_BATCH;
 use crate::pipeline::reader::{PartitionReader, ReaderSettings, SetPaused, StopIntake};
 use crate::pipeline::reporter::{ReportTargets, Reporter};
 use crate::pipeline::schema_cache::{GetSchema, SchemaCache};
@@ -333,7 +334,7 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
             tolerate_api_errors: config.behavior_on_api_errors != ApiErrorBehavior::Fail,
             retry_budget: config.request_max_retries_time,
             id_cache_max: config.sink.id_cache_max_entries,
-            bulk_threshold: config.sink.bulk_threshold_records,
+            bulk: config.sink.bulk_threshold_records.is_some(),
             backoff_initial: config.sink.retry_backoff_initial,
             backoff_max: config.sink.retry_backoff_max,
         },
@@ -348,7 +349,11 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
             max_batch: config.sink.batch_max_records,
             linger: config.sink.batch_linger,
             max_in_flight: config.sink.max_in_flight_requests,
-            bulk_threshold: config.sink.bulk_threshold_records,
+            bulk_batch: config.sink.bulk_threshold_records.map(|_| {
+                // A job takes at most half the buffer, so the other half keeps reading
+                // while it runs.
+                (config.sink.max_buffered_records / 2).min(MAX_BULK_BATCH)
+            }),
         },
         writer,
         tracker.clone(),
@@ -380,6 +385,7 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
             connector: name.clone(),
             max_batch: 1000,
             poll_timeout: Duration::from_millis(100),
+            bulk_threshold: config.sink.bulk_threshold_records,
         };
         PartitionReader::start_in_arbiter(&reader_arbiter.handle(), move |_| {
             PartitionReader::new(settings, consumer, gate, tracker, decoder, sequencer)

@@ -9,11 +9,11 @@
 //! (`JSON_PARSER_ERROR`, ...) is split in halves until the culprit stands alone, so
 //! the others still go through.
 //!
-//! A bulk batch (at least `sink.bulk.threshold.records` changes, formed by the
-//! sequencer from a backlog) goes as one Bulk API 2.0 ingest job instead. Its rows come
-//! back with the same per-record results as a Collections call and are settled the same
-//! way; what is left to retry goes again, as a job while it still makes a bulk batch and
-//! as Collections calls of at most 200 records once it does not.
+//! A bulk batch (more than 200 changes, formed by the sequencer while it works through
+//! a backlog over `sink.bulk.threshold.records`) goes as one Bulk API 2.0 ingest job
+//! instead. Its rows come back with the same per-record results as a Collections call
+//! and are settled the same way; what is left to retry goes again, as a job while it is
+//! more than 200 changes and as one Collections call once it is not.
 
 use crate::config::Operation;
 use crate::metrics::metrics;
@@ -61,14 +61,15 @@ pub struct WriterSettings {
     pub backoff_initial: Duration,
     /// Longest retry delay (`sink.retry.backoff.max.ms`).
     pub backoff_max: Duration,
-    /// Changes that make a bulk batch (`sink.bulk.threshold.records`); `None` for never.
-    pub bulk_threshold: Option<usize>,
+    /// Bulk API 2.0 is on (`sink.bulk.threshold.records`): a batch too big for one
+    /// Collections call goes as one job.
+    pub bulk: bool,
 }
 
 impl WriterSettings {
     /// Whether `n` changes go as one Bulk API 2.0 job.
     fn is_bulk(&self, n: usize) -> bool {
-        n > MAX_COLLECTION_RECORDS && self.bulk_threshold.is_some_and(|t| n >= t)
+        self.bulk && n > MAX_COLLECTION_RECORDS
     }
 }
 
@@ -226,10 +227,6 @@ async fn write_batch(shared: &Shared, group: WriteGroup, changes: &[Change]) -> 
     while let Some(mut chunk) = stack.pop() {
         while !chunk.is_empty() {
             let bulk = s.is_bulk(chunk.len());
-            if !bulk && chunk.len() > MAX_COLLECTION_RECORDS {
-                // Too big for one Collections call and no (longer a) bulk batch.
-                stack.push(chunk.split_off(MAX_COLLECTION_RECORDS));
-            }
             let bodies = build_bodies(
                 shared,
                 group,
