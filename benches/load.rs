@@ -6,8 +6,9 @@
 //! `sobject-sink` binary against them, and prints records/s, API calls per 1,000
 //! records, end-to-end latency percentiles and the sink's peak RSS. In the same run it
 //! measures a per-record mode (one REST call per record, one at a time: how the
-//! self-managed Confluent connector writes) and prints the ratios, and the slow
-//! backlog once more through Bulk API 2.0 jobs (`sink.bulk.threshold.records`). Results also go to
+//! self-managed Confluent connector writes) and prints the ratios. Bulk API 2.0
+//! (`sink.bulk.threshold.records`) is measured on the slow backlog and on an initial
+//! load (one create per Lead), each against the Collections path on the same shape. Results also go to
 //! `bench-results/load.json`.
 //!
 //! Run by `cargo test` (no `--bench` argument) it is a smoke test on a few thousand
@@ -16,7 +17,8 @@
 //! Options (after `--`): `--records N` (0 ms scenario), `--slow-records N` (150 ms
 //! scenario), `--per-record N`, `--latency-ms L` (the slow profile), `--backlog N`
 //! (peak-RSS run; 0 skips it), `--partitions P`, `--only SCENARIO` (one of fast, slow,
-//! bulk, perrecord, paced with `--rate R`, backlog). Environment: `SINK_LOG` (the sink's
+//! bulk, load, loadbulk, perrecord, paced with `--rate R`, backlog; `load*` is an
+//! initial load, one create per Lead). Environment: `SINK_LOG` (the sink's
 //! `RUST_LOG`, shown on stdout), `SINK_EXTRA="key=value,..."` (extra connector keys).
 
 use serde_json::{json, Value};
@@ -41,7 +43,7 @@ struct Options {
     latency_ms: u64,
     backlog: usize,
     partitions: i32,
-    /// `--only fast|slow|bulk|perrecord|paced|backlog`: run one scenario (for profiling).
+    /// `--only SCENARIO`: run one scenario (for profiling).
     only: Option<String>,
 }
 
@@ -86,15 +88,29 @@ fn options() -> Options {
 }
 
 /// A stream of about `records` changes (Leads with 1–5 changes each, 10% deleted).
+/// What the produced records are.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// Leads with 2–6 changes each (create, updates, 10% deleted): a live sync.
+    Changes,
+    /// One create per Lead: an initial load of an org.
+    InitialLoad,
+}
+
 fn stream(
     records: usize,
     partitions: i32,
     tag: &str,
+    shape: Shape,
 ) -> sobject_sink::demo::lead_stream::LeadStream {
+    let (leads, updates, delete_ratio) = match shape {
+        Shape::Changes => ((records / 4).max(1), (1, 4), 0.1),
+        Shape::InitialLoad => (records.max(1), (0, 0), 0.0),
+    };
     generate(&StreamSpec {
-        leads: (records / 4).max(1),
-        updates: (1, 4),
-        delete_ratio: 0.1,
+        leads,
+        updates,
+        delete_ratio,
         partitions,
         seed: 11,
         schema_envelope: true,
@@ -300,15 +316,47 @@ enum Feed {
     Paced(f64),
 }
 
-fn run(
-    name: &str,
-    sim_latency_ms: u64,
+/// One measured run: its name (topic, group), the simulator's latency, the records
+/// and how they come, and the connector keys that differ from the defaults.
+struct Scenario<'a> {
+    name: &'a str,
+    latency_ms: u64,
     records: usize,
     partitions: i32,
-    keys: &[(&str, String)],
+    keys: Vec<(&'static str, String)>,
     feed: Feed,
+    shape: Shape,
+    /// Also time a bare consumer on the backlog (the broker's ceiling).
     ceiling: bool,
-) -> RunResult {
+}
+
+impl<'a> Scenario<'a> {
+    /// A backlog of live-sync changes, drained with the default connector keys.
+    fn backlog(name: &'a str, latency_ms: u64, records: usize, partitions: i32) -> Self {
+        Scenario {
+            name,
+            latency_ms,
+            records,
+            partitions,
+            keys: vec![],
+            feed: Feed::Backlog,
+            shape: Shape::Changes,
+            ceiling: false,
+        }
+    }
+}
+
+fn run(sc: Scenario<'_>) -> RunResult {
+    let Scenario {
+        name,
+        latency_ms: sim_latency_ms,
+        records,
+        partitions,
+        keys,
+        feed,
+        shape,
+        ceiling,
+    } = sc;
     let kafka = broker();
     let sim = start_sim(sim_latency_ms);
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -337,7 +385,7 @@ fn run(
     while fed.records < records && (chunk_no == 0 || matches!(feed, Feed::Backlog)) {
         let n = (records - fed.records).min(chunk_records);
         // The chunk number leads the tag: its first two characters go into the Ids.
-        let s = stream(n, partitions, &format!("{chunk_no:02}{tag}"));
+        let s = stream(n, partitions, &format!("{chunk_no:02}{tag}"), shape);
         chunk_no += 1;
         fed.add(&s);
         let payloads: Vec<(i32, Option<Vec<u8>>, Vec<u8>)> = s
@@ -383,7 +431,7 @@ fn run(
         }
     }
     for (k, v) in keys {
-        connector.insert(k.to_string(), v.clone());
+        connector.insert(k.to_string(), v);
     }
     write_properties(&dir.path().join("worker.properties"), &worker);
     write_properties(&dir.path().join("connector.properties"), &connector);
@@ -533,99 +581,80 @@ fn main() {
         "CPU µs/rec"
     );
     if let Some(only) = &o.only {
-        let (latency, records, keys) = match only.as_str() {
-            "fast" => (0, o.records, vec![]),
-            "slow" | "paced" => (o.latency_ms, o.slow_records, vec![]),
-            "bulk" => (o.latency_ms, o.slow_records, bulk_keys(o.slow_records)),
-            "perrecord" => (o.latency_ms, o.per_record, per_record_keys()),
-            "backlog" => (0, o.backlog, vec![]),
-            other => {
-                panic!("--only {other}: expected fast, slow, bulk, perrecord, paced or backlog")
+        let mut sc = match only.as_str() {
+            "fast" => Scenario::backlog(only, 0, o.records, o.partitions),
+            "slow" | "paced" | "load" => {
+                Scenario::backlog(only, o.latency_ms, o.slow_records, o.partitions)
             }
+            "bulk" | "loadbulk" => Scenario {
+                keys: bulk_keys(o.slow_records),
+                ..Scenario::backlog(only, o.latency_ms, o.slow_records, o.partitions)
+            },
+            "perrecord" => Scenario {
+                keys: per_record_keys(),
+                ..Scenario::backlog(only, o.latency_ms, o.per_record, o.partitions)
+            },
+            "backlog" => Scenario::backlog(only, 0, o.backlog, o.partitions),
+            other => panic!(
+                "--only {other}: expected fast, slow, bulk, load, loadbulk, perrecord, paced or backlog"
+            ),
         };
-        let feed = match only.as_str() {
+        if only.starts_with("load") {
+            sc.shape = Shape::InitialLoad;
+        }
+        if only == "paced" {
             // Produced at `--rate R` records/s (default 2,000/s).
-            "paced" => Feed::Paced(
+            sc.feed = Feed::Paced(
                 std::env::args()
                     .skip_while(|a| a != "--rate")
                     .nth(1)
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(2000.0),
-            ),
-            _ => Feed::Backlog,
-        };
-        let r = run(
-            only,
-            latency,
-            records,
-            o.partitions,
-            &keys,
-            feed,
-            only == "fast",
-        );
+            );
+        }
+        sc.ceiling = only == "fast";
+        let r = run(sc);
         row(only, &r);
         return;
     }
-    let fast = run("fast", 0, o.records, o.partitions, &[], Feed::Backlog, true);
+    let fast = run(Scenario {
+        ceiling: true,
+        ..Scenario::backlog("fast", 0, o.records, o.partitions)
+    });
     row("batched, 0 ms API latency", &fast);
-    let slow = run(
-        "slow",
-        o.latency_ms,
-        o.slow_records,
-        o.partitions,
-        &[],
-        Feed::Backlog,
-        false,
-    );
-    row(&format!("batched, {} ms API latency", o.latency_ms), &slow);
-    let bulk = run(
-        "bulk",
-        o.latency_ms,
-        o.slow_records,
-        o.partitions,
-        &bulk_keys(o.slow_records),
-        Feed::Backlog,
-        false,
-    );
-    row(
-        &format!("Bulk API 2.0, {} ms API latency", o.latency_ms),
-        &bulk,
-    );
-    let per = run(
-        "perrecord",
-        o.latency_ms,
-        o.per_record,
-        o.partitions,
-        &per_record_keys(),
-        Feed::Backlog,
-        false,
-    );
-    row(
-        &format!("per-record, {} ms API latency", o.latency_ms),
-        &per,
-    );
+    let ms = o.latency_ms;
+    let slow = run(Scenario::backlog("slow", ms, o.slow_records, o.partitions));
+    row(&format!("batched, {ms} ms API latency"), &slow);
+    let bulk = run(Scenario {
+        keys: bulk_keys(o.slow_records),
+        ..Scenario::backlog("bulk", ms, o.slow_records, o.partitions)
+    });
+    row(&format!("Bulk API 2.0, {ms} ms API latency"), &bulk);
+    let load = run(Scenario {
+        shape: Shape::InitialLoad,
+        ..Scenario::backlog("load", ms, o.slow_records, o.partitions)
+    });
+    row(&format!("initial load, batched, {ms} ms"), &load);
+    let load_bulk = run(Scenario {
+        shape: Shape::InitialLoad,
+        keys: bulk_keys(o.slow_records),
+        ..Scenario::backlog("loadbulk", ms, o.slow_records, o.partitions)
+    });
+    row(&format!("initial load, Bulk API 2.0, {ms} ms"), &load_bulk);
+    let per = run(Scenario {
+        keys: per_record_keys(),
+        ..Scenario::backlog("perrecord", ms, o.per_record, o.partitions)
+    });
+    row(&format!("per-record, {ms} ms API latency"), &per);
     let half_rate = slow.per_second() * 0.5;
     let paced_records = ((half_rate * 10.0) as usize).clamp(200, o.slow_records.max(200));
-    let paced = run(
-        "paced",
-        o.latency_ms,
-        paced_records,
-        o.partitions,
-        &[],
-        Feed::Paced(half_rate),
-        false,
-    );
+    let paced = run(Scenario {
+        feed: Feed::Paced(half_rate),
+        ..Scenario::backlog("paced", ms, paced_records, o.partitions)
+    });
     row(&format!("batched at 50% load ({half_rate:.0}/s)"), &paced);
     let backlog = (o.backlog > 0).then(|| {
-        let b = run(
-            "backlog",
-            0,
-            o.backlog,
-            o.partitions,
-            &[],
-            Feed::Backlog,
-            false,
-        );
+        let b = run(Scenario::backlog("backlog", 0, o.backlog, o.partitions));
         row("backlog drain (peak RSS)", &b);
         b
     });
@@ -642,6 +671,8 @@ fn main() {
         "fast": fast.json(),
         "slow": slow.json(),
         "bulk": bulk.json(),
+        "initial_load": load.json(),
+        "initial_load_bulk": load_bulk.json(),
         "per_record": per.json(),
         "paced_50_percent": paced.json(),
         "backlog": backlog.as_ref().map(RunResult::json),

@@ -27,7 +27,9 @@ use actix::{
     Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message,
     ResponseActFuture, SpawnHandle, WrapFuture,
 };
+use crate::kafka::in_flight::InFlight;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
@@ -85,7 +87,13 @@ pub struct Sequencer {
     drain_waiters: Vec<oneshot::Sender<()>>,
     draining: bool,
     last_submit: Instant,
+    /// The reader's admission gate: when it is full, no more records come until
+    /// some are done, so waiting for fuller bulk batches is pointless.
+    gate: Arc<InFlight>,
 }
+
+/// In bulk mode, how long input must pause before a partial bulk batch goes.
+const BULK_QUIET: Duration = Duration::from_secs(1);
 
 impl Sequencer {
     /// A sequencer sending batches to `writer`.
@@ -95,6 +103,7 @@ impl Sequencer {
         tracker: Addr<OffsetTracker>,
         halt: Addr<HaltActor>,
         reporter: Addr<Reporter>,
+        gate: Arc<InFlight>,
     ) -> Self {
         let queues = OrderingQueues::new(settings.max_batch);
         let queues = match settings.bulk_batch {
@@ -114,6 +123,7 @@ impl Sequencer {
             drain_waiters: Vec::new(),
             draining: false,
             last_submit: Instant::now(),
+            gate,
         }
     }
 
@@ -124,15 +134,18 @@ impl Sequencer {
     /// nothing is in flight, the largest partial batch goes after one linger; under
     /// load no partial batch waits more than four lingers.
     ///
-    /// In bulk mode (a backlog) batches fill up to the bulk size; a partial one goes
-    /// only once input is quiet (the reader caught up, or waits for buffer room), since
-    /// every job costs several calls whatever its size.
+    /// In bulk mode (a backlog) batches fill up to the bulk size, since every job costs
+    /// several calls whatever its size. A partial one goes when the buffer is full (no
+    /// more records can come until some are done) or input paused for [`BULK_QUIET`]
+    /// (the reader caught up).
     fn flush_policy(&self, now: Instant) -> Flush {
-        let quiet = self.input_quiet_since(now).is_some();
+        let quiet = self.input_quiet_since(now, self.settings.linger).is_some();
         if self.draining {
             Flush::All
         } else if self.queues.bulk_mode() {
-            if quiet {
+            if self.gate.is_full() {
+                Flush::Largest(Duration::ZERO)
+            } else if self.input_quiet_since(now, BULK_QUIET).is_some() {
                 Flush::Largest(self.settings.linger)
             } else {
                 Flush::FullOnly
@@ -144,14 +157,17 @@ impl Sequencer {
         }
     }
 
-    /// When input became quiet (no records for a linger), if it is.
-    fn input_quiet_since(&self, now: Instant) -> Option<Instant> {
-        let quiet_at = self.last_submit + self.settings.linger;
+    /// When input became quiet (no records for `pause`), if it is.
+    fn input_quiet_since(&self, now: Instant, pause: Duration) -> Option<Instant> {
+        let quiet_at = self.last_submit + pause;
         (now >= quiet_at).then_some(quiet_at)
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        if self.in_flight == 0 || self.queues.bulk_mode() {
+        if self.queues.bulk_mode() {
+            let due = self.queues.next_deadline(self.settings.linger)?;
+            Some(due.max(self.last_submit + BULK_QUIET))
+        } else if self.in_flight == 0 {
             let due = self.queues.next_deadline(self.settings.linger)?;
             Some(due.max(self.last_submit + self.settings.linger))
         } else {

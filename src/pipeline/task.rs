@@ -359,6 +359,7 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
         tracker.clone(),
         halt.clone(),
         reporter.clone(),
+        in_flight.clone(),
     )
     .start();
     let decoder_arbiter = Arbiter::new();
