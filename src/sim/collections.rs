@@ -509,8 +509,8 @@ pub fn retrieve(call: &Call<'_>, t: &str, method: &Method) -> Answer {
         .map(|id| {
             crate::salesforce::id::normalize(id)
                 .ok()
-                .and_then(|id18| table.get(&id18))
-                .filter(|row| !row.deleted)
+                .and_then(|id18| table.view(&id18))
+                .filter(|row| !row.deleted())
                 .map(|row| render_row(def, row, Some(&fields), call.version))
                 .unwrap_or(Value::Null)
         })

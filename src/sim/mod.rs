@@ -19,6 +19,7 @@ pub mod query;
 pub mod reply;
 pub mod rest;
 pub mod routes;
+pub mod row;
 pub mod rules;
 pub mod schema;
 pub mod server;
