@@ -2,6 +2,7 @@
 //! call (one API unit), results in request order, `allOrNone` with rollback, and
 //! retrieve by Ids. The whole call runs under the org's data lock, so it is atomic.
 
+use crate::sim::record::{RecordFields, RecordInput};
 use crate::sim::reply::{self, collection_error, ApiError};
 use crate::sim::routes::Call;
 use crate::sim::rules::{self, RecordError};
@@ -23,7 +24,7 @@ struct Body {
     #[serde(default, rename = "allOrNone")]
     all_or_none: bool,
     #[serde(default)]
-    records: Vec<Value>,
+    records: Vec<RecordInput>,
 }
 
 fn too_many() -> ApiError {
@@ -90,8 +91,8 @@ fn render(outcomes: Vec<Outcome>, with_created: bool) -> Response {
 }
 
 /// Splits a record into its type (`attributes.type`) and its fields.
-fn split_record(record: Value) -> Result<(Option<String>, Map<String, Value>), ApiError> {
-    let Value::Object(mut m) = record else {
+fn split_record(record: RecordInput) -> Result<(Option<String>, RecordFields), ApiError> {
+    let RecordInput::Object(mut m) = record else {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "JSON_PARSER_ERROR",
@@ -223,13 +224,9 @@ pub fn update(call: &Call<'_>) -> Answer {
     let mut records = Vec::with_capacity(body.records.len());
     for r in body.records {
         let (t, mut fields) = split_record(r)?;
-        let id_key = fields
-            .keys()
-            .find(|k| k.eq_ignore_ascii_case("id"))
-            .cloned();
-        let id = id_key
-            .and_then(|k| fields.remove(&k))
-            .and_then(|v| v.as_str().map(str::to_string));
+        let id = fields
+            .remove_ignore_case("id")
+            .and_then(|(_, v)| v.as_str().map(str::to_string));
         records.push((t, id, fields));
     }
     let locks = draw_locks(call, records.len());
@@ -315,10 +312,7 @@ pub fn upsert(call: &Call<'_>, t: &str, f: &str) -> Answer {
     let mut keys: Vec<Option<(Value, String)>> = Vec::with_capacity(records.len());
     let mut seen: HashMap<String, usize> = HashMap::new();
     for rec in &records {
-        let raw = rec
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(&field_name))
-            .map(|(_, v)| v.clone());
+        let raw = rec.get_ignore_case(&field_name).cloned();
         let key = match raw {
             Some(v) if !v.is_null() => {
                 let v = rules::coerce(field, v).map_err(|e| {

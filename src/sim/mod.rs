@@ -16,6 +16,7 @@ pub mod fast_hash;
 pub mod faults;
 pub mod org;
 pub mod query;
+pub mod record;
 pub mod reply;
 pub mod rest;
 pub mod routes;

@@ -5,6 +5,7 @@
 
 use crate::salesforce::id;
 use crate::sim::org::OrgData;
+use crate::sim::record::RecordFields;
 use crate::sim::row::{RowView, Slot, StoredRow};
 use crate::sim::rules::{
     self, check_record, Checked, CheckedFields, JsonParserError, Operation, RecordError,
@@ -292,12 +293,12 @@ impl OrgData {
     pub fn create(
         &mut self,
         sobject: &str,
-        input: Map<String, Value>,
+        input: impl Into<RecordFields>,
         opts: &WriteOptions,
         undo: &mut UndoLog,
     ) -> Result<Saved, WriteError> {
         let def = get_def(&self.schema, sobject)?;
-        let checked = match check_record(&self.schema, def, Operation::Insert, input)? {
+        let checked = match check_record(&self.schema, def, Operation::Insert, input.into())? {
             Checked::Accepted(m) => m,
             Checked::Rejected(e) => return Err(e.into()),
         };
@@ -348,35 +349,32 @@ impl OrgData {
         &mut self,
         sobject: Option<&str>,
         id_text: &str,
-        input: Map<String, Value>,
+        input: impl Into<RecordFields>,
         opts: &WriteOptions,
         undo: &mut UndoLog,
     ) -> Result<Saved, WriteError> {
         let (table_name, id) = locate(&self.schema, &self.tables, sobject, id_text)?;
-        self.update_located(&table_name, &id, input, opts, undo, "update")
+        self.update_located(&table_name, &id, input.into(), opts, undo, "update")
     }
 
     fn update_located(
         &mut self,
         table_name: &str,
         id: &str,
-        mut input: Map<String, Value>,
+        mut input: RecordFields,
         opts: &WriteOptions,
         undo: &mut UndoLog,
         operation: &str,
     ) -> Result<Saved, WriteError> {
         let def = get_def(&self.schema, table_name)?;
         // Clients may repeat the row's own Id in the body; Salesforce ignores it.
-        let id_key = input.keys().find(|k| k.eq_ignore_ascii_case("id")).cloned();
-        if let Some(k) = id_key {
-            let same = input
-                .get(&k)
-                .and_then(Value::as_str)
-                .and_then(|s| id::normalize(s).ok())
-                .is_some_and(|s| s == id);
-            if same {
-                input.remove(&k);
-            }
+        let same = input
+            .get_ignore_case("id")
+            .and_then(Value::as_str)
+            .and_then(|s| id::normalize(s).ok())
+            .is_some_and(|s| s == id);
+        if same {
+            input.remove_ignore_case("id");
         }
         let checked = match check_record(&self.schema, def, Operation::Update, input)? {
             Checked::Accepted(m) => m,
@@ -444,11 +442,12 @@ impl OrgData {
         sobject: &str,
         ext_field: &str,
         ext_value: Value,
-        mut input: Map<String, Value>,
+        input: impl Into<RecordFields>,
         update_only: bool,
         opts: &WriteOptions,
         undo: &mut UndoLog,
     ) -> Result<Saved, WriteError> {
+        let mut input: RecordFields = input.into();
         let def = get_def(&self.schema, sobject)?;
         let (position, field) = def
             .position(ext_field)
@@ -498,13 +497,7 @@ impl OrgData {
                     )
                     .into());
                 }
-                let existing_key = input
-                    .keys()
-                    .find(|k| k.eq_ignore_ascii_case(&field_name))
-                    .cloned();
-                if let Some(k) = existing_key {
-                    input.remove(&k);
-                }
+                input.remove_ignore_case(&field_name);
                 input.insert(field_name, value);
                 self.create(&table_name, input, opts, undo)
             }
