@@ -2,6 +2,7 @@
 //! call (one API unit), results in request order, `allOrNone` with rollback, and
 //! retrieve by Ids. The whole call runs under the org's data lock, so it is atomic.
 
+use crate::sim::fast_hash::FastMap;
 use crate::sim::record::{RecordFields, RecordInput};
 use crate::sim::reply::{self, collection_error, ApiError};
 use crate::sim::routes::Call;
@@ -10,9 +11,8 @@ use crate::sim::store::index_key;
 use crate::sim::writes::{render_row, Saved, UndoLog, WriteError, WriteOptions};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
-use std::collections::HashMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// Most records (or Ids) one call may carry.
 pub const MAX_RECORDS: usize = 200;
@@ -58,33 +58,33 @@ struct Outcome {
     result: Result<Saved, RecordError>,
 }
 
+/// One entry of a Collections answer, its members in Salesforce's order.
+#[derive(Serialize)]
+struct ResultItem {
+    id: Option<String>,
+    success: bool,
+    errors: Vec<Value>,
+    /// Only upserts say whether they created the row.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created: Option<bool>,
+}
+
 fn render(outcomes: Vec<Outcome>, with_created: bool) -> Response {
-    let items: Vec<Value> = outcomes
+    let items: Vec<ResultItem> = outcomes
         .into_iter()
-        .map(|o| {
-            let mut m = Map::new();
-            match o.result {
-                Ok(saved) => {
-                    m.insert("id".into(), Value::String(saved.id));
-                    m.insert("success".into(), Value::Bool(true));
-                    m.insert("errors".into(), json!([]));
-                    if with_created {
-                        m.insert("created".into(), Value::Bool(saved.created));
-                    }
-                }
-                Err(e) => {
-                    m.insert(
-                        "id".into(),
-                        o.given_id.map(Value::String).unwrap_or(Value::Null),
-                    );
-                    m.insert("success".into(), Value::Bool(false));
-                    m.insert("errors".into(), json!([collection_error(&e)]));
-                    if with_created {
-                        m.insert("created".into(), Value::Bool(false));
-                    }
-                }
-            }
-            Value::Object(m)
+        .map(|o| match o.result {
+            Ok(saved) => ResultItem {
+                id: Some(saved.id),
+                success: true,
+                errors: Vec::new(),
+                created: with_created.then_some(saved.created),
+            },
+            Err(e) => ResultItem {
+                id: o.given_id,
+                success: false,
+                errors: vec![collection_error(&e)],
+                created: with_created.then_some(false),
+            },
         })
         .collect();
     reply::json(StatusCode::OK, &items)
@@ -308,9 +308,8 @@ pub fn upsert(call: &Call<'_>, t: &str, f: &str) -> Answer {
     let field_name = field.name.clone();
     let fold = field.folds_case();
 
-    // The key of each record, and how often each key occurs in this call.
+    // The key of each record, and whether another record of this call has it too.
     let mut keys: Vec<Option<(Value, String)>> = Vec::with_capacity(records.len());
-    let mut seen: HashMap<String, usize> = HashMap::new();
     for rec in &records {
         let raw = rec.get_ignore_case(&field_name).cloned();
         let key = match raw {
@@ -322,16 +321,26 @@ pub fn upsert(call: &Call<'_>, t: &str, f: &str) -> Answer {
             }
             _ => None,
         };
-        if let Some((_, k)) = &key {
-            *seen.entry(k.clone()).or_default() += 1;
-        }
         keys.push(key);
     }
+    let mut seen: FastMap<&str, usize> = FastMap::default();
+    for (_, k) in keys.iter().flatten() {
+        *seen.entry(k).or_default() += 1;
+    }
+    let repeated: Vec<bool> = keys
+        .iter()
+        .map(|key| {
+            key.as_ref()
+                .is_some_and(|(_, k)| seen.get(k.as_str()).is_some_and(|n| *n > 1))
+        })
+        .collect();
 
     let mut undo = UndoLog::default();
     let mut outcomes = Vec::with_capacity(records.len());
-    for ((fields, key), locked) in records.into_iter().zip(keys).zip(locks) {
-        let Some((value, k)) = key else {
+    for (((fields, key), repeated), locked) in
+        records.into_iter().zip(keys).zip(repeated).zip(locks)
+    {
+        let Some((value, _)) = key else {
             outcomes.push(Outcome {
                 given_id: None,
                 result: Err(RecordError::new(
@@ -342,7 +351,7 @@ pub fn upsert(call: &Call<'_>, t: &str, f: &str) -> Answer {
             });
             continue;
         };
-        if seen.get(&k).copied().unwrap_or_default() > 1 {
+        if repeated {
             let shown = value
                 .as_str()
                 .map(str::to_string)
