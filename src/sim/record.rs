@@ -15,7 +15,7 @@ pub struct RecordFields(Vec<(String, Value)>);
 impl RecordFields {
     /// Sets a field: in place when the exact name is there, else at the end.
     pub fn insert(&mut self, name: String, value: Value) {
-        match self.0.iter_mut().find(|(n, _)| *n == name) {
+        match self.0.iter_mut().find(|(n, _)| same_name(n, &name)) {
             Some((_, slot)) => *slot = value,
             None => self.0.push((name, value)),
         }
@@ -59,6 +59,12 @@ impl RecordFields {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
+
+/// Exact name equality, settled by length and last byte for most pairs of a record's
+/// names, so the scan for a repeated name rarely calls `memcmp`.
+fn same_name(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.as_bytes().last() == b.as_bytes().last() && a == b
 }
 
 impl From<Map<String, Value>> for RecordFields {
