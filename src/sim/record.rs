@@ -44,21 +44,6 @@ impl RecordFields {
             .position(|(n, _)| n.eq_ignore_ascii_case(name))?;
         Some(self.0.swap_remove(i))
     }
-
-    /// The fields as `(name, value)`.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
-        self.0.iter().map(|(n, v)| (n.as_str(), v))
-    }
-
-    /// Number of fields.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// True when the record has no field.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 /// Exact name equality, settled by length and last byte for most pairs of a record's
@@ -167,7 +152,7 @@ mod tests {
     }
 
     fn pairs(f: &RecordFields) -> Vec<(String, Value)> {
-        f.iter().map(|(n, v)| (n.to_string(), v.clone())).collect()
+        f.clone().into_iter().collect()
     }
 
     #[test]
@@ -202,7 +187,6 @@ mod tests {
         assert_eq!(pairs(&f), pairs(&RecordFields::from(m)));
         assert_eq!(f.get_ignore_case("d"), Some(&json!(6)));
         assert_eq!(f.remove("nope"), None);
-        assert_eq!(f.len(), 3);
     }
 
     #[test]

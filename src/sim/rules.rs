@@ -134,7 +134,7 @@ impl CheckedFields {
 /// The outcome of checking one record.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Checked {
-    /// Fields to write, under their canonical names, with coerced values.
+    /// Fields to write, by position, with coerced values.
     Accepted(CheckedFields),
     /// The record breaks a rule.
     Rejected(RecordError),
