@@ -1022,6 +1022,65 @@ async fn collections_create_update_upsert_delete_answer_in_request_order() {
 }
 
 #[tokio::test]
+async fn collections_answer_text_repeated_names_and_records_that_are_no_object() {
+    let s = start().await;
+    let ups = vec![
+        typed("Lead", with(lead("A"), json!({"CustomId__c": "M1"}))),
+        typed(
+            "Lead",
+            json!({"CustomId__c": "M2", "LastName": null, "Company": "C"}),
+        ),
+    ];
+    let r = s
+        .collections(
+            Method::PATCH,
+            "composite/sobjects/Lead/CustomId__c",
+            false,
+            ups,
+        )
+        .await;
+    let id = r.body[0]["id"].as_str().unwrap_or_default();
+    assert_eq!(
+        r.text,
+        format!(
+            r#"[{{"id":"{id}","success":true,"errors":[],"created":true}},{{"id":null,"success":false,"errors":[{{"statusCode":"REQUIRED_FIELD_MISSING","message":"Required fields are missing: [LastName]","fields":["LastName"]}}],"created":false}}]"#
+        )
+    );
+
+    // A name given twice in one record keeps the later value, as a JSON object does.
+    let raw = r#"{"allOrNone": false, "records": [{"attributes": {"type": "Lead"}, "LastName": "X", "Company": "C", "Title": "first", "Title": "second"}]}"#;
+    let r = to_reply(
+        s.http
+            .post(format!("{}/services/data/{V}/composite/sobjects", s.base))
+            .bearer_auth(&s.token)
+            .header("Content-Type", "application/json")
+            .body(raw)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.body[0]["success"], json!(true), "{}", r.text);
+    let id = r.body[0]["id"].as_str().unwrap_or_default();
+    let row = s.admin.row("Lead", id).await.unwrap().unwrap();
+    assert_eq!(row.str("Title"), Some("second"));
+
+    let r = s
+        .call(
+            Method::POST,
+            "composite/sobjects",
+            Some(json!({"records": [typed("Lead", lead("Y")), 7]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.code(), "JSON_PARSER_ERROR");
+    assert_eq!(
+        r.body[0]["message"],
+        json!("Each record must be a JSON object")
+    );
+}
+
+#[tokio::test]
 async fn collections_all_or_none_false_keeps_the_good_records() {
     let s = start().await;
     let recs = vec![

@@ -11,7 +11,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// Who and where an org is.
@@ -124,11 +124,8 @@ fn counters(org: &Org) -> CallCounters {
     }
 }
 
-fn row_json(row: &crate::sim::store::Row) -> Value {
-    let mut m: Map<String, Value> = row.fields.clone();
-    m.insert("Id".into(), Value::String(row.id.clone()));
-    m.insert("IsDeleted".into(), Value::Bool(row.deleted));
-    Value::Object(m)
+fn row_json(row: crate::sim::store::Row) -> Value {
+    Value::Object(row.into_json_map())
 }
 
 /// Serves one admin request; `segs` are the path segments after `__sim`.
@@ -167,7 +164,12 @@ fn respond(
             let rows: Vec<Value> = data
                 .tables
                 .get(&def.name)
-                .map(|tb| tb.rows_in_order().into_iter().map(row_json).collect())
+                .map(|tb| {
+                    tb.rows_in_order()
+                        .into_iter()
+                        .map(|r| row_json(r.to_row()))
+                        .collect()
+                })
                 .unwrap_or_default();
             ok(&rows)
         }
@@ -197,9 +199,9 @@ fn respond(
             let row = data
                 .tables
                 .get(&def.name)
-                .and_then(|tb| tb.get(&id18))
+                .and_then(|tb| tb.view(&id18))
                 .ok_or_else(|| not_found(format!("no row {id}")))?;
-            ok(&row.history)
+            ok(&row.history())
         }
         (Method::GET, ["counters"]) => ok(&counters(org)),
         (Method::POST, ["reset"]) => {

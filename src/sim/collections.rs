@@ -2,6 +2,8 @@
 //! call (one API unit), results in request order, `allOrNone` with rollback, and
 //! retrieve by Ids. The whole call runs under the org's data lock, so it is atomic.
 
+use crate::sim::fast_hash::FastMap;
+use crate::sim::record::{RecordFields, RecordInput};
 use crate::sim::reply::{self, collection_error, ApiError};
 use crate::sim::routes::Call;
 use crate::sim::rules::{self, RecordError};
@@ -9,9 +11,8 @@ use crate::sim::store::index_key;
 use crate::sim::writes::{render_row, Saved, UndoLog, WriteError, WriteOptions};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
-use std::collections::HashMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// Most records (or Ids) one call may carry.
 pub const MAX_RECORDS: usize = 200;
@@ -23,7 +24,7 @@ struct Body {
     #[serde(default, rename = "allOrNone")]
     all_or_none: bool,
     #[serde(default)]
-    records: Vec<Value>,
+    records: Vec<RecordInput>,
 }
 
 fn too_many() -> ApiError {
@@ -57,41 +58,41 @@ struct Outcome {
     result: Result<Saved, RecordError>,
 }
 
+/// One entry of a Collections answer, its members in Salesforce's order.
+#[derive(Serialize)]
+struct ResultItem {
+    id: Option<String>,
+    success: bool,
+    errors: Vec<Value>,
+    /// Only upserts say whether they created the row.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created: Option<bool>,
+}
+
 fn render(outcomes: Vec<Outcome>, with_created: bool) -> Response {
-    let items: Vec<Value> = outcomes
+    let items: Vec<ResultItem> = outcomes
         .into_iter()
-        .map(|o| {
-            let mut m = Map::new();
-            match o.result {
-                Ok(saved) => {
-                    m.insert("id".into(), Value::String(saved.id));
-                    m.insert("success".into(), Value::Bool(true));
-                    m.insert("errors".into(), json!([]));
-                    if with_created {
-                        m.insert("created".into(), Value::Bool(saved.created));
-                    }
-                }
-                Err(e) => {
-                    m.insert(
-                        "id".into(),
-                        o.given_id.map(Value::String).unwrap_or(Value::Null),
-                    );
-                    m.insert("success".into(), Value::Bool(false));
-                    m.insert("errors".into(), json!([collection_error(&e)]));
-                    if with_created {
-                        m.insert("created".into(), Value::Bool(false));
-                    }
-                }
-            }
-            Value::Object(m)
+        .map(|o| match o.result {
+            Ok(saved) => ResultItem {
+                id: Some(saved.id),
+                success: true,
+                errors: Vec::new(),
+                created: with_created.then_some(saved.created),
+            },
+            Err(e) => ResultItem {
+                id: o.given_id,
+                success: false,
+                errors: vec![collection_error(&e)],
+                created: with_created.then_some(false),
+            },
         })
         .collect();
     reply::json(StatusCode::OK, &items)
 }
 
 /// Splits a record into its type (`attributes.type`) and its fields.
-fn split_record(record: Value) -> Result<(Option<String>, Map<String, Value>), ApiError> {
-    let Value::Object(mut m) = record else {
+fn split_record(record: RecordInput) -> Result<(Option<String>, RecordFields), ApiError> {
+    let RecordInput::Object(mut m) = record else {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "JSON_PARSER_ERROR",
@@ -223,13 +224,9 @@ pub fn update(call: &Call<'_>) -> Answer {
     let mut records = Vec::with_capacity(body.records.len());
     for r in body.records {
         let (t, mut fields) = split_record(r)?;
-        let id_key = fields
-            .keys()
-            .find(|k| k.eq_ignore_ascii_case("id"))
-            .cloned();
-        let id = id_key
-            .and_then(|k| fields.remove(&k))
-            .and_then(|v| v.as_str().map(str::to_string));
+        let id = fields
+            .remove_ignore_case("id")
+            .and_then(|(_, v)| v.as_str().map(str::to_string));
         records.push((t, id, fields));
     }
     let locks = draw_locks(call, records.len());
@@ -311,14 +308,10 @@ pub fn upsert(call: &Call<'_>, t: &str, f: &str) -> Answer {
     let field_name = field.name.clone();
     let fold = field.folds_case();
 
-    // The key of each record, and how often each key occurs in this call.
+    // The key of each record, and whether another record of this call has it too.
     let mut keys: Vec<Option<(Value, String)>> = Vec::with_capacity(records.len());
-    let mut seen: HashMap<String, usize> = HashMap::new();
     for rec in &records {
-        let raw = rec
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(&field_name))
-            .map(|(_, v)| v.clone());
+        let raw = rec.get_ignore_case(&field_name).cloned();
         let key = match raw {
             Some(v) if !v.is_null() => {
                 let v = rules::coerce(field, v).map_err(|e| {
@@ -328,16 +321,26 @@ pub fn upsert(call: &Call<'_>, t: &str, f: &str) -> Answer {
             }
             _ => None,
         };
-        if let Some((_, k)) = &key {
-            *seen.entry(k.clone()).or_default() += 1;
-        }
         keys.push(key);
     }
+    let mut seen: FastMap<&str, usize> = FastMap::default();
+    for (_, k) in keys.iter().flatten() {
+        *seen.entry(k).or_default() += 1;
+    }
+    let repeated: Vec<bool> = keys
+        .iter()
+        .map(|key| {
+            key.as_ref()
+                .is_some_and(|(_, k)| seen.get(k.as_str()).is_some_and(|n| *n > 1))
+        })
+        .collect();
 
     let mut undo = UndoLog::default();
     let mut outcomes = Vec::with_capacity(records.len());
-    for ((fields, key), locked) in records.into_iter().zip(keys).zip(locks) {
-        let Some((value, k)) = key else {
+    for (((fields, key), repeated), locked) in
+        records.into_iter().zip(keys).zip(repeated).zip(locks)
+    {
+        let Some((value, _)) = key else {
             outcomes.push(Outcome {
                 given_id: None,
                 result: Err(RecordError::new(
@@ -348,7 +351,7 @@ pub fn upsert(call: &Call<'_>, t: &str, f: &str) -> Answer {
             });
             continue;
         };
-        if seen.get(&k).copied().unwrap_or_default() > 1 {
+        if repeated {
             let shown = value
                 .as_str()
                 .map(str::to_string)
@@ -509,8 +512,8 @@ pub fn retrieve(call: &Call<'_>, t: &str, method: &Method) -> Answer {
         .map(|id| {
             crate::salesforce::id::normalize(id)
                 .ok()
-                .and_then(|id18| table.get(&id18))
-                .filter(|row| !row.deleted)
+                .and_then(|id18| table.view(&id18))
+                .filter(|row| !row.deleted())
                 .map(|row| render_row(def, row, Some(&fields), call.version))
                 .unwrap_or(Value::Null)
         })

@@ -4,6 +4,7 @@
 
 use crate::sim::reply::{self, ApiError};
 use crate::sim::routes::Call;
+use crate::sim::row::RowView;
 use crate::sim::rules;
 use crate::sim::schema::FieldType;
 use crate::sim::store::index_key;
@@ -219,11 +220,11 @@ pub fn handle(call: &Call<'_>) -> Result<Response, ApiError> {
         .tables
         .get(&def.name)
         .ok_or_else(ApiError::no_resource)?;
-    let mut rows: Vec<&crate::sim::store::Row> = match &soql.filter {
+    let mut rows: Vec<RowView<'_>> = match &soql.filter {
         None => table
             .rows_in_order()
             .into_iter()
-            .filter(|r| !r.deleted)
+            .filter(|r| !r.deleted())
             .collect(),
         Some((name, values)) => {
             let field = def.field(name).ok_or_else(|| invalid(name))?;
@@ -231,10 +232,10 @@ pub fn handle(call: &Call<'_>) -> Result<Response, ApiError> {
                 let mut rows: Vec<_> = values
                     .iter()
                     .filter_map(|v| crate::salesforce::id::normalize(v).ok())
-                    .filter_map(|id| table.get(&id))
-                    .filter(|r| !r.deleted)
+                    .filter_map(|id| table.view(&id))
+                    .filter(|r| !r.deleted())
                     .collect();
-                rows.dedup_by_key(|r| r.id.clone());
+                rows.dedup_by(|a, b| a.id() == b.id());
                 rows
             } else {
                 let wanted: Vec<String> = values
@@ -245,13 +246,10 @@ pub fn handle(call: &Call<'_>) -> Result<Response, ApiError> {
                 table
                     .rows_in_order()
                     .into_iter()
-                    .filter(|r| !r.deleted)
+                    .filter(|r| !r.deleted())
                     .filter(|r| {
-                        index_key(
-                            std::iter::once(r.fields.get(&field.name)),
-                            field.folds_case(),
-                        )
-                        .is_some_and(|k| wanted.contains(&k))
+                        index_key(std::iter::once(r.get(&field.name)), field.folds_case())
+                            .is_some_and(|k| wanted.contains(&k))
                     })
                     .collect()
             }
@@ -262,7 +260,7 @@ pub fn handle(call: &Call<'_>) -> Result<Response, ApiError> {
     }
     let records: Vec<Value> = rows
         .iter()
-        .map(|r| render_row(def, r, Some(&fields), call.version))
+        .map(|r| render_row(def, *r, Some(&fields), call.version))
         .collect();
     Ok(reply::json(
         StatusCode::OK,

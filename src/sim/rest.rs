@@ -217,7 +217,7 @@ pub fn get(call: &Call<'_>, t: &str, id: &str) -> Answer {
     let row = data
         .tables
         .get(&table)
-        .and_then(|tb| tb.get(&id18))
+        .and_then(|tb| tb.view(&id18))
         .ok_or_else(ApiError::no_resource)?;
     Ok(reply::json(
         StatusCode::OK,
@@ -300,7 +300,7 @@ pub fn get_by_external_id(call: &Call<'_>, t: &str, f: &str, v: &str) -> Answer 
             let row = data
                 .tables
                 .get(&def.name)
-                .and_then(|tb| tb.get(one))
+                .and_then(|tb| tb.view(one))
                 .ok_or_else(ApiError::no_resource)?;
             Ok(reply::json(
                 StatusCode::OK,

@@ -56,11 +56,86 @@ pub enum Operation {
     Update,
 }
 
+/// The fields a record sets, checked and coerced, by position in the SObject's fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedFields {
+    /// One slot per field of the SObject, `Some` where the record sets it.
+    values: Vec<Option<Value>>,
+    /// The positions set, in the record's order, with their canonical names.
+    order: Vec<(usize, String)>,
+}
+
+impl CheckedFields {
+    fn for_sobject(sobject: &SObjectDef) -> CheckedFields {
+        CheckedFields {
+            values: vec![None; sobject.fields.len()],
+            order: Vec::new(),
+        }
+    }
+
+    /// Sets a field; a field given twice keeps the later value.
+    fn put(&mut self, position: usize, name: String, value: Value) {
+        if let Some(slot) = self.values.get_mut(position) {
+            if slot.is_none() {
+                self.order.push((position, name));
+            }
+            *slot = Some(value);
+        }
+    }
+
+    /// True when the record sets the field at `position`.
+    pub fn contains(&self, position: usize) -> bool {
+        self.value(position).is_some()
+    }
+
+    /// The value set for the field at `position`.
+    pub fn value(&self, position: usize) -> Option<&Value> {
+        self.values.get(position).and_then(Option::as_ref)
+    }
+
+    /// The value set for a field, by canonical name.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        let (position, _) = self.order.iter().find(|(_, n)| n == name)?;
+        self.value(*position)
+    }
+
+    /// Number of fields set.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// True when the record sets no field.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// The fields under their names, in the record's order.
+    pub fn to_map(&self) -> Map<String, Value> {
+        self.order
+            .iter()
+            .filter_map(|(i, name)| Some((name.clone(), self.value(*i)?.clone())))
+            .collect()
+    }
+
+    /// One slot per field of the SObject: the start of a new row.
+    pub fn into_values(self) -> Vec<Option<Value>> {
+        self.values
+    }
+
+    /// `(position, value)` of every field set, in the record's order.
+    pub fn into_changes(self) -> impl Iterator<Item = (usize, Value)> {
+        let mut values = self.values;
+        self.order
+            .into_iter()
+            .filter_map(move |(i, _)| Some((i, values.get_mut(i)?.take()?)))
+    }
+}
+
 /// The outcome of checking one record.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Checked {
-    /// Fields to write, under their canonical names, with coerced values.
-    Accepted(Map<String, Value>),
+    /// Fields to write, by position, with coerced values.
+    Accepted(CheckedFields),
     /// The record breaks a rule.
     Rejected(RecordError),
 }
@@ -70,10 +145,9 @@ pub fn check_record(
     schema: &OrgSchema,
     sobject: &SObjectDef,
     op: Operation,
-    input: Map<String, Value>,
+    input: impl IntoIterator<Item = (String, Value)>,
 ) -> Result<Checked, JsonParserError> {
-    // Sized for the whole row, so the insert path can add system fields without growing it.
-    let mut out = Map::with_capacity(sobject.fields.len());
+    let mut out = CheckedFields::for_sobject(sobject);
     let mut unknown: Vec<String> = Vec::new();
     let mut read_only: Vec<String> = Vec::new();
     let mut nulled_required: Vec<String> = Vec::new();
@@ -83,7 +157,10 @@ pub fn check_record(
         if name == "attributes" {
             continue;
         }
-        let Some(field) = sobject.field(&name) else {
+        let Some((position, field)) = sobject
+            .position(&name)
+            .and_then(|i| Some((i, sobject.fields.get(i)?)))
+        else {
             unknown.push(name);
             continue;
         };
@@ -109,7 +186,7 @@ pub fn check_record(
         } else {
             field.name.clone()
         };
-        out.insert(key, value);
+        out.put(position, key, value);
     }
 
     if let Some(name) = unknown.into_iter().next() {
@@ -134,8 +211,8 @@ pub fn check_record(
     }
     let mut missing = nulled_required;
     if op == Operation::Insert {
-        for f in sobject.fields.iter().filter(|f| f.required_on_insert()) {
-            if !out.contains_key(&f.name) && !missing.contains(&f.name) {
+        for (i, f) in sobject.fields.iter().enumerate() {
+            if f.required_on_insert() && !out.contains(i) && !missing.contains(&f.name) {
                 missing.push(f.name.clone());
             }
         }

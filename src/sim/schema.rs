@@ -342,27 +342,32 @@ impl SObjectDef {
         }
     }
 
-    /// The reference fields, so per-record checks need not look at every field.
-    pub fn reference_fields(&self) -> impl Iterator<Item = &FieldDef> + '_ {
+    /// The reference fields with their positions, so per-record checks need not look at
+    /// every field.
+    pub fn reference_fields(&self) -> impl Iterator<Item = (usize, &FieldDef)> + '_ {
         self.reference_positions
             .iter()
-            .filter_map(|i| self.fields.get(*i))
+            .filter_map(|i| Some((*i, self.fields.get(*i)?)))
     }
 
-    /// The unique fields.
-    pub fn unique_fields(&self) -> impl Iterator<Item = &FieldDef> + '_ {
+    /// The unique fields with their positions.
+    pub fn unique_fields(&self) -> impl Iterator<Item = (usize, &FieldDef)> + '_ {
         self.unique_positions
             .iter()
-            .filter_map(|i| self.fields.get(*i))
+            .filter_map(|i| Some((*i, self.fields.get(*i)?)))
+    }
+
+    /// The position of a field in `fields`, by API name, case-insensitively.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        match self.index.get(name) {
+            Some(i) => Some(*i),
+            None => self.index.get(&name.to_ascii_lowercase()).copied(),
+        }
     }
 
     /// Finds a field by API name, case-insensitively.
     pub fn field(&self, name: &str) -> Option<&FieldDef> {
-        let i = match self.index.get(name) {
-            Some(i) => *i,
-            None => *self.index.get(&name.to_ascii_lowercase())?,
-        };
-        self.fields.get(i)
+        self.fields.get(self.position(name)?)
     }
 
     /// Finds a field for changing it.

@@ -61,12 +61,7 @@ pub fn save(path: &Path, orgs: &[(String, Arc<Org>)]) -> Result<(), SnapshotErro
             let rows: Vec<Map<String, Value>> = table
                 .rows_in_order()
                 .into_iter()
-                .map(|r| {
-                    let mut m = r.fields.clone();
-                    m.insert("Id".into(), Value::String(r.id.clone()));
-                    m.insert("IsDeleted".into(), Value::Bool(r.deleted));
-                    m
-                })
+                .map(|r| r.to_row().into_json_map())
                 .collect();
             tables.insert(t.clone(), rows);
         }

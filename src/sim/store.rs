@@ -1,8 +1,10 @@
 //! In-memory rows of one SObject: a map from 18-character Id to row, plus one index per
 //! unique / External ID / Id-lookup field and per duplicate rule. Deleted rows stay (as
-//! in the Recycle Bin) but leave every index, so they match no upsert or rule.
+//! in the Recycle Bin) but leave every index, so they match no upsert or rule. Rows are
+//! kept by field position (`row.rs`); they enter and leave as [`Row`], a JSON map.
 
 use crate::sim::fast_hash::FastMap;
+use crate::sim::row::{Columns, RowView, StoredRow};
 use crate::sim::schema::{DuplicateRule, FieldType, SObjectDef};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -18,7 +20,7 @@ pub struct WriteRecord {
     pub fields: Map<String, Value>,
 }
 
-/// One stored row.
+/// A row as it enters or leaves the store: its fields as a JSON map under their names.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     /// 18-character Id.
@@ -33,11 +35,24 @@ pub struct Row {
     pub history: Vec<WriteRecord>,
 }
 
+impl Row {
+    /// The fields with `Id` and `IsDeleted` set from the row itself, as the admin API and
+    /// snapshots show a row.
+    pub fn into_json_map(self) -> Map<String, Value> {
+        let mut m = self.fields;
+        m.insert("Id".into(), Value::String(self.id));
+        m.insert("IsDeleted".into(), Value::Bool(self.deleted));
+        m
+    }
+}
+
 /// Which fields an index covers and how values are compared.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexSpec {
     /// Canonical field names.
     pub fields: Vec<String>,
+    /// Positions of those fields in the SObject's field list.
+    pub positions: Vec<usize>,
     /// Lower-case values before comparing.
     pub fold_case: bool,
 }
@@ -48,10 +63,37 @@ struct Index {
     map: FastMap<String, Vec<String>>,
 }
 
+impl Index {
+    fn add(&mut self, key: String, id: &str) {
+        let ids = self.map.entry(key).or_default();
+        if !ids.iter().any(|x| x == id) {
+            ids.push(id.to_string());
+        }
+    }
+
+    fn remove(&mut self, key: &str, id: &str) {
+        if let Some(ids) = self.map.get_mut(key) {
+            ids.retain(|x| x != id);
+            if ids.is_empty() {
+                self.map.remove(key);
+            }
+        }
+    }
+
+    /// The row's key in this index (`None` when a value is missing, null or empty).
+    fn key_of(&self, row: &StoredRow) -> Option<String> {
+        index_key(
+            self.spec.positions.iter().map(|i| row.value(*i)),
+            self.spec.fold_case,
+        )
+    }
+}
+
 /// The rows of one SObject with their indexes.
 #[derive(Debug, Clone)]
 pub struct Table {
-    rows: FastMap<String, Row>,
+    columns: Columns,
+    rows: FastMap<String, StoredRow>,
     indexes: Vec<Index>,
 }
 
@@ -92,35 +134,35 @@ impl Table {
     /// An empty table indexed for this SObject and its duplicate rules.
     pub fn new(sobject: &SObjectDef, rules: &[&DuplicateRule]) -> Table {
         Table {
+            columns: Columns::new(sobject),
             rows: FastMap::default(),
-            indexes: Table::index_specs(sobject, rules)
-                .into_iter()
-                .map(|spec| Index {
-                    spec,
-                    map: FastMap::default(),
-                })
-                .collect(),
+            indexes: Table::indexes(sobject, rules),
         }
     }
 
-    fn index_specs(sobject: &SObjectDef, rules: &[&DuplicateRule]) -> Vec<IndexSpec> {
+    fn indexes(sobject: &SObjectDef, rules: &[&DuplicateRule]) -> Vec<Index> {
         let mut specs: Vec<IndexSpec> = Vec::new();
-        for f in &sobject.fields {
+        for (i, f) in sobject.fields.iter().enumerate() {
             if f.field_type != FieldType::Id && (f.unique || f.external_id || f.id_lookup) {
                 specs.push(IndexSpec {
                     fields: vec![f.name.clone()],
+                    positions: vec![i],
                     fold_case: f.folds_case(),
                 });
             }
         }
         for r in rules {
-            let fields: Vec<String> = r
+            let (fields, positions) = r
                 .fields
                 .iter()
-                .filter_map(|n| sobject.field(n).map(|f| f.name.clone()))
-                .collect();
+                .filter_map(|n| {
+                    let i = sobject.position(n)?;
+                    Some((sobject.fields.get(i)?.name.clone(), i))
+                })
+                .unzip();
             let spec = IndexSpec {
                 fields,
+                positions,
                 fold_case: true,
             };
             if !specs.contains(&spec) {
@@ -128,59 +170,58 @@ impl Table {
             }
         }
         specs
-    }
-
-    /// Rebuilds the indexes after a schema change.
-    pub fn reindex(&mut self, sobject: &SObjectDef, rules: &[&DuplicateRule]) {
-        self.indexes = Table::index_specs(sobject, rules)
             .into_iter()
             .map(|spec| Index {
                 spec,
                 map: FastMap::default(),
             })
-            .collect();
-        let ids: Vec<String> = self.rows.keys().cloned().collect();
-        for id in ids {
-            self.index_row(&id, true);
-        }
+            .collect()
     }
 
-    fn index_row(&mut self, id: &str, add: bool) {
-        let Some(row) = self.rows.get(id) else { return };
-        if row.deleted {
-            return;
-        }
-        for index in &mut self.indexes {
-            let Some(key) = index_key(
-                index.spec.fields.iter().map(|f| row.fields.get(f)),
-                index.spec.fold_case,
-            ) else {
+    /// Follows a schema change: new or renamed columns, rebuilt indexes.
+    pub fn reindex(&mut self, sobject: &SObjectDef, rules: &[&DuplicateRule]) {
+        let renamed = self.columns.follow(sobject);
+        self.indexes = Table::indexes(sobject, rules);
+        for row in self.rows.values_mut() {
+            row.follow(&renamed, &self.columns);
+            if row.deleted {
                 continue;
-            };
-            if add {
-                let ids = index.map.entry(key).or_default();
-                if !ids.iter().any(|x| x == id) {
-                    ids.push(id.to_string());
-                }
-            } else if let Some(ids) = index.map.get_mut(&key) {
-                ids.retain(|x| x != id);
-                if ids.is_empty() {
-                    index.map.remove(&key);
+            }
+            for index in &mut self.indexes {
+                if let Some(key) = index.key_of(row) {
+                    index.add(key, &row.id);
                 }
             }
         }
     }
 
-    /// A row by 18-character Id.
-    pub fn get(&self, id: &str) -> Option<&Row> {
-        self.rows.get(id)
+    /// The field names of the rows.
+    pub fn columns(&self) -> &Columns {
+        &self.columns
+    }
+
+    /// A row by 18-character Id, read in place.
+    pub fn view(&self, id: &str) -> Option<RowView<'_>> {
+        self.rows.get(id).map(|r| RowView::new(&self.columns, r))
+    }
+
+    /// A copy of a row by 18-character Id.
+    pub fn get(&self, id: &str) -> Option<Row> {
+        self.view(id).map(|v| v.to_row())
+    }
+
+    /// True when a row with this Id exists and is not deleted.
+    pub fn is_live(&self, id: &str) -> bool {
+        self.rows.get(id).is_some_and(|r| !r.deleted)
     }
 
     /// Every row, deleted ones too, in creation order.
-    pub fn rows_in_order(&self) -> Vec<&Row> {
-        let mut rows: Vec<&Row> = self.rows.values().collect();
+    pub fn rows_in_order(&self) -> Vec<RowView<'_>> {
+        let mut rows: Vec<&StoredRow> = self.rows.values().collect();
         rows.sort_by_key(|r| r.seq);
-        rows
+        rows.into_iter()
+            .map(|r| RowView::new(&self.columns, r))
+            .collect()
     }
 
     /// Number of rows, deleted ones too.
@@ -197,69 +238,83 @@ impl Table {
     /// fields; `None` when no such index exists.
     pub fn lookup(&self, fields: &[String], values: &[Option<&Value>]) -> Option<Vec<String>> {
         let index = self.indexes.iter().find(|i| i.spec.fields == fields)?;
-        let Some(key) = index_key(values.iter().copied(), index.spec.fold_case) else {
-            return Some(Vec::new());
-        };
-        Some(index.map.get(&key).cloned().unwrap_or_default())
+        Some(Table::matches(index, values).to_vec())
+    }
+
+    /// Like [`Table::lookup`], with the fields given by position; the Ids are borrowed.
+    pub fn lookup_at(&self, positions: &[usize], values: &[Option<&Value>]) -> Option<&[String]> {
+        let index = self
+            .indexes
+            .iter()
+            .find(|i| i.spec.positions == positions)?;
+        Some(Table::matches(index, values))
+    }
+
+    fn matches<'a>(index: &'a Index, values: &[Option<&Value>]) -> &'a [String] {
+        index_key(values.iter().copied(), index.spec.fold_case)
+            .and_then(|key| index.map.get(&key))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Adds a row given in its JSON form.
+    pub fn insert(&mut self, row: Row) {
+        let row = StoredRow::from_row(row, &self.columns);
+        self.insert_stored(row);
     }
 
     /// Adds a new row.
-    pub fn insert(&mut self, row: Row) {
-        let id = row.id.clone();
-        self.rows.insert(id.clone(), row);
-        self.index_row(&id, true);
-    }
-
-    /// Removes a row entirely (used to roll back an insert).
-    pub fn remove(&mut self, id: &str) -> Option<Row> {
-        self.index_row(id, false);
-        self.rows.remove(id)
-    }
-
-    /// Changes a row in place, keeping the indexes right.
-    pub fn modify<T>(&mut self, id: &str, change: impl FnOnce(&mut Row) -> T) -> Option<T> {
-        let before = self.index_keys(id);
-        let out = self.rows.get_mut(id).map(change);
-        let after = self.index_keys(id);
-        // Most updates leave indexed values alone; only moved keys touch the index maps.
-        for (i, (old, new)) in before.into_iter().zip(after).enumerate() {
-            if old == new {
-                continue;
-            }
-            let Some(index) = self.indexes.get_mut(i) else {
-                continue;
-            };
-            if let Some(key) = old {
-                if let Some(ids) = index.map.get_mut(&key) {
-                    ids.retain(|x| x != id);
-                    if ids.is_empty() {
-                        index.map.remove(&key);
-                    }
-                }
-            }
-            if let Some(key) = new {
-                let ids = index.map.entry(key).or_default();
-                if !ids.iter().any(|x| x == id) {
-                    ids.push(id.to_string());
+    pub fn insert_stored(&mut self, row: StoredRow) {
+        if !row.deleted {
+            for index in &mut self.indexes {
+                if let Some(key) = index.key_of(&row) {
+                    index.add(key, &row.id);
                 }
             }
         }
-        out
+        self.rows.insert(row.id.clone(), row);
+    }
+
+    /// Removes a row entirely (used to roll back an insert).
+    pub fn remove(&mut self, id: &str) {
+        let Some(row) = self.rows.remove(id) else {
+            return;
+        };
+        if row.deleted {
+            return;
+        }
+        for index in &mut self.indexes {
+            if let Some(key) = index.key_of(&row) {
+                index.remove(&key, id);
+            }
+        }
+    }
+
+    /// Changes a row in place, keeping the indexes right.
+    pub fn modify<T>(&mut self, id: &str, change: impl FnOnce(&mut StoredRow) -> T) -> Option<T> {
+        let row = self.rows.get_mut(id)?;
+        let before = Table::index_keys(&self.indexes, row);
+        let out = change(row);
+        let after = Table::index_keys(&self.indexes, row);
+        // Most updates leave indexed values alone; only moved keys touch the index maps.
+        for ((index, old), new) in self.indexes.iter_mut().zip(before).zip(after) {
+            if old == new {
+                continue;
+            }
+            if let Some(key) = old {
+                index.remove(&key, id);
+            }
+            if let Some(key) = new {
+                index.add(key, id);
+            }
+        }
+        Some(out)
     }
 
     /// The key of a row in each index (`None` where it is not indexed, or deleted).
-    fn index_keys(&self, id: &str) -> Vec<Option<String>> {
-        let row = self.rows.get(id).filter(|r| !r.deleted);
-        self.indexes
+    fn index_keys(indexes: &[Index], row: &StoredRow) -> Vec<Option<String>> {
+        indexes
             .iter()
-            .map(|index| {
-                row.and_then(|r| {
-                    index_key(
-                        index.spec.fields.iter().map(|f| r.fields.get(f)),
-                        index.spec.fold_case,
-                    )
-                })
-            })
+            .map(|index| if row.deleted { None } else { index.key_of(row) })
             .collect()
     }
 

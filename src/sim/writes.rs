@@ -5,12 +5,14 @@
 
 use crate::salesforce::id;
 use crate::sim::org::OrgData;
+use crate::sim::record::RecordFields;
+use crate::sim::row::{RowView, Slot, StoredRow};
 use crate::sim::rules::{
-    self, check_record, Checked, JsonParserError, Operation, RecordError, GROUP_KEY_PREFIX,
-    USER_KEY_PREFIX,
+    self, check_record, Checked, CheckedFields, JsonParserError, Operation, RecordError,
+    GROUP_KEY_PREFIX, USER_KEY_PREFIX,
 };
-use crate::sim::schema::{FieldType, OrgSchema, SObjectDef};
-use crate::sim::store::{Row, Table, WriteRecord};
+use crate::sim::schema::{FieldDef, FieldType, OrgSchema, SObjectDef};
+use crate::sim::store::{Table, WriteRecord};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
@@ -74,7 +76,7 @@ enum Undo {
     Changed {
         table: String,
         id: String,
-        previous: Vec<(String, Option<Value>)>,
+        previous: Vec<(Slot, Option<Value>)>,
         was_deleted: bool,
         history_len: usize,
     },
@@ -132,9 +134,9 @@ pub fn locate(
     };
     let row = tables
         .get(&def.name)
-        .and_then(|t| t.get(&id18))
+        .and_then(|t| t.view(&id18))
         .ok_or_else(|| not_found(id_text))?;
-    if row.deleted {
+    if row.deleted() {
         return Err(entity_is_deleted());
     }
     Ok((def.name.clone(), id18))
@@ -145,10 +147,10 @@ fn check_references(
     tables: &HashMap<String, Table>,
     user_id: &str,
     def: &SObjectDef,
-    fields: &Map<String, Value>,
+    fields: &CheckedFields,
 ) -> Result<(), RecordError> {
-    for field in def.reference_fields() {
-        let Some(Value::String(target)) = fields.get(&field.name) else {
+    for (position, field) in def.reference_fields() {
+        let Some(Value::String(target)) = fields.value(position) else {
             continue;
         };
         let prefix = id::key_prefix(target).unwrap_or_default();
@@ -158,8 +160,7 @@ fn check_references(
             p => schema
                 .sobject_by_prefix(p)
                 .and_then(|s| tables.get(&s.name))
-                .and_then(|t| t.get(target))
-                .is_some_and(|r| !r.deleted),
+                .is_some_and(|t| t.is_live(target)),
         };
         if !exists {
             return Err(RecordError::new(
@@ -177,16 +178,15 @@ fn check_unique_and_rules(
     table: &Table,
     def: &SObjectDef,
     self_id: Option<&str>,
-    changes: &Map<String, Value>,
+    changes: &CheckedFields,
     opts: &WriteOptions,
 ) -> Result<(), RecordError> {
-    let existing = self_id.and_then(|i| table.get(i));
-    for field in def.unique_fields() {
-        let Some(value) = changes.get(&field.name) else {
+    let existing = self_id.and_then(|i| table.view(i));
+    for (position, field) in def.unique_fields() {
+        let Some(value) = changes.value(position) else {
             continue;
         };
-        let key = [field.name.clone()];
-        if let Some(ids) = table.lookup(&key, &[Some(value)]) {
+        if let Some(ids) = table.lookup_at(&[position], &[Some(value)]) {
             if let Some(other) = ids.iter().find(|x| Some(x.as_str()) != self_id) {
                 return Err(RecordError::new(
                     "DUPLICATE_VALUE",
@@ -203,23 +203,19 @@ fn check_unique_and_rules(
         return Ok(());
     }
     for rule in schema.rules_for(&def.name) {
-        let fields: Vec<String> = rule
-            .fields
-            .iter()
-            .filter_map(|n| def.field(n).map(|f| f.name.clone()))
-            .collect();
-        if !fields.iter().any(|f| changes.contains_key(f)) {
+        let positions: Vec<usize> = rule.fields.iter().filter_map(|n| def.position(n)).collect();
+        if !positions.iter().any(|p| changes.contains(*p)) {
             continue;
         }
-        let values: Vec<Option<&Value>> = fields
+        let values: Vec<Option<&Value>> = positions
             .iter()
-            .map(|f| {
+            .map(|p| {
                 changes
-                    .get(f)
-                    .or_else(|| existing.and_then(|r| r.fields.get(f)))
+                    .value(*p)
+                    .or_else(|| existing.and_then(|r| r.value(*p)))
             })
             .collect();
-        if let Some(ids) = table.lookup(&fields, &values) {
+        if let Some(ids) = table.lookup_at(&positions, &values) {
             if ids.iter().any(|x| Some(x.as_str()) != self_id) {
                 return Err(RecordError::new(
                     "DUPLICATES_DETECTED",
@@ -232,20 +228,34 @@ fn check_unique_and_rules(
     Ok(())
 }
 
-/// Recomputes a read-only `Name` made of `FirstName` and `LastName` (Lead, Contact).
-fn compute_name(def: &SObjectDef, fields: &mut Map<String, Value>) {
-    let Some(name) = def.field("Name") else {
-        return;
-    };
-    if name.createable || def.field("LastName").is_none() {
-        return;
+/// Where a read-only `Name` made of `FirstName` and `LastName` is kept (Lead, Contact).
+struct NameSlots {
+    name: Slot,
+    first: Slot,
+    last: Slot,
+}
+
+impl NameSlots {
+    /// The slots, when `Name` is read-only and made of `FirstName` and `LastName`.
+    fn of(def: &SObjectDef, table: &Table) -> Option<NameSlots> {
+        let computed =
+            def.field("Name").is_some_and(|f| !f.createable) && def.field("LastName").is_some();
+        computed.then(|| NameSlots {
+            name: table.columns().slot("Name"),
+            first: table.columns().slot("FirstName"),
+            last: table.columns().slot("LastName"),
+        })
     }
-    let part = |k: &str| fields.get(k).and_then(Value::as_str).map(str::to_string);
-    let full: Vec<String> = [part("FirstName"), part("LastName")]
-        .into_iter()
-        .flatten()
-        .collect();
-    fields.insert("Name".into(), Value::String(full.join(" ")));
+
+    /// Recomputes `Name` from the row's names, returning the former value.
+    fn recompute(&self, row: &mut StoredRow) -> Option<Value> {
+        let full = [&self.first, &self.last]
+            .into_iter()
+            .filter_map(|s| row.get(s).and_then(Value::as_str))
+            .collect::<Vec<&str>>()
+            .join(" ");
+        row.replace(&self.name, Some(Value::String(full)))
+    }
 }
 
 fn get_def<'a>(schema: &'a OrgSchema, sobject: &str) -> Result<&'a SObjectDef, RecordError> {
@@ -258,79 +268,74 @@ fn get_def<'a>(schema: &'a OrgSchema, sobject: &str) -> Result<&'a SObjectDef, R
     })
 }
 
+/// The value a field gets on insert when the record leaves it out, if any.
+fn default_value(field: &FieldDef, now: &str, user: &str) -> Option<Value> {
+    let value = match field.name.as_str() {
+        "CreatedDate" | "LastModifiedDate" | "SystemModstamp"
+            if field.field_type == FieldType::Datetime =>
+        {
+            Value::String(now.to_string())
+        }
+        "CreatedById" | "LastModifiedById" | "OwnerId" => Value::String(user.to_string()),
+        _ if field.field_type == FieldType::Boolean => Value::Bool(false),
+        _ if field.field_type == FieldType::Picklist && field.defaulted_on_create => field
+            .picklist_values
+            .first()
+            .map(|v| Value::String(v.clone()))
+            .unwrap_or(Value::Null),
+        _ => return None,
+    };
+    Some(value)
+}
+
 impl OrgData {
     /// Inserts one record.
     pub fn create(
         &mut self,
         sobject: &str,
-        input: Map<String, Value>,
+        input: impl Into<RecordFields>,
         opts: &WriteOptions,
         undo: &mut UndoLog,
     ) -> Result<Saved, WriteError> {
         let def = get_def(&self.schema, sobject)?;
-        let checked = match check_record(&self.schema, def, Operation::Insert, input)? {
+        let checked = match check_record(&self.schema, def, Operation::Insert, input.into())? {
             Checked::Accepted(m) => m,
             Checked::Rejected(e) => return Err(e.into()),
         };
         check_references(&self.schema, &self.tables, &self.user_id, def, &checked)?;
-        let table_name = def.name.clone();
         let table = self
             .tables
-            .get(&table_name)
+            .get(&def.name)
             .ok_or_else(|| not_found(sobject))?;
         check_unique_and_rules(&self.schema, table, def, None, &checked, opts)?;
 
-        let prefix = def.key_prefix.clone();
-        let history = if self.history {
-            Some(checked.clone())
-        } else {
-            None
-        };
-        let mut fields = checked;
-        let user = Value::String(self.user_id.clone());
-        let now = Value::String(opts.now.clone());
-        for f in &def.fields {
-            if fields.contains_key(&f.name) {
-                continue;
+        let history = self.history.then(|| checked.to_map());
+        let id_slot = table.columns().slot("Id");
+        let name_slots = NameSlots::of(def, table);
+        let mut values = checked.into_values();
+        for (value, field) in values.iter_mut().zip(&def.fields) {
+            if value.is_none() {
+                *value = default_value(field, &opts.now, &self.user_id);
             }
-            let default = match f.name.as_str() {
-                "CreatedDate" | "LastModifiedDate" | "SystemModstamp"
-                    if f.field_type == FieldType::Datetime =>
-                {
-                    now.clone()
-                }
-                "CreatedById" | "LastModifiedById" | "OwnerId" => user.clone(),
-                _ if f.field_type == FieldType::Boolean => Value::Bool(false),
-                _ if f.field_type == FieldType::Picklist && f.defaulted_on_create => f
-                    .picklist_values
-                    .first()
-                    .map(|v| Value::String(v.clone()))
-                    .unwrap_or(Value::Null),
-                _ => continue,
-            };
-            fields.insert(f.name.clone(), default);
         }
-        compute_name(def, &mut fields);
+        let table_name = def.name.clone();
+        let prefix = def.key_prefix.clone();
         let id = self.mint_id(&prefix);
-        fields.insert("Id".into(), Value::String(id.clone()));
         let seq = self.next_seq();
-        let row = Row {
-            id: id.clone(),
-            seq,
-            deleted: false,
-            fields,
-            history: history
-                .map(|h| {
-                    vec![WriteRecord {
-                        seq,
-                        operation: "create".into(),
-                        fields: h,
-                    }]
-                })
-                .unwrap_or_default(),
-        };
+        let mut row = StoredRow::new(id.clone(), seq, values);
+        if let Some(slots) = name_slots {
+            slots.recompute(&mut row);
+        }
+        row.replace(&id_slot, Some(Value::String(id.clone())));
+        if let Some(fields) = history {
+            row.history.push(WriteRecord {
+                seq,
+                operation: "create".into(),
+                fields,
+            });
+        }
         if let Some(t) = self.tables.get_mut(&table_name) {
-            t.insert(row);
+            t.insert_stored(row);
         }
         undo.0.push(Undo::Inserted {
             table: table_name,
@@ -344,35 +349,32 @@ impl OrgData {
         &mut self,
         sobject: Option<&str>,
         id_text: &str,
-        input: Map<String, Value>,
+        input: impl Into<RecordFields>,
         opts: &WriteOptions,
         undo: &mut UndoLog,
     ) -> Result<Saved, WriteError> {
         let (table_name, id) = locate(&self.schema, &self.tables, sobject, id_text)?;
-        self.update_located(&table_name, &id, input, opts, undo, "update")
+        self.update_located(&table_name, &id, input.into(), opts, undo, "update")
     }
 
     fn update_located(
         &mut self,
         table_name: &str,
         id: &str,
-        mut input: Map<String, Value>,
+        mut input: RecordFields,
         opts: &WriteOptions,
         undo: &mut UndoLog,
         operation: &str,
     ) -> Result<Saved, WriteError> {
         let def = get_def(&self.schema, table_name)?;
         // Clients may repeat the row's own Id in the body; Salesforce ignores it.
-        let id_key = input.keys().find(|k| k.eq_ignore_ascii_case("id")).cloned();
-        if let Some(k) = id_key {
-            let same = input
-                .get(&k)
-                .and_then(Value::as_str)
-                .and_then(|s| id::normalize(s).ok())
-                .is_some_and(|s| s == id);
-            if same {
-                input.remove(&k);
-            }
+        let same = input
+            .get_ignore_case("id")
+            .and_then(Value::as_str)
+            .and_then(|s| id::normalize(s).ok())
+            .is_some_and(|s| s == id);
+        if same {
+            input.remove_ignore_case("id");
         }
         let checked = match check_record(&self.schema, def, Operation::Update, input)? {
             Checked::Accepted(m) => m,
@@ -381,12 +383,19 @@ impl OrgData {
         check_references(&self.schema, &self.tables, &self.user_id, def, &checked)?;
         let table = self.tables.get(table_name).ok_or_else(|| not_found(id))?;
         check_unique_and_rules(&self.schema, table, def, Some(id), &checked, opts)?;
-        let computed_name = has_computed_name(def);
+        let name_slots = NameSlots::of(def, table);
+        let stamps = [
+            ("LastModifiedDate", &opts.now),
+            ("SystemModstamp", &opts.now),
+            ("LastModifiedById", &self.user_id),
+        ]
+        .map(|(name, value)| (table.columns().slot(name), Value::String(value.clone())));
         let seq = if self.history { self.next_seq() } else { 0 };
-        let history = self.history;
-        let user = self.user_id.clone();
-        let now = opts.now.clone();
-        let op = operation.to_string();
+        let history = self.history.then(|| WriteRecord {
+            seq,
+            operation: operation.to_string(),
+            fields: checked.to_map(),
+        });
         let table = self
             .tables
             .get_mut(table_name)
@@ -395,49 +404,19 @@ impl OrgData {
             let mut previous = Vec::with_capacity(checked.len() + 4);
             let was_deleted = row.deleted;
             let history_len = row.history.len();
-            if history {
-                row.history.push(WriteRecord {
-                    seq,
-                    operation: op,
-                    fields: checked.clone(),
-                });
+            row.history.extend(history);
+            for (position, value) in checked.into_changes() {
+                let slot = Slot::Column(position);
+                let prev = row.replace(&slot, Some(value));
+                previous.push((slot, prev));
             }
-            for (k, v) in checked {
-                // Replace in place where the field exists, so no key is allocated.
-                match row.fields.get_mut(&k) {
-                    Some(slot) => {
-                        let prev = std::mem::replace(slot, v);
-                        previous.push((k, Some(prev)));
-                    }
-                    None => {
-                        row.fields.insert(k.clone(), v);
-                        previous.push((k, None));
-                    }
-                }
+            for (slot, value) in stamps {
+                let prev = row.replace(&slot, Some(value));
+                previous.push((slot, prev));
             }
-            for (k, v) in [
-                ("LastModifiedDate", Value::String(now.clone())),
-                ("SystemModstamp", Value::String(now)),
-                ("LastModifiedById", Value::String(user)),
-            ] {
-                let prev = row.fields.insert(k.to_string(), v);
-                previous.push((k.to_string(), prev));
-            }
-            if computed_name {
-                let prev = row.fields.get("Name").cloned();
-                let part = |k: &str| {
-                    row.fields
-                        .get(k)
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                };
-                let full: Vec<String> = [part("FirstName"), part("LastName")]
-                    .into_iter()
-                    .flatten()
-                    .collect();
-                row.fields
-                    .insert("Name".into(), Value::String(full.join(" ")));
-                previous.push(("Name".into(), prev));
+            if let Some(slots) = name_slots {
+                let prev = slots.recompute(row);
+                previous.push((slots.name, prev));
             }
             (previous, was_deleted, history_len)
         });
@@ -463,15 +442,17 @@ impl OrgData {
         sobject: &str,
         ext_field: &str,
         ext_value: Value,
-        mut input: Map<String, Value>,
+        input: impl Into<RecordFields>,
         update_only: bool,
         opts: &WriteOptions,
         undo: &mut UndoLog,
     ) -> Result<Saved, WriteError> {
+        let mut input: RecordFields = input.into();
         let def = get_def(&self.schema, sobject)?;
-        let field = def
-            .field(ext_field)
-            .filter(|f| f.external_id || f.id_lookup)
+        let (position, field) = def
+            .position(ext_field)
+            .and_then(|i| Some((i, def.fields.get(i)?)))
+            .filter(|(_, f)| f.external_id || f.id_lookup)
             .ok_or_else(|| not_found(ext_field))?;
         let table_name = def.name.clone();
         if field.field_type == FieldType::Id {
@@ -499,11 +480,14 @@ impl OrgData {
             .tables
             .get(&table_name)
             .ok_or_else(|| not_found(sobject))?;
-        let matches = table
-            .lookup(std::slice::from_ref(&field_name), &[Some(&value)])
-            .unwrap_or_default();
-        match matches.as_slice() {
-            [] => {
+        let matched = match table.lookup_at(&[position], &[Some(&value)]) {
+            None | Some([]) => None,
+            Some([one]) => Some(one.clone()),
+            Some(many) => return Err(WriteError::MultipleMatches(many.to_vec())),
+        };
+        match matched {
+            Some(id) => self.update_located(&table_name, &id, input, opts, undo, "upsert"),
+            None => {
                 if update_only {
                     return Err(not_found(
                         &value
@@ -513,21 +497,10 @@ impl OrgData {
                     )
                     .into());
                 }
-                let existing_key = input
-                    .keys()
-                    .find(|k| k.eq_ignore_ascii_case(&field_name))
-                    .cloned();
-                if let Some(k) = existing_key {
-                    input.remove(&k);
-                }
+                input.remove_ignore_case(&field_name);
                 input.insert(field_name, value);
                 self.create(&table_name, input, opts, undo)
             }
-            [one] => {
-                let id = one.clone();
-                self.update_located(&table_name, &id, input, opts, undo, "upsert")
-            }
-            many => Err(WriteError::MultipleMatches(many.to_vec())),
         }
     }
 
@@ -547,14 +520,14 @@ impl OrgData {
             .tables
             .get_mut(&table_name)
             .ok_or_else(|| not_found(id_text))?;
+        let is_deleted = table.columns().slot("IsDeleted");
+        let modstamp = table.columns().slot("SystemModstamp");
         let entry = table.modify(&id, |row| {
             let history_len = row.history.len();
             let was_deleted = row.deleted;
             row.deleted = true;
-            let p1 = row.fields.insert("IsDeleted".into(), Value::Bool(true));
-            let p2 = row
-                .fields
-                .insert("SystemModstamp".into(), Value::String(now));
+            let p1 = row.replace(&is_deleted, Some(Value::Bool(true)));
+            let p2 = row.replace(&modstamp, Some(Value::String(now)));
             if history {
                 row.history.push(WriteRecord {
                     seq,
@@ -563,10 +536,7 @@ impl OrgData {
                 });
             }
             (
-                vec![
-                    ("IsDeleted".to_string(), p1),
-                    ("SystemModstamp".to_string(), p2),
-                ],
+                vec![(is_deleted, p1), (modstamp, p2)],
                 was_deleted,
                 history_len,
             )
@@ -601,15 +571,8 @@ impl OrgData {
                 } => {
                     if let Some(t) = self.tables.get_mut(&table) {
                         t.modify(&id, |row| {
-                            for (k, prev) in previous.into_iter().rev() {
-                                match prev {
-                                    Some(v) => {
-                                        row.fields.insert(k, v);
-                                    }
-                                    None => {
-                                        row.fields.remove(&k);
-                                    }
-                                }
+                            for (slot, prev) in previous.into_iter().rev() {
+                                row.replace(&slot, prev);
                             }
                             row.deleted = was_deleted;
                             row.history.truncate(history_len);
@@ -621,20 +584,20 @@ impl OrgData {
     }
 }
 
-/// True when `Name` is read-only and made of `FirstName` and `LastName`.
-fn has_computed_name(def: &SObjectDef) -> bool {
-    def.field("Name").is_some_and(|f| !f.createable) && def.field("LastName").is_some()
-}
-
 /// Renders a row as the REST API answers it: `attributes`, then the requested fields (all
 /// when `fields` is `None`) in describe order, compound addresses assembled.
-pub fn render_row(def: &SObjectDef, row: &Row, fields: Option<&[String]>, version: &str) -> Value {
+pub fn render_row(
+    def: &SObjectDef,
+    row: RowView<'_>,
+    fields: Option<&[String]>,
+    version: &str,
+) -> Value {
     let mut m = Map::new();
     m.insert(
         "attributes".into(),
-        json!({"type": def.name, "url": format!("/services/data/v{version}/sobjects/{}/{}", def.name, row.id)}),
+        json!({"type": def.name, "url": format!("/services/data/v{version}/sobjects/{}/{}", def.name, row.id())}),
     );
-    let selected: Vec<&crate::sim::schema::FieldDef> = match fields {
+    let selected: Vec<&FieldDef> = match fields {
         Some(names) => names.iter().filter_map(|n| def.field(n)).collect(),
         None => def.fields.iter().collect(),
     };
@@ -642,14 +605,14 @@ pub fn render_row(def: &SObjectDef, row: &Row, fields: Option<&[String]>, versio
         let value = if f.field_type == FieldType::Address {
             address_value(def, &f.name, row)
         } else {
-            row.fields.get(&f.name).cloned().unwrap_or(Value::Null)
+            row.get(&f.name).cloned().unwrap_or(Value::Null)
         };
         m.insert(f.name.clone(), value);
     }
     Value::Object(m)
 }
 
-fn address_value(def: &SObjectDef, compound: &str, row: &Row) -> Value {
+fn address_value(def: &SObjectDef, compound: &str, row: RowView<'_>) -> Value {
     let prefix = compound.strip_suffix("Address").unwrap_or_default();
     let mut m = Map::new();
     let mut any = false;
@@ -659,7 +622,7 @@ fn address_value(def: &SObjectDef, compound: &str, row: &Row) -> Value {
         .filter(|c| c.compound_field_name.as_deref() == Some(compound))
     {
         let key = c.name.strip_prefix(prefix).unwrap_or(&c.name).to_string();
-        let v = row.fields.get(&c.name).cloned().unwrap_or(Value::Null);
+        let v = row.get(&c.name).cloned().unwrap_or(Value::Null);
         any |= !v.is_null();
         m.insert(key, v);
     }
