@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Records per pass.
 /// Records per pass when run by `cargo bench`; `cargo test` runs a smoke pass.
 const RECORDS: usize = 100_000;
 const SMOKE_RECORDS: usize = 4_000;
