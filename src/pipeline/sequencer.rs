@@ -14,6 +14,7 @@
 //! state is the same); if the reader reaches the end of what is there to read first,
 //! it halts the task like any unexpected error.
 
+use crate::kafka::in_flight::InFlight;
 use crate::metrics::metrics;
 use crate::pipeline::halt::{Halt, HaltActor, HaltReason};
 use crate::pipeline::messages::Shutdown;
@@ -27,7 +28,6 @@ use actix::{
     Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message,
     ResponseActFuture, SpawnHandle, WrapFuture,
 };
-use crate::kafka::in_flight::InFlight;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
