@@ -249,7 +249,7 @@ async fn write_batch(shared: &Shared, group: WriteGroup, changes: &[Change]) -> 
                 .with_label_values(&[&s.connector])
                 .observe(chunk.len() as f64);
             let result = if bulk {
-                send_bulk(shared, group, &bodies, &targets, &chunk).await
+                send_bulk(shared, group, bodies, &targets, &chunk).await
             } else {
                 send(shared, group, &bodies, &targets, &chunk).await
             };
@@ -603,12 +603,11 @@ async fn send(
 async fn send_bulk(
     shared: &Shared,
     group: WriteGroup,
-    bodies: &[Map<String, Value>],
+    bodies: Vec<Map<String, Value>>,
     targets: &[Option<String>],
     chunk: &[usize],
 ) -> Result<Vec<RecordResult>, CallError> {
     let s = &shared.settings;
-    let delete_rows: Vec<Map<String, Value>>;
     let (op, rows) = match group {
         WriteGroup::Insert => (BulkOperation::Insert, bodies),
         WriteGroup::UpsertByExternalId => (
@@ -619,16 +618,17 @@ async fn send_bulk(
         ),
         WriteGroup::UpdateById | WriteGroup::UpdateByExternalId => (BulkOperation::Update, bodies),
         WriteGroup::DeleteById | WriteGroup::DeleteByExternalId => {
-            delete_rows = chunk
+            let rows = chunk
                 .iter()
                 .map(|pos| {
                     let id = targets[*pos].clone().unwrap_or_default();
                     Map::from_iter([("Id".to_string(), Value::String(id))])
                 })
                 .collect();
-            (BulkOperation::Delete, delete_rows.as_slice())
+            (BulkOperation::Delete, rows)
         }
     };
+    let n = rows.len();
     let answer = shared
         .client
         .bulk_ingest(&s.sobject, &op, rows, &BulkOptions::default())
@@ -647,7 +647,7 @@ async fn send_bulk(
             connector = %s.connector,
             "bulk job {} for {} {} records ended {}: {}; its unprocessed rows are retried",
             report.job_id,
-            rows.len(),
+            n,
             group.as_str(),
             report.state,
             report.error_message.as_deref().unwrap_or("no message")

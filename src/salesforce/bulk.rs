@@ -313,11 +313,13 @@ fn valid_job_id(id: &str) -> Result<&str, CallError> {
 impl SalesforceClient {
     /// Runs one Bulk API 2.0 ingest job over `rows` (bodies as built by
     /// `request::record_body`; `attributes` is ignored) and returns one result per row.
+    /// The rows are dropped once the CSV is built, and the CSV once it is uploaded, so a
+    /// job holds little memory while it runs.
     pub async fn bulk_ingest(
         &self,
         sobject: &str,
         op: &BulkOperation,
-        rows: &[Map<String, Value>],
+        rows: Vec<Map<String, Value>>,
         opts: &BulkOptions,
     ) -> Result<BulkReport, CallError> {
         if sobject.is_empty()
@@ -329,7 +331,8 @@ impl SalesforceClient {
                 "{sobject:?} is not a valid SObject name"
             )));
         }
-        let upload = build_csv(op, rows)?;
+        let upload = build_csv(op, &rows)?;
+        drop(rows);
         if upload.body.len() > MAX_UPLOAD_BYTES {
             return Err(CallError::InvalidRequest(format!(
                 "a bulk upload takes at most {MAX_UPLOAD_BYTES} bytes of CSV, got {}; split the rows",
@@ -359,6 +362,7 @@ impl SalesforceClient {
         put.body = Some(Bytes::from(upload.body));
         put.content_type = "text/csv";
         let uploaded = self.execute(&put).await?;
+        drop(put);
         if uploaded.status != 201 {
             self.abort_job(&job_id).await;
             return Err(CallError::decode(
@@ -704,7 +708,7 @@ mod tests {
             timeout: Duration::from_secs(5),
         };
         let report = client
-            .bulk_ingest("Lead", &op, &input, &opts)
+            .bulk_ingest("Lead", &op, input.clone(), &opts)
             .await
             .unwrap();
         assert_eq!(report.state, "JobComplete");
@@ -745,7 +749,7 @@ mod tests {
             timeout: Duration::ZERO,
         };
         let report = client
-            .bulk_ingest("Lead", &BulkOperation::Update, &input, &opts)
+            .bulk_ingest("Lead", &BulkOperation::Update, input.clone(), &opts)
             .await
             .unwrap();
         assert!(*jobs.aborted.lock().unwrap());

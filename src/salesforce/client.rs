@@ -935,7 +935,7 @@ mod tests {
         send(client.bulk_ingest(
             "Lead",
             &crate::salesforce::bulk::BulkOperation::Insert,
-            &rows,
+            rows.clone(),
             &crate::salesforce::bulk::BulkOptions::default(),
         ));
         send(SalesforceClient::connect(ClientOptions::new(
