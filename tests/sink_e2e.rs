@@ -516,6 +516,10 @@ fn transient_faults_are_retried_until_every_row_is_right() {
     w.produce_stream(topic, 2, &stream);
     let mut c = w.connector("transient", topic);
     c.insert("connection.timeout".into(), "5000".into());
+    // With a fault on about a third of the calls, a batch can fail six times running;
+    // at the default backoff (1 s doubling to 60 s) that alone waits minutes.
+    c.insert("sink.retry.backoff.initial.ms".into(), "100".into());
+    c.insert("sink.retry.backoff.max.ms".into(), "2000".into());
     let handle = w.start_worker(c);
     w.wait_committed(
         &handle.rest_url,
