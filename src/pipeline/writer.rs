@@ -598,8 +598,13 @@ async fn send(
     }
 }
 
+/// Calls a Bulk API 2.0 job makes at the least after creating it.
+const BULK_CALLS_BEYOND_FIRST: usize = 6;
+
 /// Writes the changes at `chunk`'s positions as one Bulk API 2.0 ingest job; one result
-/// per change, in order, as a Collections call would give them.
+/// per change, in order, as a Collections call would give them. It takes a governor
+/// permit for each call a job makes at the least, so pacing and the daily reserve
+/// count them; extra polls are seen only in `Sforce-Limit-Info`.
 async fn send_bulk(
     shared: &Shared,
     group: WriteGroup,
@@ -629,10 +634,18 @@ async fn send_bulk(
         }
     };
     let n = rows.len();
+    // The caller took one permit; a job makes at least this many more calls (upload,
+    // close, a poll, three result files), and the governor should see them coming.
+    for _ in 0..BULK_CALLS_BEYOND_FIRST {
+        permit(shared).await;
+    }
     let answer = shared
         .client
         .bulk_ingest(&s.sobject, &op, rows, &BulkOptions::default())
         .await;
+    for _ in 0..BULK_CALLS_BEYOND_FIRST {
+        shared.governor.do_send(Release);
+    }
     let state = match &answer {
         Ok(report) => report.state.as_str(),
         Err(_) => "error",
