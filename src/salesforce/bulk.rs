@@ -3,7 +3,7 @@
 //!
 //! A job is created, its CSV uploaded (`#N/A` for null), closed, polled with backoff
 //! until it ends, and its three result files (successful, failed, unprocessed) are read
-//! back. Result rows come in no particular order and carry no row number, and Bulk
+//! back; a transient failure of one of those reads is read again, not the job's end. Result rows come in no particular order and carry no row number, and Bulk
 //! refuses columns the SObject does not have, so each input row is matched back by its
 //! key as written in the CSV: `Id` for update and delete, the External ID for upsert,
 //! and the whole row for insert (identical insert rows are interchangeable). Every
@@ -21,9 +21,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
-use super::client::{ApiRequest, CallError, Endpoint, SalesforceClient};
+use super::client::{ApiRequest, ApiResponse, CallError, Endpoint, SalesforceClient};
 use super::collections::{ApiError, RecordResult};
-use super::outcome::Backoff;
+use super::outcome::{classify_call, Backoff, CallOutcome};
 
 /// Error code given to rows that Salesforce left unprocessed (job failed or aborted).
 pub const UNPROCESSED_CODE: &str = "BULK_UNPROCESSED";
@@ -380,7 +380,7 @@ impl SalesforceClient {
 
         let info = self.wait_for_job(&job_id, opts).await?;
         let results = self
-            .collect_results(&job_id, &upload.key_columns, &upload.row_keys)
+            .collect_results(&job_id, &upload.key_columns, &upload.row_keys, opts)
             .await?;
         Ok(BulkReport {
             job_id,
@@ -400,7 +400,7 @@ impl SalesforceClient {
             format!("/jobs/ingest/{job_id}"),
         );
         loop {
-            let info = parse_job(&self.execute(&poll).await?.body)?;
+            let info = parse_job(&self.read_job(&poll, opts).await?.body)?;
             if matches!(info.state.as_str(), "JobComplete" | "Failed" | "Aborted") {
                 return Ok(info);
             }
@@ -410,7 +410,7 @@ impl SalesforceClient {
                     "Bulk API job still running at its timeout; aborting it"
                 );
                 self.abort_job(job_id).await;
-                return parse_job(&self.execute(&poll).await?.body);
+                return parse_job(&self.read_job(&poll, opts).await?.body);
             }
             // Polls are spread out with backoff: each one costs an API call. Half the
             // ceiling is always waited so polls never bunch up at zero delay.
@@ -431,14 +431,46 @@ impl SalesforceClient {
         }
     }
 
-    async fn fetch_csv(&self, job_id: &str, file: &str) -> Result<Bytes, CallError> {
+    /// Sends a read of a closed job (its state or a result file). Reading again is
+    /// harmless, and the job runs on whatever happens to one read, so a transient
+    /// failure is retried here, with the poll backoff and within `opts.timeout`. Failing
+    /// the job instead would make the writer send every row again in a new job.
+    async fn read_job(
+        &self,
+        request: &ApiRequest,
+        opts: &BulkOptions,
+    ) -> Result<ApiResponse, CallError> {
+        let deadline = Instant::now() + opts.timeout;
+        let mut backoff =
+            Backoff::with_rng(opts.poll_initial, opts.poll_max, StdRng::from_entropy());
+        loop {
+            match self.execute(request).await {
+                Err(e)
+                    if matches!(classify_call(&e), CallOutcome::Transient(_))
+                        && Instant::now() < deadline =>
+                {
+                    tracing::debug!("reading a Bulk API job failed, reading again: {e}");
+                    let wait = deadline.saturating_duration_since(Instant::now());
+                    tokio::time::sleep(backoff.next_delay().min(wait)).await;
+                }
+                answer => return answer,
+            }
+        }
+    }
+
+    async fn fetch_csv(
+        &self,
+        job_id: &str,
+        file: &str,
+        opts: &BulkOptions,
+    ) -> Result<Bytes, CallError> {
         let mut request = ApiRequest::new(
             Endpoint::BulkIngest,
             Method::GET,
             format!("/jobs/ingest/{job_id}/{file}/"),
         );
         request.accept = "text/csv";
-        Ok(self.execute(&request).await?.body)
+        Ok(self.read_job(&request, opts).await?.body)
     }
 
     async fn collect_results(
@@ -446,6 +478,7 @@ impl SalesforceClient {
         job_id: &str,
         key_columns: &[String],
         row_keys: &[String],
+        opts: &BulkOptions,
     ) -> Result<Vec<RecordResult>, CallError> {
         let mut positions: HashMap<String, VecDeque<usize>> = HashMap::new();
         for (i, key) in row_keys.iter().enumerate() {
@@ -453,7 +486,7 @@ impl SalesforceClient {
         }
         let mut results: Vec<Option<RecordResult>> = vec![None; row_keys.len()];
 
-        let ok = self.fetch_csv(job_id, "successfulResults").await?;
+        let ok = self.fetch_csv(job_id, "successfulResults", opts).await?;
         match_results(&ok, key_columns, &mut positions, &mut results, |r, c| {
             RecordResult {
                 id: field(r, c, "sf__Id").map(str::to_string),
@@ -462,7 +495,7 @@ impl SalesforceClient {
                 errors: Vec::new(),
             }
         })?;
-        let failed = self.fetch_csv(job_id, "failedResults").await?;
+        let failed = self.fetch_csv(job_id, "failedResults", opts).await?;
         match_results(
             &failed,
             key_columns,
@@ -477,7 +510,7 @@ impl SalesforceClient {
                 )],
             },
         )?;
-        let unprocessed = self.fetch_csv(job_id, "unprocessedrecords").await?;
+        let unprocessed = self.fetch_csv(job_id, "unprocessedrecords", opts).await?;
         match_results(
             &unprocessed,
             key_columns,
@@ -588,6 +621,21 @@ mod tests {
         /// The job never finishes on its own (until aborted).
         stuck: bool,
         aborted: Mutex<bool>,
+        /// Polls of the job's state still to answer with a 503.
+        failing_polls: Mutex<u32>,
+        /// Reads of result files still to answer with a 503.
+        failing_files: Mutex<u32>,
+    }
+
+    /// A 503 while `left` is above zero (and one fewer left).
+    fn failing_read(left: &Mutex<u32>) -> Option<axum::response::Response> {
+        use axum::response::IntoResponse;
+        let mut left = left.lock().unwrap();
+        (*left > 0).then(|| {
+            *left -= 1;
+            let body = json!([{"errorCode": "SERVER_UNAVAILABLE", "message": "try again"}]);
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+        })
     }
 
     fn result_file(jobs: &Jobs, which: &str) -> String {
@@ -638,6 +686,7 @@ mod tests {
     }
 
     async fn bulk_org(stuck: bool) -> (TestOrg, Arc<Jobs>) {
+        use axum::response::IntoResponse;
         let jobs = Arc::new(Jobs {
             stuck,
             ..Jobs::default()
@@ -661,6 +710,9 @@ mod tests {
             .route(
                 &format!("{base}/{{id}}"),
                 get(|State(j): State<Arc<Jobs>>| async move {
+                    if let Some(refused) = failing_read(&j.failing_polls) {
+                        return refused;
+                    }
                     let mut polls = j.polls.lock().unwrap();
                     *polls += 1;
                     let state = if *j.aborted.lock().unwrap() {
@@ -670,7 +722,7 @@ mod tests {
                     } else {
                         "JobComplete"
                     };
-                    axum::Json(json!({"id": "7503h00000AbCdE", "state": state}))
+                    axum::Json(json!({"id": "7503h00000AbCdE", "state": state})).into_response()
                 })
                 .patch(|State(j): State<Arc<Jobs>>, body: String| async move {
                     if body.contains("Aborted") {
@@ -682,7 +734,10 @@ mod tests {
             .route(
                 &format!("{base}/{{id}}/{{file}}/"),
                 get(|State(j): State<Arc<Jobs>>, Path((_id, file)): Path<(String, String)>| async move {
-                    result_file(&j, &file)
+                    match failing_read(&j.failing_files) {
+                        Some(refused) => refused,
+                        None => result_file(&j, &file).into_response(),
+                    }
                 }),
             )
             .with_state(jobs.clone());
@@ -733,6 +788,33 @@ mod tests {
             classify_record(RecordOp::Upsert, &r[2], false),
             RecordOutcome::Retry(UNPROCESSED_CODE.into())
         );
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_of_a_running_job_is_read_again_not_the_job_run_again() {
+        // A poll and two result-file reads answer 503 once each; the job still ends
+        // with every row's result.
+        let (org, jobs) = bulk_org(false).await;
+        *jobs.failing_polls.lock().unwrap() = 1;
+        *jobs.failing_files.lock().unwrap() = 2;
+        let client = SalesforceClient::connect(org.options()).await.unwrap();
+        let input = rows(json!([
+            {"id": "00QA", "LastName": "a"},
+            {"id": "00QB", "LastName": "b"}
+        ]));
+        let opts = BulkOptions {
+            poll_initial: Duration::from_millis(1),
+            poll_max: Duration::from_millis(2),
+            timeout: Duration::from_secs(5),
+        };
+        let report = client
+            .bulk_ingest("Lead", &BulkOperation::Update, input, &opts)
+            .await
+            .unwrap();
+        assert_eq!(report.state, "JobComplete");
+        assert!(report.results.iter().all(|r| r.success), "{report:?}");
+        assert_eq!(*jobs.polls.lock().unwrap(), 2, "polled on after the 503");
+        assert_eq!(*jobs.failing_files.lock().unwrap(), 0, "both 503s were met");
     }
 
     #[tokio::test]
