@@ -134,11 +134,16 @@ impl StoredRow {
         self.values.get(column).and_then(Option::as_ref)
     }
 
+    /// The value kept under a name that is no column.
+    fn extra_value(&self, name: &str) -> Option<&Value> {
+        self.extra.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
     /// The value in a slot.
     pub fn get(&self, slot: &Slot) -> Option<&Value> {
         match slot {
             Slot::Column(i) => self.value(*i),
-            Slot::Extra(name) => self.extra.iter().find(|(n, _)| n == name).map(|(_, v)| v),
+            Slot::Extra(name) => self.extra_value(name),
         }
     }
 
@@ -228,12 +233,7 @@ impl<'a> RowView<'a> {
     pub fn get(&self, name: &str) -> Option<&'a Value> {
         match self.columns.position(name) {
             Some(i) => self.row.value(i),
-            None => self
-                .row
-                .extra
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v),
+            None => self.row.extra_value(name),
         }
     }
 
