@@ -570,6 +570,14 @@ fn build_bodies(
     bodies
 }
 
+/// The target Ids of the changes at `chunk`'s positions (what a delete addresses).
+fn target_ids(targets: &[Option<String>], chunk: &[usize]) -> Vec<String> {
+    chunk
+        .iter()
+        .map(|pos| targets[*pos].clone().unwrap_or_default())
+        .collect()
+}
+
 async fn send(
     shared: &Shared,
     group: WriteGroup,
@@ -589,11 +597,7 @@ async fn send(
             c.update(bodies, s.all_or_none).await
         }
         WriteGroup::DeleteById | WriteGroup::DeleteByExternalId => {
-            let ids: Vec<String> = chunk
-                .iter()
-                .map(|pos| targets[*pos].clone().unwrap_or_default())
-                .collect();
-            c.delete(&ids, s.all_or_none).await
+            c.delete(&target_ids(targets, chunk), s.all_or_none).await
         }
     }
 }
@@ -623,12 +627,9 @@ async fn send_bulk(
         ),
         WriteGroup::UpdateById | WriteGroup::UpdateByExternalId => (BulkOperation::Update, bodies),
         WriteGroup::DeleteById | WriteGroup::DeleteByExternalId => {
-            let rows = chunk
-                .iter()
-                .map(|pos| {
-                    let id = targets[*pos].clone().unwrap_or_default();
-                    Map::from_iter([("Id".to_string(), Value::String(id))])
-                })
+            let rows = target_ids(targets, chunk)
+                .into_iter()
+                .map(|id| Map::from_iter([("Id".to_string(), Value::String(id))]))
                 .collect();
             (BulkOperation::Delete, rows)
         }
