@@ -685,6 +685,15 @@ mod tests {
         String::from_utf8(out.into_inner().unwrap()).unwrap()
     }
 
+    /// Polls a millisecond apart, so tests run fast; the job is aborted after `timeout`.
+    fn quick_polls(timeout: Duration) -> BulkOptions {
+        BulkOptions {
+            poll_initial: Duration::from_millis(1),
+            poll_max: Duration::from_millis(2),
+            timeout,
+        }
+    }
+
     async fn bulk_org(stuck: bool) -> (TestOrg, Arc<Jobs>) {
         use axum::response::IntoResponse;
         let jobs = Arc::new(Jobs {
@@ -757,11 +766,7 @@ mod tests {
         let op = BulkOperation::Upsert {
             external_id_field: "CustomId__c".into(),
         };
-        let opts = BulkOptions {
-            poll_initial: Duration::from_millis(1),
-            poll_max: Duration::from_millis(2),
-            timeout: Duration::from_secs(5),
-        };
+        let opts = quick_polls(Duration::from_secs(5));
         let report = client
             .bulk_ingest("Lead", &op, input.clone(), &opts)
             .await
@@ -802,11 +807,7 @@ mod tests {
             {"id": "00QA", "LastName": "a"},
             {"id": "00QB", "LastName": "b"}
         ]));
-        let opts = BulkOptions {
-            poll_initial: Duration::from_millis(1),
-            poll_max: Duration::from_millis(2),
-            timeout: Duration::from_secs(5),
-        };
+        let opts = quick_polls(Duration::from_secs(5));
         let report = client
             .bulk_ingest("Lead", &BulkOperation::Update, input, &opts)
             .await
@@ -825,11 +826,7 @@ mod tests {
             {"id": "00QA", "LastName": "a"},
             {"id": "00QB", "LastName": "b"}
         ]));
-        let opts = BulkOptions {
-            poll_initial: Duration::from_millis(1),
-            poll_max: Duration::from_millis(2),
-            timeout: Duration::ZERO,
-        };
+        let opts = quick_polls(Duration::ZERO);
         let report = client
             .bulk_ingest("Lead", &BulkOperation::Update, input.clone(), &opts)
             .await
