@@ -12,7 +12,7 @@ use std::path::PathBuf;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// A Salesforce org simulator: OAuth, REST sObjects, Collections, query, limits and Bulk
+/// A Salesforce org simulator: OAuth, REST sObjects, Collections, composite, query, limits and Bulk
 /// API 2.0 ingest, with real error rules, a fault plan and an admin API under /__sim/.
 #[derive(Debug, Parser)]
 #[command(name = "salesforce-sim", version)]
@@ -38,6 +38,16 @@ struct Cli {
     /// Extra random delay per call, uniform in 0..=MS.
     #[arg(long, value_name = "MS")]
     latency_jitter_ms: Option<u64>,
+
+    /// Delay per record a call writes (Collections, composite, single records, Bulk jobs),
+    /// in microseconds, on top of --latency-ms.
+    #[arg(long, value_name = "US")]
+    latency_per_record_us: Option<u64>,
+
+    /// Most records one call's transaction may carry (a Collections call or a whole
+    /// composite request); more fails the call as the org's trigger limits would.
+    #[arg(long, value_name = "N")]
+    transaction_record_limit: Option<u64>,
 
     /// Share (0..1) of REST calls answered 503 SERVER_UNAVAILABLE.
     #[arg(long, value_name = "RATE")]
@@ -107,6 +117,12 @@ fn build_config(cli: &Cli) -> anyhow::Result<SimConfig> {
         }
         if let Some(v) = cli.latency_jitter_ms {
             plan.latency_jitter_ms = v;
+        }
+        if let Some(v) = cli.latency_per_record_us {
+            plan.latency_per_record_us = v;
+        }
+        if cli.transaction_record_limit.is_some() {
+            plan.transaction_record_limit = cli.transaction_record_limit;
         }
         if let Some(v) = cli.error_rate {
             plan.server_unavailable_rate = v;

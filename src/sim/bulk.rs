@@ -56,6 +56,8 @@ pub struct BulkJob {
     pub error_message: Option<String>,
     /// Milliseconds spent processing.
     pub processing_ms: u64,
+    /// The `client` of the creating call's `Sforce-Call-Options` header.
+    pub client: Option<String>,
 }
 
 impl BulkJob {
@@ -176,6 +178,7 @@ pub fn create_job(call: &Call<'_>) -> Answer {
         unprocessed: Vec::new(),
         error_message: None,
         processing_ms: 0,
+        client: call.client(),
     };
     let info = job.info(&call.org.user_id);
     call.org.jobs.lock().insert(job_id, job);
@@ -375,8 +378,12 @@ fn spawn_processing(org: Arc<Org>, job_id: String) {
         if !set_state_if(&org, &job_id, "UploadComplete", "InProgress") {
             return;
         }
+        // Work costs time: the org's per-record latency for every uploaded row.
+        let rows = org.jobs.lock().get(&job_id).map_or(0, |j| j.rows.len());
+        let per_record = org.faults.lock().plan().latency_per_record_us;
+        let work = Duration::from_micros(per_record.saturating_mul(rows as u64));
         tokio::select! {
-            _ = tokio::time::sleep(delay - half) => {}
+            _ = tokio::time::sleep(delay - half + work) => {}
             _ = org.cancel.cancelled() => return,
         }
         process(&org, &job_id);
@@ -399,7 +406,42 @@ fn error_text(e: &RecordError) -> String {
     format!("{}:{}:{}--", e.code, e.message, e.fields.join(","))
 }
 
-/// Turns CSV cells into typed JSON: `#N/A` is null, an empty cell is left out.
+/// A relationship column of a CSV header: `Account.CustomId__c`, or for a polymorphic
+/// relationship `Contact:Who.CustomId__c` (the parent's SObject first).
+struct RelationshipColumn<'h> {
+    sobject: Option<&'h str>,
+    relationship: &'h str,
+    field: &'h str,
+}
+
+fn relationship_column<'h>(
+    def: &crate::sim::schema::SObjectDef,
+    header: &'h str,
+) -> Option<RelationshipColumn<'h>> {
+    let (left, field) = header.split_once('.')?;
+    let (sobject, relationship) = match left.split_once(':') {
+        Some((t, r)) => (Some(t), r),
+        None => (None, left),
+    };
+    let known = def.reference_fields().any(|(_, f)| {
+        f.relationship_name
+            .as_deref()
+            .is_some_and(|r| r.eq_ignore_ascii_case(relationship))
+    });
+    (known && !field.is_empty()).then_some(RelationshipColumn {
+        sobject,
+        relationship,
+        field,
+    })
+}
+
+/// True when a header names a field or a relationship of the SObject.
+fn known_column(def: &crate::sim::schema::SObjectDef, header: &str) -> bool {
+    def.field(header).is_some() || relationship_column(def, header).is_some()
+}
+
+/// Turns CSV cells into typed JSON: `#N/A` is null, an empty cell is left out, and a
+/// relationship column becomes the relationship reference the REST API takes.
 fn row_fields(
     def: &crate::sim::schema::SObjectDef,
     header: &[String],
@@ -408,6 +450,20 @@ fn row_fields(
     let mut m = Map::new();
     for (name, cell) in header.iter().zip(row) {
         if cell.is_empty() {
+            continue;
+        }
+        if let Some(column) = relationship_column(def, name) {
+            let value = if cell == "#N/A" {
+                Value::Null
+            } else {
+                let mut reference = Map::new();
+                if let Some(t) = column.sobject {
+                    reference.insert("attributes".into(), json!({ "type": t }));
+                }
+                reference.insert(column.field.to_string(), Value::String(cell.clone()));
+                Value::Object(reference)
+            };
+            m.insert(column.relationship.to_string(), value);
             continue;
         }
         if cell == "#N/A" {
@@ -460,12 +516,12 @@ fn process(org: &Org, job_id: &str) {
         let unknown = data
             .schema
             .sobject(&job.object)
-            .map(|def| job.header.iter().find(|h| def.field(h).is_none()).cloned())
+            .map(|def| job.header.iter().find(|h| !known_column(def, h)).cloned())
             .unwrap_or_else(|| Some(job.object.clone()));
         if let Some(col) = unknown {
             job_error_message = Some(format!("InvalidBatch : Field name not found : {col}"));
         } else {
-            let opts = WriteOptions::now(false);
+            let opts = WriteOptions::now(false).with_client(job.client.clone());
             for row in &job.rows {
                 let def = match data.schema.sobject(&job.object) {
                     Some(d) => d,

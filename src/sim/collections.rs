@@ -8,7 +8,7 @@ use crate::sim::reply::{self, collection_error, ApiError};
 use crate::sim::routes::Call;
 use crate::sim::rules::{self, RecordError};
 use crate::sim::store::index_key;
-use crate::sim::writes::{render_row, Saved, UndoLog, WriteError, WriteOptions};
+use crate::sim::writes::{render_row, Saved, UndoLog, WriteError};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
@@ -117,8 +117,9 @@ fn draw_locks(call: &Call<'_>, n: usize) -> Vec<bool> {
     (0..n).map(|_| f.record_locked(call.lock_rate)).collect()
 }
 
-/// Finishes a call: all-or-none rollback, or the whole-request parser error.
+/// Finishes a call: all-or-none rollback, or the changes handed to the call's transaction.
 fn finish(
+    call: &Call<'_>,
     data: &mut crate::sim::org::OrgData,
     undo: UndoLog,
     outcomes: Vec<Outcome>,
@@ -126,23 +127,24 @@ fn finish(
     with_created: bool,
 ) -> Response {
     let any_failed = outcomes.iter().any(|o| o.result.is_err());
-    if all_or_none && any_failed {
-        data.rollback(undo);
-        let outcomes = outcomes
-            .into_iter()
-            .map(|o| match o.result {
-                Ok(_) => Outcome {
-                    given_id: o.given_id,
-                    result: Err(rolled_back()),
-                },
-                Err(e) => Outcome {
-                    given_id: o.given_id,
-                    result: Err(e),
-                },
-            })
-            .collect();
+    if !(all_or_none && any_failed) {
+        call.keep(undo);
         return render(outcomes, with_created);
     }
+    data.rollback(undo);
+    let outcomes = outcomes
+        .into_iter()
+        .map(|o| match o.result {
+            Ok(_) => Outcome {
+                given_id: o.given_id,
+                result: Err(rolled_back()),
+            },
+            Err(e) => Outcome {
+                given_id: o.given_id,
+                result: Err(e),
+            },
+        })
+        .collect();
     render(outcomes, with_created)
 }
 
@@ -172,9 +174,10 @@ pub fn create(call: &Call<'_>) -> Answer {
         })?;
         records.push((t, fields));
     }
+    call.carry(records.len())?;
     let locks = draw_locks(call, records.len());
-    let opts = WriteOptions::now(call.allow_save());
-    let mut data = call.org.data.lock();
+    let opts = call.write_options();
+    let mut data = call.data();
     for (t, _) in &records {
         if data.schema.sobject(t).is_none() {
             return Err(unknown_type(t));
@@ -212,7 +215,14 @@ pub fn create(call: &Call<'_>) -> Answer {
             result,
         });
     }
-    Ok(finish(&mut data, undo, outcomes, body.all_or_none, false))
+    Ok(finish(
+        call,
+        &mut data,
+        undo,
+        outcomes,
+        call.all_or_none(body.all_or_none),
+        false,
+    ))
 }
 
 /// `PATCH /composite/sobjects` (records carry `id`).
@@ -229,9 +239,10 @@ pub fn update(call: &Call<'_>) -> Answer {
             .and_then(|(_, v)| v.as_str().map(str::to_string));
         records.push((t, id, fields));
     }
+    call.carry(records.len())?;
     let locks = draw_locks(call, records.len());
-    let opts = WriteOptions::now(call.allow_save());
-    let mut data = call.org.data.lock();
+    let opts = call.write_options();
+    let mut data = call.data();
     for (t, _, _) in &records {
         if let Some(t) = t {
             if data.schema.sobject(t).is_none() {
@@ -283,7 +294,14 @@ pub fn update(call: &Call<'_>) -> Answer {
             result,
         });
     }
-    Ok(finish(&mut data, undo, outcomes, body.all_or_none, false))
+    Ok(finish(
+        call,
+        &mut data,
+        undo,
+        outcomes,
+        call.all_or_none(body.all_or_none),
+        false,
+    ))
 }
 
 /// `PATCH /composite/sobjects/{T}/{field}` (upsert on an External ID).
@@ -297,9 +315,10 @@ pub fn upsert(call: &Call<'_>, t: &str, f: &str) -> Answer {
         let (_, fields) = split_record(r)?;
         records.push(fields);
     }
+    call.carry(records.len())?;
     let locks = draw_locks(call, records.len());
-    let opts = WriteOptions::now(call.allow_save());
-    let mut data = call.org.data.lock();
+    let opts = call.write_options();
+    let mut data = call.data();
     let def = data.schema.sobject(t).ok_or_else(|| unknown_type(t))?;
     let type_name = def.name.clone();
     let field = def.field(f).filter(|x| x.external_id || x.id_lookup).ok_or_else(|| {
@@ -406,7 +425,14 @@ pub fn upsert(call: &Call<'_>, t: &str, f: &str) -> Answer {
             result,
         });
     }
-    Ok(finish(&mut data, undo, outcomes, body.all_or_none, true))
+    Ok(finish(
+        call,
+        &mut data,
+        undo,
+        outcomes,
+        call.all_or_none(body.all_or_none),
+        true,
+    ))
 }
 
 /// `DELETE /composite/sobjects?ids=...&allOrNone=...`.
@@ -425,9 +451,10 @@ pub fn delete(call: &Call<'_>) -> Answer {
     let all_or_none = call
         .param("allOrNone")
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    call.carry(ids.len())?;
     let locks = draw_locks(call, ids.len());
-    let opts = WriteOptions::now(false);
-    let mut data = call.org.data.lock();
+    let opts = call.write_options();
+    let mut data = call.data();
     let mut undo = UndoLog::default();
     let mut outcomes = Vec::with_capacity(ids.len());
     for (id, locked) in ids.into_iter().zip(locks) {
@@ -454,7 +481,14 @@ pub fn delete(call: &Call<'_>) -> Answer {
             result,
         });
     }
-    Ok(finish(&mut data, undo, outcomes, all_or_none, false))
+    Ok(finish(
+        call,
+        &mut data,
+        undo,
+        outcomes,
+        call.all_or_none(all_or_none),
+        false,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -482,7 +516,7 @@ pub fn retrieve(call: &Call<'_>, t: &str, method: &Method) -> Answer {
     if ids.len() > 2000 {
         return Err(too_many());
     }
-    let data = call.org.data.lock();
+    let data = call.data();
     let def = data
         .schema
         .sobject(t)

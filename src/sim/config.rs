@@ -309,11 +309,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn embedded_default_org_has_lead_account_contact() {
+    fn embedded_default_org_has_lead_account_contact_opportunity_task() {
         let file: OrgFile = toml::from_str(DEFAULT_ORG_TOML).unwrap();
-        assert_eq!(file.sobjects.len(), 3);
+        assert_eq!(file.sobjects.len(), 5);
         let org = OrgConfig::named("b", "127.0.0.1:0".parse().unwrap());
-        for name in ["Lead", "Account", "Contact"] {
+        for name in ["Lead", "Account", "Contact", "Opportunity", "Task"] {
             let s = org.schema.sobject(name).unwrap();
             assert!(s.field("CustomId__c").unwrap().external_id);
         }

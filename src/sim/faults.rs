@@ -29,6 +29,10 @@ pub enum FaultKind {
     InvalidSession,
     /// Every record of the call fails with `UNABLE_TO_LOCK_ROW` (400 on single-record calls).
     UnableToLockRow,
+    /// The call runs for `timeout_after_ms`, writes nothing and answers 400
+    /// `QUERY_TIMEOUT`, as a request past the org's time limit does (a composite's limit
+    /// covers all its subrequests).
+    Timeout,
 }
 
 /// A deterministic fault: calls number `nth` .. `nth + times - 1` of an endpoint class
@@ -55,15 +59,28 @@ fn default_stall_secs() -> u64 {
     600
 }
 
+fn default_timeout_after_ms() -> u64 {
+    1_000
+}
+
 /// The whole fault plan of an org. All rates are probabilities in 0..=1 per call (per
 /// record for `unable_to_lock_row_rate`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct FaultPlan {
     /// Fixed delay before every API call is answered.
     pub latency_ms: u64,
     /// Extra random delay, uniform in 0..=latency_jitter_ms.
     pub latency_jitter_ms: u64,
+    /// Delay per record a call writes (Collections, composite, single-record writes, Bulk
+    /// jobs), in microseconds, on top of the per-call latency.
+    pub latency_per_record_us: u64,
+    /// Most records one call may carry in its transaction (a Collections call, or all the
+    /// subrequests of a composite): more fails the whole call the way a trigger hitting
+    /// the org's per-transaction Apex limits does. `None`: no limit.
+    pub transaction_record_limit: Option<u64>,
+    /// How long a call meeting a `timeout` fault runs before it is answered.
+    pub timeout_after_ms: u64,
     /// Share of calls answered 503 `SERVER_UNAVAILABLE`.
     pub server_unavailable_rate: f64,
     /// Share answered 500 `UNKNOWN_EXCEPTION`.
@@ -91,6 +108,9 @@ impl Default for FaultPlan {
         FaultPlan {
             latency_ms: 0,
             latency_jitter_ms: 0,
+            latency_per_record_us: 0,
+            transaction_record_limit: None,
+            timeout_after_ms: default_timeout_after_ms(),
             server_unavailable_rate: 0.0,
             unknown_exception_rate: 0.0,
             bad_gateway_rate: 0.0,
@@ -129,6 +149,10 @@ pub struct CallDecision {
     pub fault: Option<FaultKind>,
     /// Per-record lock-failure probability for Collections.
     pub lock_rate: f64,
+    /// Delay per record written.
+    pub per_record: Duration,
+    /// Most records one call's transaction may carry.
+    pub record_limit: Option<u64>,
 }
 
 /// The live fault state of an org: the plan, its RNG and the script counters.
@@ -209,6 +233,8 @@ impl FaultState {
             delay,
             fault,
             lock_rate: self.plan.unable_to_lock_row_rate,
+            per_record: Duration::from_micros(self.plan.latency_per_record_us),
+            record_limit: self.plan.transaction_record_limit,
         }
     }
 
@@ -220,6 +246,11 @@ impl FaultState {
     /// How long a stall lasts.
     pub fn stall(&self) -> Duration {
         Duration::from_secs(self.plan.stall_secs)
+    }
+
+    /// How long a timed-out call runs before it is answered.
+    pub fn timeout_after(&self) -> Duration {
+        Duration::from_millis(self.plan.timeout_after_ms)
     }
 }
 

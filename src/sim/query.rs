@@ -197,7 +197,7 @@ pub fn handle(call: &Call<'_>) -> Result<Response, ApiError> {
     let q = call.param("q").unwrap_or_default();
     let soql =
         parse(q).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "MALFORMED_QUERY", e.0))?;
-    let data = call.org.data.lock();
+    let data = call.data();
     let def = data.schema.sobject(&soql.sobject).ok_or_else(|| {
         ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -27,6 +27,11 @@ impl RecordFields {
         Some(self.0.swap_remove(i).1)
     }
 
+    /// The fields in order, as `(name, value)`.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.0.iter().map(|(n, v)| (n.as_str(), v))
+    }
+
     /// The value of the first field whose name matches ignoring ASCII case.
     pub fn get_ignore_case(&self, name: &str) -> Option<&Value> {
         self.0

@@ -7,7 +7,7 @@ use crate::sim::reply::{self, ApiError};
 use crate::sim::routes::Call;
 use crate::sim::rules::{self, RecordError};
 use crate::sim::schema::{FieldType, SObjectDef};
-use crate::sim::writes::{self, render_row, UndoLog, WriteError, WriteOptions};
+use crate::sim::writes::{self, render_row, UndoLog, WriteError};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
@@ -81,7 +81,7 @@ fn with_last_modified(mut r: Response, modified: DateTime<Utc>) -> Response {
 
 /// `GET /sobjects`.
 pub fn describe_global(call: &Call<'_>) -> Answer {
-    let data = call.org.data.lock();
+    let data = call.data();
     if not_modified(call.headers, data.schema_modified) {
         return Ok(reply::empty(StatusCode::NOT_MODIFIED));
     }
@@ -106,7 +106,7 @@ fn sobject_def<'a>(data: &'a OrgData, name: &str) -> Result<&'a SObjectDef, ApiE
 
 /// `GET /sobjects/{T}`.
 pub fn sobject_info(call: &Call<'_>, t: &str) -> Answer {
-    let data = call.org.data.lock();
+    let data = call.data();
     let def = sobject_def(&data, t)?;
     let body =
         json!({"objectDescribe": def.describe_global_entry(call.version), "recentItems": []});
@@ -115,7 +115,7 @@ pub fn sobject_info(call: &Call<'_>, t: &str) -> Answer {
 
 /// `GET /sobjects/{T}/describe`.
 pub fn describe(call: &Call<'_>, t: &str) -> Answer {
-    let data = call.org.data.lock();
+    let data = call.data();
     let def = sobject_def(&data, t)?;
     if not_modified(call.headers, data.schema_modified) {
         return Ok(reply::empty(StatusCode::NOT_MODIFIED));
@@ -164,13 +164,17 @@ fn write_error(e: WriteError, version: &str, t: &str) -> Response {
 /// `POST /sobjects/{T}`.
 pub fn create(call: &Call<'_>, t: &str) -> Answer {
     let input = body_object(call)?;
-    let mut data = call.org.data.lock();
+    let mut data = call.data();
     let name = sobject_def(&data, t)?.name.clone();
     if call.lock_all {
         return Err(lock_error());
     }
-    let opts = WriteOptions::now(call.allow_save());
-    match data.create(&name, input, &opts, &mut UndoLog::default()) {
+    let opts = call.write_options();
+    call.carry(1)?;
+    let mut undo = UndoLog::default();
+    let outcome = data.create(&name, input, &opts, &mut undo);
+    call.keep(undo);
+    match outcome {
         Ok(saved) => {
             let mut r = reply::json(
                 StatusCode::CREATED,
@@ -209,7 +213,7 @@ fn requested_fields(def: &SObjectDef, list: Option<&str>) -> Result<Option<Vec<S
 
 /// `GET /sobjects/{T}/{id}`.
 pub fn get(call: &Call<'_>, t: &str, id: &str) -> Answer {
-    let data = call.org.data.lock();
+    let data = call.data();
     let def = sobject_def(&data, t)?;
     let fields = requested_fields(def, call.param("fields"))?;
     let (table, id18) = writes::locate(&data.schema, &data.tables, Some(&def.name), id)
@@ -228,13 +232,17 @@ pub fn get(call: &Call<'_>, t: &str, id: &str) -> Answer {
 /// `PATCH /sobjects/{T}/{id}`.
 pub fn update(call: &Call<'_>, t: &str, id: &str) -> Answer {
     let input = body_object(call)?;
-    let mut data = call.org.data.lock();
+    let mut data = call.data();
     let name = sobject_def(&data, t)?.name.clone();
     if call.lock_all {
         return Err(lock_error());
     }
-    let opts = WriteOptions::now(call.allow_save());
-    match data.update(Some(&name), id, input, &opts, &mut UndoLog::default()) {
+    let opts = call.write_options();
+    call.carry(1)?;
+    let mut undo = UndoLog::default();
+    let outcome = data.update(Some(&name), id, input, &opts, &mut undo);
+    call.keep(undo);
+    match outcome {
         Ok(_) => Ok(reply::empty(StatusCode::NO_CONTENT)),
         Err(e) => Ok(write_error(e, call.version, &name)),
     }
@@ -242,13 +250,17 @@ pub fn update(call: &Call<'_>, t: &str, id: &str) -> Answer {
 
 /// `DELETE /sobjects/{T}/{id}`.
 pub fn delete(call: &Call<'_>, t: &str, id: &str) -> Answer {
-    let mut data = call.org.data.lock();
+    let mut data = call.data();
     let name = sobject_def(&data, t)?.name.clone();
     if call.lock_all {
         return Err(lock_error());
     }
-    let opts = WriteOptions::now(false);
-    match data.delete(Some(&name), id, &opts, &mut UndoLog::default()) {
+    let opts = call.write_options();
+    call.carry(1)?;
+    let mut undo = UndoLog::default();
+    let outcome = data.delete(Some(&name), id, &opts, &mut undo);
+    call.keep(undo);
+    match outcome {
         Ok(_) => Ok(reply::empty(StatusCode::NO_CONTENT)),
         Err(e) => Ok(write_error(e, call.version, &name)),
     }
@@ -290,7 +302,7 @@ fn multiple(version: &str, t: &str, ids: &[String]) -> Response {
 
 /// `GET /sobjects/{T}/{field}/{value}`.
 pub fn get_by_external_id(call: &Call<'_>, t: &str, f: &str, v: &str) -> Answer {
-    let data = call.org.data.lock();
+    let data = call.data();
     let def = sobject_def(&data, t)?;
     let fields = requested_fields(def, call.param("fields"))?;
     let ids = find_rows(&data, def, f, v)?;
@@ -317,21 +329,25 @@ pub fn upsert(call: &Call<'_>, t: &str, f: &str, v: &str) -> Answer {
     let update_only = call
         .param("updateOnly")
         .is_some_and(|x| x.eq_ignore_ascii_case("true"));
-    let mut data = call.org.data.lock();
+    let mut data = call.data();
     let name = sobject_def(&data, t)?.name.clone();
     if call.lock_all {
         return Err(lock_error());
     }
-    let opts = WriteOptions::now(call.allow_save());
-    match data.upsert(
+    let opts = call.write_options();
+    call.carry(1)?;
+    let mut undo = UndoLog::default();
+    let outcome = data.upsert(
         &name,
         f,
         Value::String(v.to_string()),
         input,
         update_only,
         &opts,
-        &mut UndoLog::default(),
-    ) {
+        &mut undo,
+    );
+    call.keep(undo);
+    match outcome {
         Ok(saved) => {
             let status = if saved.created {
                 StatusCode::CREATED
@@ -349,7 +365,7 @@ pub fn upsert(call: &Call<'_>, t: &str, f: &str, v: &str) -> Answer {
 
 /// `DELETE /sobjects/{T}/{field}/{value}`.
 pub fn delete_by_external_id(call: &Call<'_>, t: &str, f: &str, v: &str) -> Answer {
-    let mut data = call.org.data.lock();
+    let mut data = call.data();
     let def = sobject_def(&data, t)?;
     let name = def.name.clone();
     let ids = find_rows(&data, def, f, v)?;
@@ -357,8 +373,12 @@ pub fn delete_by_external_id(call: &Call<'_>, t: &str, f: &str, v: &str) -> Answ
         [] => Err(ApiError::from_record(writes::not_found(v))),
         [one] => {
             let one = one.clone();
-            let opts = WriteOptions::now(false);
-            match data.delete(Some(&name), &one, &opts, &mut UndoLog::default()) {
+            let opts = call.write_options();
+            call.carry(1)?;
+            let mut undo = UndoLog::default();
+            let outcome = data.delete(Some(&name), &one, &opts, &mut undo);
+            call.keep(undo);
+            match outcome {
                 Ok(_) => Ok(reply::empty(StatusCode::NO_CONTENT)),
                 Err(e) => Ok(write_error(e, call.version, &name)),
             }

@@ -10,11 +10,14 @@ use crate::sim::faults::FaultKind;
 use crate::sim::org::{Allocation, Org};
 use crate::sim::reply::{self, ApiError};
 use crate::sim::server::ConnectionKill;
-use crate::sim::{admin, bulk, collections, query, rest};
+use crate::sim::transaction::{DataGuard, Ledger};
+use crate::sim::writes::UndoLog;
+use crate::sim::{admin, bulk, collections, composite, query, rest};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use serde::de::DeserializeOwned;
+use std::cell::Cell;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,6 +70,8 @@ pub enum Route {
     CollectionsUpsert(String, String),
     /// `GET|POST /composite/sobjects/{T}`.
     CollectionsRetrieve(String),
+    /// `POST /composite`.
+    Composite,
     /// `GET /query`.
     Query,
     /// `POST /jobs/ingest`.
@@ -126,6 +131,10 @@ impl Route {
                 Method::GET => Route::GetByExternalId(own(t), own(f), own(v)),
                 Method::PATCH => Route::Upsert(own(t), own(f), own(v)),
                 Method::DELETE => Route::DeleteByExternalId(own(t), own(f), own(v)),
+                _ => return Err(not_allowed()),
+            },
+            ["composite"] => match *method {
+                Method::POST => Route::Composite,
                 _ => return Err(not_allowed()),
             },
             ["composite", "sobjects"] => match *method {
@@ -197,6 +206,7 @@ impl Route {
             Route::CollectionsDelete => "collections.delete",
             Route::CollectionsUpsert(..) => "collections.upsert",
             Route::CollectionsRetrieve(_) => "collections.retrieve",
+            Route::Composite => "composite",
             Route::Query => "query",
             Route::BulkCreate => "bulk.create_job",
             Route::BulkList => "bulk.list_jobs",
@@ -227,9 +237,75 @@ pub struct Call<'a> {
     pub lock_rate: f64,
     /// The allocation after this call was counted.
     pub allocation: Allocation,
+    /// The composite request's transaction, when this call is one of its subrequests.
+    pub tx: Option<&'a dyn Ledger>,
+    /// Every Collections subrequest behaves as `allOrNone: true` (composite `allOrNone`).
+    pub force_all_or_none: bool,
+    /// Most records the call's transaction may carry (`None`: no limit).
+    pub record_limit: Option<u64>,
+    /// Records the call carries for writing (the per-record latency is charged on them).
+    pub records: Cell<usize>,
 }
 
-impl Call<'_> {
+/// The 400 of a call carrying more records than the org's per-transaction limits allow.
+pub fn transaction_limit_error(records: usize, limit: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY",
+        format!(
+            "SimOrgTrigger: System.LimitException: Apex CPU time limit exceeded (this transaction carries {records} records; the org's triggers manage {limit})"
+        ),
+    )
+}
+
+impl<'a> Call<'a> {
+    /// The org's data: locked for this call, or the composite's.
+    pub fn data(&self) -> DataGuard<'_> {
+        match self.tx {
+            Some(tx) => DataGuard::Shared(tx.data()),
+            None => DataGuard::Own(self.org.data.lock()),
+        }
+    }
+
+    /// Hands the changes a handler made to the composite transaction (which may still
+    /// undo them); a call on its own has nothing more to do with them.
+    pub fn keep(&self, undo: UndoLog) {
+        if let Some(tx) = self.tx {
+            tx.keep(undo);
+        }
+    }
+
+    /// Whether a Collections call with this `allOrNone` runs all-or-none.
+    pub fn all_or_none(&self, requested: bool) -> bool {
+        requested || self.force_all_or_none
+    }
+
+    /// Notes how many records the call writes, refusing more than the transaction limit.
+    pub fn carry(&self, records: usize) -> Result<(), ApiError> {
+        if let Some(limit) = self.record_limit {
+            if records as u64 > limit {
+                return Err(transaction_limit_error(records, limit));
+            }
+        }
+        self.records.set(records);
+        Ok(())
+    }
+
+    /// The `client` option of the `Sforce-Call-Options` header.
+    pub fn client(&self) -> Option<String> {
+        let value = self.headers.get("sforce-call-options")?.to_str().ok()?;
+        value.split([',', ';']).find_map(|option| {
+            let (name, v) = option.split_once('=')?;
+            (name.trim().eq_ignore_ascii_case("client") && !v.trim().is_empty())
+                .then(|| v.trim().to_string())
+        })
+    }
+
+    /// Write options of this call: duplicate-rule header and calling client.
+    pub fn write_options(&self) -> crate::sim::writes::WriteOptions {
+        crate::sim::writes::WriteOptions::now(self.allow_save()).with_client(self.client())
+    }
+
     /// A query parameter.
     pub fn param(&self, name: &str) -> Option<&str> {
         self.query
@@ -259,7 +335,7 @@ impl Call<'_> {
 }
 
 /// Decodes `%XX` escapes of a path segment (clients differ in what they encode).
-fn percent_decode(s: &str) -> String {
+pub fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -392,45 +468,66 @@ async fn api(
         stamp_limit(&mut r, current);
         return r;
     };
-    let call = Call {
-        org,
-        version,
-        query,
-        headers,
-        body,
-        lock_all,
-        lock_rate: decision.lock_rate,
-        allocation,
+    // The call (which may carry a composite's transaction) ends before anything awaits.
+    let (mut response, written) = {
+        let call = Call {
+            org,
+            version,
+            query,
+            headers,
+            body,
+            lock_all,
+            lock_rate: decision.lock_rate,
+            allocation,
+            tx: None,
+            force_all_or_none: false,
+            record_limit: decision.record_limit,
+            records: Cell::new(0),
+        };
+        let response = run(&route, &call, method).unwrap_or_else(ApiError::into_response);
+        (response, call.records.get())
     };
-    let result = match &route {
-        Route::Limits => Ok(rest::limits(&call)),
-        Route::DescribeGlobal => rest::describe_global(&call),
-        Route::SObjectInfo(t) => rest::sobject_info(&call, t),
-        Route::Describe(t) => rest::describe(&call, t),
-        Route::Create(t) => rest::create(&call, t),
-        Route::Get(t, id) => rest::get(&call, t, id),
-        Route::Update(t, id) => rest::update(&call, t, id),
-        Route::Delete(t, id) => rest::delete(&call, t, id),
-        Route::GetByExternalId(t, f, v) => rest::get_by_external_id(&call, t, f, v),
-        Route::Upsert(t, f, v) => rest::upsert(&call, t, f, v),
-        Route::DeleteByExternalId(t, f, v) => rest::delete_by_external_id(&call, t, f, v),
-        Route::CollectionsCreate => collections::create(&call),
-        Route::CollectionsUpdate => collections::update(&call),
-        Route::CollectionsDelete => collections::delete(&call),
-        Route::CollectionsUpsert(t, f) => collections::upsert(&call, t, f),
-        Route::CollectionsRetrieve(t) => collections::retrieve(&call, t, method),
-        Route::Query => query::handle(&call),
-        Route::BulkCreate => bulk::create_job(&call),
-        Route::BulkList => Ok(bulk::list_jobs(&call)),
-        Route::BulkGet(id) => bulk::get_job(&call, id),
-        Route::BulkUpload(id) => bulk::upload(&call, id),
-        Route::BulkUpdateState(id) => bulk::update_state(&call, id),
-        Route::BulkDelete(id) => bulk::delete_job(&call, id),
-        Route::BulkResults(id, kind) => bulk::results(&call, id, *kind),
-    };
-    let mut response = result.unwrap_or_else(ApiError::into_response);
+    let written = u32::try_from(written).unwrap_or(u32::MAX);
+    let work = decision.per_record.saturating_mul(written);
+    if !work.is_zero() {
+        tokio::select! {
+            _ = tokio::time::sleep(work) => {}
+            _ = org.cancel.cancelled() => return server_unavailable(),
+        }
+    }
     stamp_limit(&mut response, allocation);
     response
+}
+
+/// Runs one recognised resource (also each subrequest of a composite request).
+pub fn run(route: &Route, call: &Call<'_>, method: &Method) -> Result<Response, ApiError> {
+    match route {
+        Route::Limits => Ok(rest::limits(call)),
+        Route::DescribeGlobal => rest::describe_global(call),
+        Route::SObjectInfo(t) => rest::sobject_info(call, t),
+        Route::Describe(t) => rest::describe(call, t),
+        Route::Create(t) => rest::create(call, t),
+        Route::Get(t, id) => rest::get(call, t, id),
+        Route::Update(t, id) => rest::update(call, t, id),
+        Route::Delete(t, id) => rest::delete(call, t, id),
+        Route::GetByExternalId(t, f, v) => rest::get_by_external_id(call, t, f, v),
+        Route::Upsert(t, f, v) => rest::upsert(call, t, f, v),
+        Route::DeleteByExternalId(t, f, v) => rest::delete_by_external_id(call, t, f, v),
+        Route::CollectionsCreate => collections::create(call),
+        Route::CollectionsUpdate => collections::update(call),
+        Route::CollectionsDelete => collections::delete(call),
+        Route::CollectionsUpsert(t, f) => collections::upsert(call, t, f),
+        Route::CollectionsRetrieve(t) => collections::retrieve(call, t, method),
+        Route::Composite => composite::handle(call),
+        Route::Query => query::handle(call),
+        Route::BulkCreate => bulk::create_job(call),
+        Route::BulkList => Ok(bulk::list_jobs(call)),
+        Route::BulkGet(id) => bulk::get_job(call, id),
+        Route::BulkUpload(id) => bulk::upload(call, id),
+        Route::BulkUpdateState(id) => bulk::update_state(call, id),
+        Route::BulkDelete(id) => bulk::delete_job(call, id),
+        Route::BulkResults(id, kind) => bulk::results(call, id, *kind),
+    }
 }
 
 fn stamp_limit(response: &mut Response, allocation: Allocation) {
@@ -502,6 +599,19 @@ async fn fault_response(
         }
         FaultKind::InvalidSession => invalid_session(),
         FaultKind::UnableToLockRow => server_unavailable(),
+        FaultKind::Timeout => {
+            let after = org.faults.lock().timeout_after();
+            tokio::select! {
+                _ = tokio::time::sleep(after) => {}
+                _ = org.cancel.cancelled() => return server_unavailable(),
+            }
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "QUERY_TIMEOUT",
+                "Your request was running for too long, and has been stopped.",
+            )
+            .into_response()
+        }
     }
 }
 

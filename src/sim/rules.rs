@@ -15,6 +15,8 @@ use thiserror::Error;
 pub const USER_KEY_PREFIX: &str = "005";
 /// Queues and groups can own records too.
 pub const GROUP_KEY_PREFIX: &str = "00G";
+/// Record types: `RecordTypeId` points to them.
+pub const RECORD_TYPE_KEY_PREFIX: &str = "012";
 
 /// One record's failure, as Salesforce reports it (`errorCode`/`statusCode`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -284,6 +286,7 @@ pub fn reference_prefix(schema: &OrgSchema, type_name: &str) -> Option<String> {
     match type_name {
         "User" => Some(USER_KEY_PREFIX.to_string()),
         "Group" => Some(GROUP_KEY_PREFIX.to_string()),
+        "RecordType" => Some(RECORD_TYPE_KEY_PREFIX.to_string()),
         other => schema.sobject(other).map(|s| s.key_prefix.clone()),
     }
 }

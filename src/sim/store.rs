@@ -18,6 +18,9 @@ pub struct WriteRecord {
     pub operation: String,
     /// The fields the write set (after coercion).
     pub fields: Map<String, Value>,
+    /// The `client` named by the call's `Sforce-Call-Options` header, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
 }
 
 /// A row as it enters or leaves the store: its fields as a JSON map under their names.

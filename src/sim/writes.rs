@@ -6,10 +6,11 @@
 use crate::salesforce::id;
 use crate::sim::org::OrgData;
 use crate::sim::record::RecordFields;
+use crate::sim::relationships;
 use crate::sim::row::{RowView, Slot, StoredRow};
 use crate::sim::rules::{
     self, check_record, Checked, CheckedFields, JsonParserError, Operation, RecordError,
-    GROUP_KEY_PREFIX, USER_KEY_PREFIX,
+    GROUP_KEY_PREFIX, RECORD_TYPE_KEY_PREFIX, USER_KEY_PREFIX,
 };
 use crate::sim::schema::{FieldDef, FieldType, OrgSchema, SObjectDef};
 use crate::sim::store::{Table, WriteRecord};
@@ -55,6 +56,8 @@ pub struct WriteOptions {
     pub allow_save: bool,
     /// The call's timestamp, formatted as Salesforce does.
     pub now: String,
+    /// The `client` of the call's `Sforce-Call-Options` header, kept in the write history.
+    pub client: Option<String>,
 }
 
 impl WriteOptions {
@@ -63,7 +66,14 @@ impl WriteOptions {
         WriteOptions {
             allow_save,
             now: rules::format_datetime(chrono::Utc::now()),
+            client: None,
         }
+    }
+
+    /// The same options, naming the calling client.
+    pub fn with_client(mut self, client: Option<String>) -> WriteOptions {
+        self.client = client;
+        self
     }
 }
 
@@ -90,6 +100,11 @@ impl UndoLog {
     /// True when nothing was written.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// Adds the later changes of `other` after these.
+    pub fn append(&mut self, mut other: UndoLog) {
+        self.0.append(&mut other.0);
     }
 }
 
@@ -157,6 +172,8 @@ fn check_references(
         let exists = match prefix {
             USER_KEY_PREFIX => target == user_id,
             GROUP_KEY_PREFIX => false,
+            // The simulated org keeps no RecordType rows: any well-formed Id of the type is one.
+            RECORD_TYPE_KEY_PREFIX => true,
             p => schema
                 .sobject_by_prefix(p)
                 .and_then(|s| tables.get(&s.name))
@@ -298,7 +315,8 @@ impl OrgData {
         undo: &mut UndoLog,
     ) -> Result<Saved, WriteError> {
         let def = get_def(&self.schema, sobject)?;
-        let checked = match check_record(&self.schema, def, Operation::Insert, input.into())? {
+        let input = relationships::resolve(&self.schema, &self.tables, def, input.into())?;
+        let checked = match check_record(&self.schema, def, Operation::Insert, input)? {
             Checked::Accepted(m) => m,
             Checked::Rejected(e) => return Err(e.into()),
         };
@@ -332,6 +350,7 @@ impl OrgData {
                 seq,
                 operation: "create".into(),
                 fields,
+                client: opts.client.clone(),
             });
         }
         if let Some(t) = self.tables.get_mut(&table_name) {
@@ -376,6 +395,7 @@ impl OrgData {
         if same {
             input.remove_ignore_case("id");
         }
+        let input = relationships::resolve(&self.schema, &self.tables, def, input)?;
         let checked = match check_record(&self.schema, def, Operation::Update, input)? {
             Checked::Accepted(m) => m,
             Checked::Rejected(e) => return Err(e.into()),
@@ -395,6 +415,7 @@ impl OrgData {
             seq,
             operation: operation.to_string(),
             fields: checked.to_map(),
+            client: opts.client.clone(),
         });
         let table = self
             .tables
@@ -516,6 +537,7 @@ impl OrgData {
         let history = self.history;
         let seq = if history { self.next_seq() } else { 0 };
         let now = opts.now.clone();
+        let client = opts.client.clone();
         let table = self
             .tables
             .get_mut(&table_name)
@@ -533,6 +555,7 @@ impl OrgData {
                     seq,
                     operation: "delete".into(),
                     fields: Map::new(),
+                    client,
                 });
             }
             (

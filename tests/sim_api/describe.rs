@@ -34,7 +34,17 @@ async fn describe_global_lists_the_default_sobjects() {
         .iter()
         .map(|o| o["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, vec!["Lead", "Account", "Contact"]);
+    assert_eq!(
+        names,
+        vec!["Lead", "Account", "Contact", "Opportunity", "Task"]
+    );
+    let prefixes: Vec<&str> = r.body["sobjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["keyPrefix"].as_str().unwrap())
+        .collect();
+    assert_eq!(prefixes, vec!["00Q", "001", "003", "006", "00T"]);
     let lead = &r.body["sobjects"][0];
     assert_eq!(lead["keyPrefix"], json!("00Q"));
     for k in ["label", "createable", "updateable", "deletable", "urls"] {

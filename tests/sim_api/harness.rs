@@ -141,6 +141,37 @@ impl Sim {
         to_reply(req.send().await.unwrap()).await
     }
 
+    /// Calls `path` with extra request headers.
+    pub async fn call_headers(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut req = self
+            .http
+            .request(method, format!("{}/services/data/{V}/{path}", self.base))
+            .bearer_auth(&self.token);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        to_reply(req.send().await.unwrap()).await
+    }
+
+    /// `POST composite` with `allOrNone` and the subrequests.
+    pub async fn composite(&self, all_or_none: bool, subrequests: Vec<Value>) -> Reply {
+        self.call(
+            Method::POST,
+            "composite",
+            Some(json!({"allOrNone": all_or_none, "compositeRequest": subrequests})),
+        )
+        .await
+    }
+
     /// `GET path`.
     pub async fn get(&self, path: &str) -> Reply {
         self.call(Method::GET, path, None).await
@@ -215,6 +246,19 @@ pub fn with(mut base: Value, extra: Value) -> Value {
         a.extend(b);
     }
     base
+}
+
+/// A composite subrequest calling `path` under `/services/data/vXX.X/`.
+pub fn sub(method: &str, path: &str, reference_id: &str, body: Option<Value>) -> Value {
+    let mut v = json!({
+        "method": method,
+        "url": format!("/services/data/{V}/{path}"),
+        "referenceId": reference_id,
+    });
+    if let (Some(b), Value::Object(m)) = (body, &mut v) {
+        m.insert("body".into(), b);
+    }
+    v
 }
 
 /// A Collections record of SObject `t`.
