@@ -459,7 +459,7 @@ pub fn handle(call: &Call<'_>) -> Answer {
     call.carry(records)?;
 
     let mut data = call.data();
-    let tx = Transaction::new(&mut *data);
+    let tx = Transaction::new(&mut data);
     let mut results: Vec<SubrequestResult> = Vec::with_capacity(planned.len());
     let mut failed: Vec<bool> = Vec::with_capacity(planned.len());
     let mut answers: HashMap<String, Value> = HashMap::new();

@@ -22,8 +22,8 @@ impl Deref for DataGuard<'_> {
 
     fn deref(&self) -> &OrgData {
         match self {
-            DataGuard::Own(g) => &**g,
-            DataGuard::Shared(g) => &**g,
+            DataGuard::Own(g) => g,
+            DataGuard::Shared(g) => g,
         }
     }
 }
@@ -31,8 +31,8 @@ impl Deref for DataGuard<'_> {
 impl DerefMut for DataGuard<'_> {
     fn deref_mut(&mut self) -> &mut OrgData {
         match self {
-            DataGuard::Own(g) => &mut **g,
-            DataGuard::Shared(g) => &mut **g,
+            DataGuard::Own(g) => g,
+            DataGuard::Shared(g) => g,
         }
     }
 }
