@@ -14,10 +14,15 @@
 //! - [`metrics`]: the Prometheus series.
 //! - [`sim`]: the Salesforce org simulator.
 //! - [`demo`]: the local broker, generated Lead streams, and the quickstart.
+//!
+//! A hidden `fuzzing` module gives the fuzz targets in `fuzz/` the parsers of
+//! Salesforce answers that are otherwise reached only through HTTP calls.
 
 pub mod config;
 pub mod connect;
 pub mod demo;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod kafka;
 pub mod metrics;
 pub mod pipeline;

@@ -616,6 +616,9 @@ mod tests {
             json!("1970-01-01T00:00:00.000Z")
         );
         assert!(one_field(ts, json!("2025-01-01")).is_err());
+        // Found while fuzzing: a day count near i64::MAX overflowed the date arithmetic.
+        let e = one_field(date.clone(), json!(i64::MAX)).unwrap_err();
+        assert!(matches!(e, DecodeError::BadLogicalValue { .. }), "{e}");
         let e = one_field(date, json!(9_999_999)).unwrap_err();
         assert!(
             e.to_string().contains("org.apache.kafka.connect.data.Date"),
@@ -642,6 +645,20 @@ mod tests {
         ));
         let no_scale = json!({"type": "bytes", "name": "org.apache.kafka.connect.data.Decimal"});
         assert!(one_field(no_scale, json!("MDk=")).is_err());
+    }
+
+    // Found by fuzzing (fuzz target record_envelope): this scale made the decoder write
+    // out 1.4 GB of zeros, stalling the task on one record.
+    #[test]
+    fn decimal_with_a_huge_scale_is_a_bad_record_naming_the_field() {
+        let dec = json!({"type": "bytes", "name": "org.apache.kafka.connect.data.Decimal",
+                         "parameters": {"scale": "00000000000000001419003109"}});
+        let e = one_field(dec, json!("0N4=")).unwrap_err();
+        assert!(
+            matches!(e, DecodeError::BadLogicalValue { ref field, .. } if field == "F"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("scale 1419003109"), "{e}");
     }
 
     #[test]

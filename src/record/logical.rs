@@ -21,6 +21,12 @@ pub const TIMESTAMP: &str = "org.apache.kafka.connect.data.Timestamp";
 pub const DECIMAL: &str = "org.apache.kafka.connect.data.Decimal";
 
 const MS_PER_DAY: i64 = 86_400_000;
+/// Longest unscaled Decimal read, in bytes (over 300 digits; a Salesforce number holds
+/// 18). Longer values are refused: converting them costs time quadratic in their length.
+pub const MAX_DECIMAL_BYTES: usize = 128;
+/// Largest Decimal scale read, either sign. A scale is written out as that many digits,
+/// so a scale of two billion would be a two-gigabyte string.
+pub const MAX_DECIMAL_SCALE: u32 = 1000;
 
 /// Civil date (proleptic Gregorian) of a day count since 1970-01-01
 /// (Howard Hinnant's `civil_from_days`).
@@ -38,6 +44,13 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 fn push_date(out: &mut String, days: i64) -> Result<(), String> {
+    // Every year of 0000-9999 lies well within this; checking first keeps the
+    // arithmetic of `civil_from_days` from overflowing on values near i64's ends.
+    if days.unsigned_abs() > 1_000_000_000 {
+        return Err(format!(
+            "{days} days from 1970-01-01 is outside the years 0000-9999"
+        ));
+    }
     let (y, m, d) = civil_from_days(days);
     if !(0..=9999).contains(&y) {
         return Err(format!("year {y} is outside 0000-9999"));
@@ -156,13 +169,25 @@ fn normalize(text: &str) -> &str {
 }
 
 /// A decimal as a JSON value: a number when `i64`/`f64` represents it exactly, else the
-/// exact text as a string (see the module note).
-pub fn decimal_value(unscaled: &[u8], scale: i32) -> Value {
+/// exact text as a string (see the module note). Values longer than
+/// [`MAX_DECIMAL_BYTES`] or scaled beyond [`MAX_DECIMAL_SCALE`] are refused.
+pub fn decimal_value(unscaled: &[u8], scale: i32) -> Result<Value, String> {
+    if unscaled.len() > MAX_DECIMAL_BYTES {
+        return Err(format!(
+            "the unscaled value has {} bytes; at most {MAX_DECIMAL_BYTES} are read",
+            unscaled.len()
+        ));
+    }
+    if scale.unsigned_abs() > MAX_DECIMAL_SCALE {
+        return Err(format!(
+            "the scale {scale} is outside -{MAX_DECIMAL_SCALE}..{MAX_DECIMAL_SCALE}"
+        ));
+    }
     let text = decimal_text(unscaled, scale);
     let norm = normalize(&text);
     if !norm.contains('.') {
         if let Ok(i) = norm.parse::<i64>() {
-            return Value::Number(i.into());
+            return Ok(Value::Number(i.into()));
         }
     }
     if let Ok(f) = norm.parse::<f64>() {
@@ -173,11 +198,11 @@ pub fn decimal_value(unscaled: &[u8], scale: i32) -> Value {
         };
         if shortest == norm {
             if let Some(n) = Number::from_f64(f) {
-                return Value::Number(n);
+                return Ok(Value::Number(n));
             }
         }
     }
-    Value::String(text)
+    Ok(Value::String(text))
 }
 
 #[cfg(test)]
@@ -192,6 +217,19 @@ mod tests {
         assert_eq!(date_from_days(-1).unwrap(), "1969-12-31");
         assert_eq!(date_from_days(11_016).unwrap(), "2000-02-29");
         assert!(date_from_days(3_000_000).is_err());
+    }
+
+    // Found while fuzzing the record decoder: a day count near i64::MAX overflowed the
+    // calendar arithmetic (a panic in builds with overflow checks).
+    #[test]
+    fn day_counts_at_the_ends_of_i64_are_refused_not_overflowed() {
+        for days in [i64::MAX, i64::MIN, i64::MAX - 719_468, 1_000_000_001] {
+            let e = date_from_days(days).unwrap_err();
+            assert!(e.contains("outside the years 0000-9999"), "{e}");
+        }
+        assert!(date_from_days(2_932_896).is_ok()); // 9999-12-31
+        assert!(timestamp_from_millis(i64::MAX).is_err());
+        assert!(timestamp_from_millis(i64::MIN).is_err());
     }
 
     #[test]
@@ -231,13 +269,28 @@ mod tests {
 
     #[test]
     fn decimals_become_numbers_unless_f64_would_lose_digits() {
-        assert_eq!(decimal_value(&[0x30, 0x39], 2), json!(123.45));
-        assert_eq!(decimal_value(&[0x09, 0xC4], 2), json!(25));
+        assert_eq!(decimal_value(&[0x30, 0x39], 2), Ok(json!(123.45)));
+        assert_eq!(decimal_value(&[0x09, 0xC4], 2), Ok(json!(25)));
         // 2^70 + 1 does not fit an f64 exactly: kept as exact text.
         let big = [0x40, 0, 0, 0, 0, 0, 0, 0, 0x01];
-        assert_eq!(decimal_value(&big, 0), json!("1180591620717411303425"));
+        assert_eq!(decimal_value(&big, 0), Ok(json!("1180591620717411303425")));
         // 0.1 + many digits beyond f64's 17 significant digits.
         let v = decimal_value(&1_234_567_890_123_456_789_i128.to_be_bytes(), 18);
-        assert_eq!(v, json!("1.234567890123456789"));
+        assert_eq!(v, Ok(json!("1.234567890123456789")));
+    }
+
+    // Found by fuzzing (fuzz target record_envelope): a scale of 1419003109 built a
+    // 1.4 GB string of zeros and took longer than the fuzzer's 10 s limit.
+    #[test]
+    fn decimals_with_huge_scales_or_lengths_are_refused_not_expanded() {
+        let e = decimal_value(&[0x01], 1_419_003_109).unwrap_err();
+        assert!(e.contains("scale 1419003109"), "{e}");
+        assert!(decimal_value(&[0x01], i32::MIN).is_err());
+        assert!(decimal_value(&[0x01], 1000).is_ok());
+        assert!(decimal_value(&[0x01], -1000).is_ok());
+        let long = vec![0x7f; MAX_DECIMAL_BYTES + 1];
+        let e = decimal_value(&long, 0).unwrap_err();
+        assert!(e.contains("129 bytes"), "{e}");
+        assert!(decimal_value(&long[1..], 0).is_ok());
     }
 }

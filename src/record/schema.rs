@@ -374,7 +374,7 @@ impl SchemaWalker {
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(value.as_str().unwrap_or_default())
                     .map_err(|_| bad("the value is not base64".into()))?;
-                Ok(logical::decimal_value(&bytes, scale))
+                logical::decimal_value(&bytes, scale).map_err(bad)
             }
             _ => Err(self.mismatch(path, "Decimal (base64 text or number)", &value)),
         }

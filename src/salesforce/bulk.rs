@@ -480,62 +480,88 @@ impl SalesforceClient {
         row_keys: &[String],
         opts: &BulkOptions,
     ) -> Result<Vec<RecordResult>, CallError> {
-        let mut positions: HashMap<String, VecDeque<usize>> = HashMap::new();
-        for (i, key) in row_keys.iter().enumerate() {
-            positions.entry(key.clone()).or_default().push_back(i);
-        }
-        let mut results: Vec<Option<RecordResult>> = vec![None; row_keys.len()];
-
-        let ok = self.fetch_csv(job_id, "successfulResults", opts).await?;
-        match_results(&ok, key_columns, &mut positions, &mut results, |r, c| {
-            RecordResult {
-                id: field(r, c, "sf__Id").map(str::to_string),
-                success: true,
-                created: field(r, c, "sf__Created").map(|v| v.eq_ignore_ascii_case("true")),
-                errors: Vec::new(),
-            }
-        })?;
-        let failed = self.fetch_csv(job_id, "failedResults", opts).await?;
-        match_results(
-            &failed,
-            key_columns,
-            &mut positions,
-            &mut results,
-            |r, c| RecordResult {
-                id: field(r, c, "sf__Id").map(str::to_string),
-                success: false,
-                created: None,
-                errors: vec![parse_bulk_error(
-                    field(r, c, "sf__Error").unwrap_or("UNKNOWN_ERROR:no error given"),
-                )],
-            },
-        )?;
-        let unprocessed = self.fetch_csv(job_id, "unprocessedrecords", opts).await?;
-        match_results(
-            &unprocessed,
-            key_columns,
-            &mut positions,
-            &mut results,
-            |_, _| {
-                retryable(
-                    UNPROCESSED_CODE,
-                    "Salesforce did not process this row (the job failed or was aborted)",
-                )
-            },
-        )?;
-
-        Ok(results
-            .into_iter()
-            .map(|r| {
-                r.unwrap_or_else(|| {
-                    retryable(
-                        RESULT_MISSING_CODE,
-                        "the Bulk API job reported nothing about this row",
-                    )
-                })
-            })
-            .collect())
+        let files = ResultFiles {
+            successful: self.fetch_csv(job_id, "successfulResults", opts).await?,
+            failed: self.fetch_csv(job_id, "failedResults", opts).await?,
+            unprocessed: self.fetch_csv(job_id, "unprocessedrecords", opts).await?,
+        };
+        read_result_files(key_columns, row_keys, &files)
     }
+}
+
+/// The three result files of a finished job, as Salesforce sent them.
+pub(crate) struct ResultFiles {
+    /// `successfulResults`: `sf__Id`, `sf__Created`, then the uploaded columns.
+    pub(crate) successful: Bytes,
+    /// `failedResults`: `sf__Id`, `sf__Error`, then the uploaded columns.
+    pub(crate) failed: Bytes,
+    /// `unprocessedrecords`: the uploaded columns only.
+    pub(crate) unprocessed: Bytes,
+}
+
+/// Matches the rows of the result files back to the input rows (`row_keys`, as built
+/// with the CSV) and gives every input row its result.
+pub(crate) fn read_result_files(
+    key_columns: &[String],
+    row_keys: &[String],
+    files: &ResultFiles,
+) -> Result<Vec<RecordResult>, CallError> {
+    let mut positions: HashMap<String, VecDeque<usize>> = HashMap::new();
+    for (i, key) in row_keys.iter().enumerate() {
+        positions.entry(key.clone()).or_default().push_back(i);
+    }
+    let mut results: Vec<Option<RecordResult>> = vec![None; row_keys.len()];
+
+    match_results(
+        &files.successful,
+        key_columns,
+        &mut positions,
+        &mut results,
+        |r, c| RecordResult {
+            id: field(r, c, "sf__Id").map(str::to_string),
+            success: true,
+            created: field(r, c, "sf__Created").map(|v| v.eq_ignore_ascii_case("true")),
+            errors: Vec::new(),
+        },
+    )?;
+    match_results(
+        &files.failed,
+        key_columns,
+        &mut positions,
+        &mut results,
+        |r, c| RecordResult {
+            id: field(r, c, "sf__Id").map(str::to_string),
+            success: false,
+            created: None,
+            errors: vec![parse_bulk_error(
+                field(r, c, "sf__Error").unwrap_or("UNKNOWN_ERROR:no error given"),
+            )],
+        },
+    )?;
+    match_results(
+        &files.unprocessed,
+        key_columns,
+        &mut positions,
+        &mut results,
+        |_, _| {
+            retryable(
+                UNPROCESSED_CODE,
+                "Salesforce did not process this row (the job failed or was aborted)",
+            )
+        },
+    )?;
+
+    Ok(results
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| {
+                retryable(
+                    RESULT_MISSING_CODE,
+                    "the Bulk API job reported nothing about this row",
+                )
+            })
+        })
+        .collect())
 }
 
 fn retryable(code: &str, message: &str) -> RecordResult {

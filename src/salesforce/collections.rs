@@ -515,7 +515,7 @@ fn merge(plan: Vec<Resolved>, sent: Vec<RecordResult>) -> Vec<RecordResult> {
         .collect()
 }
 
-fn parse_results(
+pub(crate) fn parse_results(
     endpoint: Endpoint,
     body: &[u8],
     expected: usize,
