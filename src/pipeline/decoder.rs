@@ -40,7 +40,7 @@ pub struct Decoder {
 /// What became of one raw record.
 enum Decoded {
     /// A change to write.
-    Change(Change),
+    Change(Box<Change>),
     /// Dropped by the `Filter` transform with this alias.
     Filtered(String),
 }
@@ -97,7 +97,9 @@ impl Decoder {
             .map_err(|e| e.to_string())?;
         match transformed {
             Transformed::Filtered { alias } => Ok(Decoded::Filtered(alias)),
-            Transformed::Record(record) => self.change_for(record, raw).map(Decoded::Change),
+            Transformed::Record(record) => self
+                .change_for(record, raw)
+                .map(|c| Decoded::Change(Box::new(c))),
         }
     }
 
@@ -141,12 +143,12 @@ impl Handler<RecordBatch> for Decoder {
         let mut filtered = Vec::new();
         for raw in msg.0 {
             let decoded = if self.config.transforms.is_empty() {
-                self.to_change(&raw).map(Decoded::Change)
+                self.to_change(&raw).map(|c| Decoded::Change(Box::new(c)))
             } else {
                 self.transformed_change(&raw)
             };
             match decoded {
-                Ok(Decoded::Change(c)) => changes.push(c),
+                Ok(Decoded::Change(c)) => changes.push(*c),
                 Ok(Decoded::Filtered(alias)) => {
                     metrics()
                         .records_filtered

@@ -27,7 +27,7 @@ impl MaskField {
             s.error("fields", "is required: the names of the fields to mask");
         }
         let replacement = match s.raw("replacement") {
-            Some(r) if r.is_empty() => {
+            Some("") => {
                 s.error(
                     "replacement",
                     "must not be empty (leave it out to mask with empty values)",

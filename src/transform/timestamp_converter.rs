@@ -55,7 +55,7 @@ impl Precision {
         }
     }
 
-    fn from_millis(self, ms: i64) -> i64 {
+    fn of_millis(self, ms: i64) -> i64 {
         match self {
             Precision::Seconds => ms / 1000,
             Precision::Millis => ms,
@@ -177,9 +177,9 @@ impl TimestampConverter {
     }
 
     /// Writes epoch milliseconds as the target type.
-    fn from_millis(&self, ms: i64) -> Result<Value, String> {
+    fn write_millis(&self, ms: i64) -> Result<Value, String> {
         Ok(match self.target {
-            Target::Unix => Value::from(self.precision.from_millis(ms)),
+            Target::Unix => Value::from(self.precision.of_millis(ms)),
             Target::String => match &self.format {
                 Some(p) => Value::from(p.format(ms)?),
                 None => return Err("no format is configured".into()),
@@ -194,7 +194,7 @@ impl TimestampConverter {
         if value.is_null() {
             return Ok(Value::Null);
         }
-        self.from_millis(self.to_millis(value)?)
+        self.write_millis(self.to_millis(value)?)
     }
 
     /// Converts the configured field (or the whole of `target`).
