@@ -254,10 +254,10 @@ fn a_transform_failing_on_a_record_halts_the_task_naming_it() {
         "{trace}"
     );
     assert!(!trace.contains("lots"), "record contents leaked: {trace}");
-    assert_eq!(
-        w.kafka.committed("connect-tx-fail", topic, 1),
-        [None],
-        "the failed record's offset is not committed"
+    let committed = w.kafka.committed("connect-tx-fail", topic, 1);
+    assert!(
+        matches!(committed[..], [None] | [Some(0)]),
+        "the failed record's offset must not be passed: {committed:?}"
     );
     assert!(w.leads_by_source().is_empty());
     handle.shutdown(Duration::from_secs(10));
