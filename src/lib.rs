@@ -6,6 +6,7 @@
 //!
 //! - [`config`]: `.properties` parsing, connector and worker configuration, validation.
 //! - [`record`]: decoding PushTopic-format Kafka records (Connect JSON, logical types).
+//! - [`transform`]: Kafka Connect Single Message Transforms and predicates.
 //! - [`salesforce`]: the Salesforce REST client: login, describe, sObject Collections,
 //!   outcome classification, Bulk API 2.0, record Ids.
 //! - [`kafka`]: the task's consumer, offset bookkeeping, reports and dead letters.
@@ -29,3 +30,4 @@ pub mod pipeline;
 pub mod record;
 pub mod salesforce;
 pub mod sim;
+pub mod transform;

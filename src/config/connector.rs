@@ -18,6 +18,8 @@ use super::error::ConfigErrors;
 use super::operation::Operation;
 use super::secret::{Secret, HIDDEN};
 use crate::record::EventType;
+use crate::transform::config::is_transform_key;
+use crate::transform::TransformChain;
 
 /// The full class name of the connector we are compatible with.
 pub const CONNECTOR_CLASS: &str = "io.confluent.salesforce.SalesforceSObjectSinkConnector";
@@ -253,13 +255,14 @@ pub struct ConnectorConfig {
     /// this connector's consumer on top of the worker's `consumer.*` settings, as Kafka
     /// Connect does. (Java-only names such as `max.poll.records` are listed as ignored.)
     pub consumer_overrides: Vec<(String, String)>,
+    /// `transforms` and `predicates`: the Single Message Transforms applied to each
+    /// record after decoding, in order (empty when none is configured).
+    pub transforms: TransformChain,
     ignored: Vec<String>,
 }
 
 /// Prefixes of Kafka Connect framework keys that are accepted without being used.
 const FRAMEWORK_PREFIXES: &[&str] = &[
-    "transforms",
-    "predicates",
     "key.converter.",
     "value.converter.",
     "header.converter",
@@ -525,6 +528,7 @@ impl ConnectorConfig {
         let key_converter = read_converter(&mut r, "key.converter", true);
         let value_converter = read_converter(&mut r, "value.converter", false);
         let sink = read_sink(&mut r, allow_insecure_http);
+        let transforms = read_transforms(&mut r);
 
         // An unreadable instance URL has already been reported.
         let instance = match instance {
@@ -558,12 +562,13 @@ impl ConnectorConfig {
             value_converter,
             sink,
             consumer_overrides,
+            transforms,
             ignored,
         })
     }
 
     /// Keys that were accepted but are not used by this sink (framework keys such as
-    /// `transforms.*`), for the runtime to log once.
+    /// `confluent.*`), for the runtime to log once.
     pub fn ignored_keys(&self) -> &[String] {
         &self.ignored
     }
@@ -626,7 +631,8 @@ fn check_unknown_keys(r: &mut MapReader<'_>) -> Vec<String> {
     let mut ignored = Vec::new();
     let keys: Vec<&String> = r.map.keys().collect();
     for key in keys {
-        if definition(key).is_some() {
+        // `transforms*` and `predicates*` are checked by `read_transforms`.
+        if definition(key).is_some() || is_transform_key(key) {
             continue;
         }
         let ours = key.starts_with("salesforce.") || key.starts_with("sink.");
@@ -695,6 +701,19 @@ fn read_consumer_overrides(
         }
     }
     out
+}
+
+/// The transform chain; each refused key is an error naming the alias and class.
+fn read_transforms(r: &mut MapReader<'_>) -> TransformChain {
+    match crate::transform::config::read(r.map) {
+        Ok(chain) => chain,
+        Err(problems) => {
+            for p in problems {
+                r.error(&p.key, p.message);
+            }
+            TransformChain::default()
+        }
+    }
 }
 
 fn read_topics(r: &mut MapReader<'_>) -> TopicSelection {
@@ -1385,8 +1404,6 @@ mod tests {
     #[test]
     fn framework_keys_are_accepted_and_listed_as_ignored() {
         let c = ConnectorConfig::from_map(&with(&[
-            ("transforms", "unwrap"),
-            ("transforms.unwrap.type", "x.Y"),
             ("consumer.override.max.poll.records", "100"),
             ("confluent.topic.bootstrap.servers", "b:9092"),
             ("value.converter.schemas.cache.size", "10"),
@@ -1401,10 +1418,58 @@ mod tests {
                 "consumer.override.max.poll.records",
                 "curl.logging",
                 "errors.retry.timeout",
-                "transforms",
-                "transforms.unwrap.type",
                 "value.converter.schemas.cache.size",
             ]
+        );
+    }
+
+    #[test]
+    fn transforms_are_read_not_ignored() {
+        let c = ConnectorConfig::from_map(&with(&[
+            ("transforms", "rename"),
+            (
+                "transforms.rename.type",
+                "org.apache.kafka.connect.transforms.ReplaceField$Value",
+            ),
+            ("transforms.rename.renames", "LeadKey:Id"),
+        ]))
+        .unwrap();
+        assert_eq!(c.transforms.aliases(), ["rename"]);
+        assert!(c.ignored_keys().is_empty(), "{:?}", c.ignored_keys());
+        assert!(config_with(&[]).transforms.is_empty());
+    }
+
+    #[test]
+    fn a_transform_that_is_not_built_in_is_refused_naming_alias_and_class() {
+        let e = errors(&with(&[
+            ("transforms", "unwrap"),
+            (
+                "transforms.unwrap.type",
+                "io.debezium.transforms.ExtractNewRecordState",
+            ),
+        ]));
+        let messages = e.messages_for("transforms.unwrap.type");
+        assert_eq!(messages.len(), 1, "{e}");
+        assert!(
+            messages[0]
+                .starts_with("transform unwrap (io.debezium.transforms.ExtractNewRecordState): ")
+                && messages[0].contains("is not a transform built into sobject-sink"),
+            "{messages:?}"
+        );
+        let e = errors(&with(&[
+            ("transforms", "c"),
+            (
+                "transforms.c.type",
+                "org.apache.kafka.connect.transforms.Cast$Value",
+            ),
+            ("transforms.c.spec", "a:uuid"),
+            ("predicates", "p"),
+            ("predicates.p.type", "com.example.Custom"),
+        ]));
+        assert_eq!(e.messages_for("transforms.c.spec").len(), 1, "{e}");
+        assert!(
+            e.messages_for("predicates.p.type")[0].contains("com.example.Custom"),
+            "{e}"
         );
     }
 
@@ -1614,8 +1679,8 @@ mod tests {
 
     #[test]
     fn known_keys_are_listed() {
-        let keys = known_keys_in(&with(&[("transforms", "x")]));
-        assert!(keys.contains("salesforce.object") && !keys.contains("transforms"));
+        let keys = known_keys_in(&with(&[("confluent.license", "x")]));
+        assert!(keys.contains("salesforce.object") && !keys.contains("confluent.license"));
     }
 
     #[test]

@@ -15,6 +15,9 @@ pub struct SinkMetrics {
     registry: Registry,
     /// Records read from Kafka.
     pub records_read: IntCounterVec,
+    /// Records a transform chain dropped (a `Filter`), by the transform's alias; their
+    /// offsets are acknowledged like written records.
+    pub records_filtered: IntCounterVec,
     /// Records with a final outcome, by operation and outcome
     /// (`written`, `failed`, `dlq`, `already_gone`, `superseded`, `skipped`).
     pub records: IntCounterVec,
@@ -99,6 +102,12 @@ impl SinkMetrics {
                 "sobject_sink_records_read_total",
                 "Records read from Kafka",
                 &[c],
+            ),
+            records_filtered: counter(
+                &r,
+                "sobject_sink_records_filtered_total",
+                "Records dropped by a Filter transform (offsets acknowledged, nothing written)",
+                &[c, "transform"],
             ),
             records: counter(
                 &r,

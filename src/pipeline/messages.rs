@@ -20,6 +20,8 @@ pub struct RawMessage {
     pub key: Option<Vec<u8>>,
     /// Value bytes.
     pub value: Option<Vec<u8>>,
+    /// Header names, read only when a transform predicate needs them (else empty).
+    pub header_keys: Vec<String>,
 }
 
 /// Records read from Kafka, in partition order (reader → decoder).

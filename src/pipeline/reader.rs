@@ -57,6 +57,8 @@ pub struct ReaderSettings {
     pub poll_timeout: Duration,
     /// `sink.bulk.threshold.records`: the backlog from which Bulk API 2.0 is used.
     pub bulk_threshold: Option<usize>,
+    /// Whether header names are read (a `HasHeaderKey` predicate tests them).
+    pub read_header_keys: bool,
 }
 
 /// The partition reader actor.
@@ -203,6 +205,11 @@ impl PartitionReader {
                         timestamp: m.timestamp().to_millis(),
                         key: m.key().map(<[u8]>::to_vec),
                         value: m.payload().map(<[u8]>::to_vec),
+                        header_keys: if self.settings.read_header_keys {
+                            header_keys(&m)
+                        } else {
+                            Vec::new()
+                        },
                     });
                     timeout = Duration::ZERO;
                 }
@@ -218,6 +225,14 @@ impl PartitionReader {
         }
         batch
     }
+}
+
+/// The names of a record's headers, in order.
+fn header_keys(m: &rdkafka::message::BorrowedMessage<'_>) -> Vec<String> {
+    use rdkafka::message::Headers as _;
+    m.headers()
+        .map(|h| h.iter().map(|h| h.key.to_string()).collect())
+        .unwrap_or_default()
 }
 
 impl Actor for PartitionReader {

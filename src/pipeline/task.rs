@@ -364,14 +364,15 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
     .start();
     let decoder_arbiter = Arbiter::new();
     let decoder = {
-        let (config, sequencer, reporter, halt) = (
+        let (config, sequencer, reporter, halt, tracker) = (
             config.clone(),
             sequencer.clone(),
             reporter.clone(),
             halt.clone(),
+            tracker.clone(),
         );
         Decoder::start_in_arbiter(&decoder_arbiter.handle(), move |_| {
-            Decoder::new(config, sequencer, reporter, halt)
+            Decoder::new(config, sequencer, reporter, halt, tracker)
         })
     };
     let reader_arbiter = Arbiter::new();
@@ -387,6 +388,7 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
             max_batch: 1000,
             poll_timeout: Duration::from_millis(100),
             bulk_threshold: config.sink.bulk_threshold_records,
+            read_header_keys: config.transforms.needs_header_keys(),
         };
         PartitionReader::start_in_arbiter(&reader_arbiter.handle(), move |_| {
             PartitionReader::new(settings, consumer, gate, tracker, decoder, sequencer)

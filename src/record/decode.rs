@@ -136,6 +136,26 @@ fn envelope<'t, 'i>(
     }
 }
 
+/// Receives the top-level fields of a record value, in record order.
+trait FieldSink: Default {
+    /// Room for `n` fields.
+    fn reserve(&mut self, n: usize);
+    /// One field.
+    fn accept(&mut self, name: &str, value: Value) -> Result<(), DecodeError>;
+}
+
+/// The value as one untouched object (what transforms work on).
+impl FieldSink for Map<String, Value> {
+    fn reserve(&mut self, n: usize) {
+        *self = Map::with_capacity(n);
+    }
+
+    fn accept(&mut self, name: &str, value: Value) -> Result<(), DecodeError> {
+        self.insert(name.to_string(), value);
+        Ok(())
+    }
+}
+
 /// The record's row fields plus the three routed metadata fields.
 #[derive(Default)]
 struct Row {
@@ -145,7 +165,11 @@ struct Row {
     fields: Map<String, Value>,
 }
 
-impl Row {
+impl FieldSink for Row {
+    fn reserve(&mut self, n: usize) {
+        self.fields = Map::with_capacity(n);
+    }
+
     /// Routes `Id`, `_ObjectType` and `_EventType` to their own places.
     fn accept(&mut self, name: &str, value: Value) -> Result<(), DecodeError> {
         match name {
@@ -206,10 +230,10 @@ pub fn parse_event_type(text: &str) -> Result<EventType, DecodeError> {
     })
 }
 
-fn decode_value(bytes: &[u8], opts: &DecodeOptions) -> Result<Row, DecodeError> {
+fn decode_value<S: FieldSink>(bytes: &[u8], opts: &DecodeOptions) -> Result<S, DecodeError> {
     let part = Part::Value;
     with_tape(bytes, part, |root| {
-        let mut row = Row::default();
+        let mut row = S::default();
         let (schema, payload) = if opts.value_schemas_enable {
             envelope(root, part)?
         } else {
@@ -224,7 +248,7 @@ fn decode_value(bytes: &[u8], opts: &DecodeOptions) -> Result<Row, DecodeError> 
                 part,
                 found: kind_of(&payload),
             })?;
-            row.fields = Map::with_capacity(obj.len());
+            row.reserve(obj.len());
             for (k, v) in obj.iter() {
                 row.accept(k, plain(v, part, 1)?)?;
             }
@@ -237,7 +261,7 @@ fn decode_value(bytes: &[u8], opts: &DecodeOptions) -> Result<Row, DecodeError> 
                 part,
                 found: "not a Connect struct",
             })?;
-        row.fields = Map::with_capacity(fields.map_or(0, |f| f.len()));
+        row.reserve(fields.map_or(0, |f| f.len()));
         let mut path = FieldPath::new();
         walker.walk_struct(&fields, payload, &mut path, 0, &mut |name, value| {
             row.accept(name, value)
@@ -246,41 +270,110 @@ fn decode_value(bytes: &[u8], opts: &DecodeOptions) -> Result<Row, DecodeError> 
     })
 }
 
-/// The `Id` a key carries, if any.
-fn decode_key(bytes: &[u8], opts: &DecodeOptions) -> Result<Option<String>, DecodeError> {
+/// The key as a JSON value (`null` for an empty StringConverter key).
+pub fn decode_key_value(bytes: &[u8], opts: &DecodeOptions) -> Result<Value, DecodeError> {
     let part = Part::Key;
     if opts.key_converter == ConverterClass::String {
         let text = std::str::from_utf8(bytes).map_err(|_| DecodeError::NotUtf8 { part })?;
-        return Ok((!text.is_empty()).then(|| text.to_string()));
+        return Ok(if text.is_empty() {
+            Value::Null
+        } else {
+            Value::String(text.to_string())
+        });
     }
     with_tape(bytes, part, |root| {
-        let key = if opts.key_schemas_enable {
+        if opts.key_schemas_enable {
             let (schema, payload) = envelope(root, part)?;
             if schema.is_null() {
-                plain(payload, part, 0)?
+                plain(payload, part, 0)
             } else {
-                SchemaWalker { part }.convert(schema, payload, &mut FieldPath::new(), 0)?
+                SchemaWalker { part }.convert(schema, payload, &mut FieldPath::new(), 0)
             }
         } else {
-            plain(root, part, 0)?
-        };
-        match key {
-            Value::Null => Ok(None),
-            Value::String(s) => Ok(Some(s)),
-            Value::Object(mut obj) => match obj.remove("Id") {
-                None => Ok(None),
-                Some(id) => metadata_string("Id", id).map_err(|_| DecodeError::SchemaMismatch {
-                    field: "key Id".into(),
-                    expected: "a string".into(),
-                    found: "another JSON type".into(),
-                }),
-            },
-            other => Err(DecodeError::SchemaMismatch {
-                field: "(key)".into(),
-                expected: "a struct with Id, a string or null".into(),
-                found: json_kind(&other).into(),
-            }),
+            plain(root, part, 0)
         }
+    })
+}
+
+/// The `Id` a decoded key carries: the key itself when it is a string, its `Id`
+/// field when it is a struct, none when it is null.
+pub fn key_id(key: Value) -> Result<Option<String>, DecodeError> {
+    match key {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s)),
+        Value::Object(mut obj) => match obj.remove("Id") {
+            None => Ok(None),
+            Some(id) => metadata_string("Id", id).map_err(|_| DecodeError::SchemaMismatch {
+                field: "key Id".into(),
+                expected: "a string".into(),
+                found: "another JSON type".into(),
+            }),
+        },
+        other => Err(DecodeError::SchemaMismatch {
+            field: "(key)".into(),
+            expected: "a struct with Id, a string or null".into(),
+            found: json_kind(&other).into(),
+        }),
+    }
+}
+
+/// The `Id` a key carries, if any.
+fn decode_key(bytes: &[u8], opts: &DecodeOptions) -> Result<Option<String>, DecodeError> {
+    key_id(decode_key_value(bytes, opts)?)
+}
+
+/// The value as one JSON object with every field (metadata included), in the form
+/// [`decode`] reads it: schemaless, logical types converted. A tombstone (no value, a
+/// null value or a null payload) is `null`.
+pub fn decode_value_object(
+    value: Option<&[u8]>,
+    opts: &DecodeOptions,
+) -> Result<Value, DecodeError> {
+    let Some(bytes) = value else {
+        return Ok(Value::Null);
+    };
+    match decode_value::<Map<String, Value>>(bytes, opts) {
+        Ok(map) => Ok(Value::Object(map)),
+        Err(DecodeError::Tombstone) => Ok(Value::Null),
+        Err(e) => Err(e),
+    }
+}
+
+/// Builds the record from a value object such as [`decode_value_object`] returns
+/// (after transforms, say): `Id`, `_ObjectType` and `_EventType` are routed as in
+/// [`decode`]; `key_id` supplies the `Id` when the value has none.
+pub fn assemble(
+    coords: RecordCoords,
+    timestamp: Option<i64>,
+    value: Value,
+    key_id: impl FnOnce() -> Result<Option<String>, DecodeError>,
+) -> Result<SinkRecord, DecodeError> {
+    let obj = match value {
+        Value::Object(obj) => obj,
+        Value::Null => return Err(DecodeError::Tombstone),
+        other => {
+            return Err(DecodeError::NotAnObject {
+                part: Part::Value,
+                found: json_kind(&other),
+            })
+        }
+    };
+    let mut row = Row::default();
+    row.reserve(obj.len());
+    for (name, v) in obj {
+        row.accept(&name, v)?;
+    }
+    let id = match row.id {
+        Some(id) => Some(id),
+        None => key_id()?,
+    };
+    Ok(SinkRecord {
+        coords,
+        timestamp,
+        id,
+        object_type: row.object_type,
+        event_type: row.event_type,
+        fields: row.fields,
     })
 }
 
@@ -288,7 +381,7 @@ fn decode_key(bytes: &[u8], opts: &DecodeOptions) -> Result<Option<String>, Deco
 /// missing `Id` is not an error here (an insert does not need one).
 pub fn decode(raw: RawRecord<'_>, opts: &DecodeOptions) -> Result<SinkRecord, DecodeError> {
     let value = raw.value.ok_or(DecodeError::Tombstone)?;
-    let row = decode_value(value, opts)?;
+    let row: Row = decode_value(value, opts)?;
     let id = match row.id {
         Some(id) => Some(id),
         None => match raw.key {
@@ -389,6 +482,36 @@ mod tests {
         );
         assert_eq!(keys.last(), Some(&"CustomId__c"));
         assert_eq!(keys.len(), 35);
+    }
+
+    #[test]
+    fn assembling_the_value_object_gives_what_decode_gives() {
+        let opts = DecodeOptions::default();
+        let direct = decode(raw(Some(KEY), Some(CREATED)), &opts).unwrap();
+        let object = decode_value_object(Some(CREATED.as_bytes()), &opts).unwrap();
+        assert_eq!(object["Id"], json!("00Q5e00000AbCdEEAV"));
+        assert_eq!(object["_EventType"], json!("created"));
+        let assembled = assemble(coords(), Some(1), object, || {
+            key_id(decode_key_value(KEY.as_bytes(), &opts)?)
+        })
+        .unwrap();
+        assert_eq!(assembled, direct);
+        // The key supplies the Id only when the value has none.
+        let no_id = json!({"LastName": "X", "_EventType": "created"});
+        let r = assemble(coords(), None, no_id, || Ok(Some("00QKEY".into()))).unwrap();
+        assert_eq!(r.id.as_deref(), Some("00QKEY"));
+        assert_eq!(
+            decode_value_object(None, &plain_opts()).unwrap(),
+            Value::Null
+        );
+        assert_eq!(
+            assemble(coords(), None, Value::Null, || Ok(None)).unwrap_err(),
+            DecodeError::Tombstone
+        );
+        assert!(matches!(
+            assemble(coords(), None, json!([1]), || Ok(None)).unwrap_err(),
+            DecodeError::NotAnObject { .. }
+        ));
     }
 
     #[test]
