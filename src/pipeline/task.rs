@@ -7,7 +7,7 @@
 //! halt actor share the task's home arbiter.
 
 use crate::config::connector::{
-    ApiErrorBehavior, ApiVersion as ConfigApiVersion, ErrorTolerance, GrantType, TopicSelection,
+    ApiErrorBehavior, ApiVersion as ConfigApiVersion, ErrorTolerance, GrantType,
 };
 use crate::config::{ConnectorConfig, WorkerConfig};
 use crate::connect::status::{State, TaskStatusCell};
@@ -236,21 +236,11 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
         context,
     )
     .map_err(|e| StartError::Kafka(e.to_string()))?;
-    match &config.topics {
-        TopicSelection::Topics(topics) => {
-            let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
-            consumer.subscribe(&refs)
-        }
-        TopicSelection::Regex(re) => {
-            let pattern = if re.starts_with('^') {
-                re.clone()
-            } else {
-                format!("^{re}")
-            };
-            consumer.subscribe(&[pattern.as_str()])
-        }
-    }
-    .map_err(|e| StartError::Kafka(e.to_string()))?;
+    let subscription = config.topics.subscription();
+    let refs: Vec<&str> = subscription.iter().map(String::as_str).collect();
+    consumer
+        .subscribe(&refs)
+        .map_err(|e| StartError::Kafka(e.to_string()))?;
     let consumer = Arc::new(consumer);
 
     // Reporter and dead-letter queue.
