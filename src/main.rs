@@ -122,17 +122,30 @@ fn wait_for_signal() {
     });
 }
 
+/// Reads and validates the worker file, starts logging as it asks, and logs once each
+/// key it accepts without effect.
+fn load_worker(path: &Path) -> anyhow::Result<WorkerConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read worker file {}", path.display()))?;
+    let map =
+        properties::parse_map(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let worker_config = WorkerConfig::from_map(&map)
+        .map_err(|e| anyhow::anyhow!("worker file {}:\n{e}", path.display()))?;
+    init_worker_logging(&worker_config);
+    for key in worker_config.ignored_keys() {
+        tracing::info!("worker key {key} is not used by this worker");
+    }
+    for ignored in worker_config.ignored_client_keys() {
+        tracing::warn!("worker key {} is ignored: {}", ignored.key, ignored.reason);
+    }
+    Ok(worker_config)
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Standalone { worker, connectors } => {
-            let text = std::fs::read_to_string(&worker)
-                .with_context(|| format!("cannot read worker file {}", worker.display()))?;
-            let map = properties::parse_map(&text)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", worker.display()))?;
-            let worker_config = WorkerConfig::from_map(&map)
-                .map_err(|e| anyhow::anyhow!("worker file {}:\n{e}", worker.display()))?;
-            init_worker_logging(&worker_config);
+            let worker_config = load_worker(&worker)?;
             let mut configs = Vec::new();
             for path in &connectors {
                 let map = read_connector(path)?;
@@ -150,19 +163,13 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Distributed { worker } => {
-            let text = std::fs::read_to_string(&worker)
-                .with_context(|| format!("cannot read worker file {}", worker.display()))?;
-            let map = properties::parse_map(&text)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", worker.display()))?;
-            let worker_config = WorkerConfig::from_map(&map)
-                .map_err(|e| anyhow::anyhow!("worker file {}:\n{e}", worker.display()))?;
+            let worker_config = load_worker(&worker)?;
             if worker_config.distributed.is_none() {
                 anyhow::bail!(
                     "worker file {}: group.id is required in distributed mode",
                     worker.display()
                 );
             }
-            init_worker_logging(&worker_config);
             let grace = worker_config.task_shutdown_graceful_timeout + Duration::from_secs(5);
             let handle = WorkerHandle::start(worker_config, Vec::new())?;
             tracing::info!("metrics at {}/metrics", handle.rest_url);

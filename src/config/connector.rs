@@ -12,11 +12,13 @@ use std::time::Duration;
 
 use url::Url;
 
+use super::client_keys::{is_security_key, ClientProperties, ClientRole, IgnoredKey};
 use super::converter::{ConverterClass, ConverterConfig, DecimalFormat};
 use super::definitions::{closest_key_with_distance, definition};
 use super::error::ConfigErrors;
 use super::operation::Operation;
 use super::secret::{Secret, HIDDEN};
+use super::worker::{client_keys_under, security_properties_under};
 use crate::record::EventType;
 use crate::transform::config::is_transform_key;
 use crate::transform::TransformChain;
@@ -33,6 +35,26 @@ pub enum TopicSelection {
     Topics(Vec<String>),
     /// `topics.regex`: a pattern (already checked to compile).
     Regex(String),
+}
+
+impl TopicSelection {
+    /// What the consumer subscribes to. A `topics.regex` pattern must match a whole
+    /// topic name, as Java's `Pattern.matches` (which Connect uses) does: librdkafka
+    /// treats a subscription starting with `^` as a pattern that may match anywhere in
+    /// the name, so the pattern is anchored at both ends here.
+    pub fn subscription(&self) -> Vec<String> {
+        match self {
+            TopicSelection::Topics(topics) => topics.clone(),
+            TopicSelection::Regex(pattern) => {
+                let inner = pattern.strip_prefix('^').unwrap_or(pattern);
+                let inner = match inner.strip_suffix('$') {
+                    Some(rest) if !rest.ends_with('\\') => rest,
+                    _ => inner,
+                };
+                vec![format!("^({inner})$")]
+            }
+        }
+    }
 }
 
 /// `salesforce.version`.
@@ -163,6 +185,10 @@ pub struct ReporterConfig {
     pub result_topic: Option<ReporterTopic>,
     /// Error topic, `None` when its name is blank.
     pub error_topic: Option<ReporterTopic>,
+    /// librdkafka security properties from `reporter.security.protocol`,
+    /// `reporter.sasl.*` and `reporter.ssl.*`, for the reporter's own cluster; `None`
+    /// means the worker's security settings apply. Contains credentials in clear.
+    pub security: Option<ClientProperties>,
 }
 
 /// Our own `sink.*` tuning keys.
@@ -254,11 +280,18 @@ pub struct ConnectorConfig {
     /// `consumer.override.*` keys that librdkafka knows, prefix removed: applied to
     /// this connector's consumer on top of the worker's `consumer.*` settings, as Kafka
     /// Connect does. (Java-only names such as `max.poll.records` are listed as ignored.)
-    pub consumer_overrides: Vec<(String, String)>,
+    pub consumer_overrides: ClientProperties,
+    /// `producer.override.*`, translated the same way: applied to the reporter and
+    /// dead-letter producers on top of the worker's `producer.*` settings.
+    pub producer_overrides: ClientProperties,
+    /// `admin.override.*`, translated the same way: applied to the admin client that
+    /// creates the reporter and dead-letter topics.
+    pub admin_overrides: ClientProperties,
     /// `transforms` and `predicates`: the Single Message Transforms applied to each
     /// record after decoding, in order (empty when none is configured).
     pub transforms: TransformChain,
     ignored: Vec<String>,
+    client_ignored: Vec<IgnoredKey>,
 }
 
 /// Prefixes of Kafka Connect framework keys that are accepted without being used.
@@ -266,13 +299,16 @@ const FRAMEWORK_PREFIXES: &[&str] = &[
     "key.converter.",
     "value.converter.",
     "header.converter",
+    "confluent.",
+    "errors.",
+    "config.action.reload",
+];
+
+/// Prefixes of the per-connector Kafka client overrides, translated for librdkafka.
+const CLIENT_OVERRIDE_PREFIXES: &[&str] = &[
     "consumer.override.",
     "producer.override.",
     "admin.override.",
-    "confluent.",
-    "errors.",
-    "reporter.",
-    "config.action.reload",
 ];
 
 /// Keys of the Confluent connector that we accept but have no use for.
@@ -435,7 +471,9 @@ impl ConnectorConfig {
             errors: ConfigErrors::default(),
         };
         let mut ignored = check_unknown_keys(&mut r);
-        let consumer_overrides = read_consumer_overrides(&mut r, &mut ignored);
+        let client_overrides = read_client_overrides(&mut r);
+        ignored.extend(client_overrides.ignored.iter().map(|i| i.key.clone()));
+        ignored.sort();
 
         let name = r.required("name").unwrap_or_default();
         let connector_class = r.string("connector.class").unwrap_or_default();
@@ -515,15 +553,10 @@ impl ConnectorConfig {
                 ApiErrorBehavior::Fail
             }
         };
+        // As in Confluent's connector, log and ignore work on their own: a rejected
+        // record is reported and skipped whatever errors.tolerance says (that key
+        // governs records that cannot be decoded, and the dead-letter queue).
         let errors = read_error_handling(&mut r);
-        if behavior_on_api_errors != ApiErrorBehavior::Fail
-            && errors.tolerance != ErrorTolerance::All
-        {
-            r.error(
-                "behavior.on.api.errors",
-                "log and ignore take effect only with errors.tolerance=all; set it, or use fail",
-            );
-        }
         let reporter = read_reporter(&mut r, &name);
         let key_converter = read_converter(&mut r, "key.converter", true);
         let value_converter = read_converter(&mut r, "value.converter", false);
@@ -561,9 +594,12 @@ impl ConnectorConfig {
             key_converter,
             value_converter,
             sink,
-            consumer_overrides,
+            consumer_overrides: ClientProperties(client_overrides.consumer),
+            producer_overrides: ClientProperties(client_overrides.producer),
+            admin_overrides: ClientProperties(client_overrides.admin),
             transforms,
             ignored,
+            client_ignored: client_overrides.ignored,
         })
     }
 
@@ -571,6 +607,16 @@ impl ConnectorConfig {
     /// `confluent.*`), for the runtime to log once.
     pub fn ignored_keys(&self) -> &[String] {
         &self.ignored
+    }
+
+    /// Why an ignored key has no effect, for the log line: the librdkafka reason for a
+    /// Java-only client setting, else that the key is a framework key this sink has no
+    /// use for.
+    pub fn ignored_reason(&self, key: &str) -> &'static str {
+        self.client_ignored
+            .iter()
+            .find(|i| i.key == key)
+            .map_or("this sink has no use for it", |i| i.reason)
     }
 
     /// The map with every credential's value replaced by `[hidden]` (REST responses).
@@ -635,6 +681,21 @@ fn check_unknown_keys(r: &mut MapReader<'_>) -> Vec<String> {
         if definition(key).is_some() || is_transform_key(key) {
             continue;
         }
+        if CLIENT_OVERRIDE_PREFIXES.iter().any(|p| key.starts_with(p)) {
+            // Sorted by read_client_overrides.
+            continue;
+        }
+        if let Some(k) = key.strip_prefix("reporter.") {
+            // Read by read_reporter; the reporter has no other settings.
+            if !(is_security_key(k) || is_report_format_key(key)) {
+                let hint = match closest_key_with_distance(key) {
+                    Some((s, _)) => format!("unknown key; did you mean {s}?"),
+                    None => "unknown key: the reporter takes reporter.bootstrap.servers, the topic keys, and reporter.security.protocol, reporter.sasl.*, reporter.ssl.*".to_string(),
+                };
+                r.error(key, hint);
+            }
+            continue;
+        }
         let ours = key.starts_with("salesforce.") || key.starts_with("sink.");
         let framework = FRAMEWORK_PREFIXES.iter().any(|p| key.starts_with(p))
             || COMPATIBLE_UNUSED_KEYS.contains(&key.as_str());
@@ -659,48 +720,36 @@ fn check_unknown_keys(r: &mut MapReader<'_>) -> Vec<String> {
     ignored
 }
 
-/// Sorts `consumer.override.*` keys into librdkafka properties (returned; taken off
-/// `ignored`), Java-only names and security settings (left in `ignored`: the worker
-/// file's `consumer.*`/security keys, which are translated for librdkafka, carry
-/// those) and bad values (errors).
-fn read_consumer_overrides(
-    r: &mut MapReader<'_>,
-    ignored: &mut Vec<String>,
-) -> Vec<(String, String)> {
-    const PREFIX: &str = "consumer.override.";
-    let mut out = Vec::new();
-    let map = r.map;
-    for (key, value) in map.iter().filter(|(k, _)| k.starts_with(PREFIX)) {
-        let property = &key[PREFIX.len()..];
-        if super::SINK_OWNED_CONSUMER_KEYS.contains(&property) {
-            r.error(key, super::SINK_OWNED_MESSAGE);
-            continue;
+/// The connector's client overrides (`consumer.override.*`, `producer.override.*`,
+/// `admin.override.*`), translated from Java client names to librdkafka's the same
+/// way as the worker's `consumer.*`/`producer.*` keys.
+fn read_client_overrides(r: &mut MapReader<'_>) -> ClientOverrides {
+    let mut overrides = ClientOverrides::default();
+    for (prefix, role) in [
+        ("consumer.override.", ClientRole::Consumer),
+        ("producer.override.", ClientRole::Producer),
+        ("admin.override.", ClientRole::Admin),
+    ] {
+        let (properties, ignored, errors) = client_keys_under(r.map, prefix, role);
+        for (key, message) in errors {
+            r.error(&key, message);
         }
-        if property.starts_with("sasl.")
-            || property.starts_with("ssl.")
-            || property == "security.protocol"
-        {
-            continue;
-        }
-        let checked = rdkafka::ClientConfig::new()
-            .set(property, value)
-            .create_native_config();
-        match checked {
-            Ok(_) => {
-                ignored.retain(|k| k != key);
-                out.push((property.to_string(), value.clone()));
-            }
-            Err(rdkafka::error::KafkaError::ClientConfig(
-                rdkafka::types::RDKafkaConfRes::RD_KAFKA_CONF_UNKNOWN,
-                ..,
-            )) => {}
-            Err(rdkafka::error::KafkaError::ClientConfig(_, reason, ..)) => {
-                r.error(key, format!("is not a valid consumer setting: {reason}"));
-            }
-            Err(e) => r.error(key, e.to_string()),
+        overrides.ignored.extend(ignored);
+        match role {
+            ClientRole::Consumer => overrides.consumer = properties,
+            ClientRole::Producer => overrides.producer = properties,
+            ClientRole::Admin => overrides.admin = properties,
         }
     }
-    out
+    overrides
+}
+
+#[derive(Default)]
+struct ClientOverrides {
+    consumer: Vec<(String, String)>,
+    producer: Vec<(String, String)>,
+    admin: Vec<(String, String)>,
+    ignored: Vec<IgnoredKey>,
 }
 
 /// The transform chain; each refused key is an error naming the alias and class.
@@ -786,6 +835,20 @@ fn read_version(r: &mut MapReader<'_>) -> ApiVersion {
     ApiVersion::Fixed(raw)
 }
 
+/// True for a path named like a Java KeyStore, which neither OpenSSL nor librdkafka read.
+pub(crate) fn is_java_keystore_path(path: &str) -> bool {
+    path.to_ascii_lowercase().ends_with(".jks")
+}
+
+/// The `keytool` command that turns the Java KeyStore at `path` into a PKCS#12 file.
+pub(crate) fn keytool_to_pkcs12(path: &str) -> String {
+    let stem = path
+        .strip_suffix(".jks")
+        .or_else(|| path.strip_suffix(".JKS"))
+        .unwrap_or(path);
+    format!("keytool -importkeystore -srckeystore {path} -destkeystore {stem}.p12 -deststoretype PKCS12")
+}
+
 fn read_credentials(r: &mut MapReader<'_>, instance: Option<&Url>) -> Credentials {
     let keystore = r.string("salesforce.jwt.keystore.path");
     let grant_type = match r.map.get("salesforce.grant.type").map(|v| v.trim()) {
@@ -810,6 +873,15 @@ fn read_credentials(r: &mut MapReader<'_>, instance: Option<&Url>) -> Credential
             }
         },
     };
+    if let Some(path) = keystore.as_deref().filter(|p| is_java_keystore_path(p)) {
+        r.error(
+            "salesforce.jwt.keystore.path",
+            format!(
+                "a Java KeyStore (.jks) cannot be read here; use PKCS#12 or PEM. Convert it with: {}",
+                keytool_to_pkcs12(path)
+            ),
+        );
+    }
     let consumer_key = r.required("salesforce.consumer.key").unwrap_or_default();
     let c = Credentials {
         grant_type,
@@ -979,11 +1051,69 @@ fn read_reporter(r: &mut MapReader<'_>, connector: &str) -> Option<ReporterConfi
     };
     let result_topic = topic("result");
     let error_topic = topic("error");
+    read_report_formats(r);
+    let (security, errors) = security_properties_under(r.map, "reporter.");
+    for (key, message) in errors {
+        r.error(&key, message);
+    }
     bootstrap_servers.map(|bootstrap_servers| ReporterConfig {
         bootstrap_servers,
         result_topic,
         error_topic,
+        security: (!security.is_empty()).then_some(ClientProperties(security)),
     })
+}
+
+/// True for the keys [`read_report_formats`] reads:
+/// `reporter.{result,error}.topic.{key,value}.format[.schemas.enable|.schemas.cache.size]`.
+fn is_report_format_key(key: &str) -> bool {
+    let Some(rest) = key
+        .strip_prefix("reporter.result.topic.")
+        .or_else(|| key.strip_prefix("reporter.error.topic."))
+    else {
+        return false;
+    };
+    let Some(tail) = rest
+        .strip_prefix("key.format")
+        .or_else(|| rest.strip_prefix("value.format"))
+    else {
+        return false;
+    };
+    matches!(tail, "" | ".schemas.enable" | ".schemas.cache.size")
+}
+
+/// The Confluent reporter's serialisation keys. Reports are written as JSON without a
+/// schema envelope (the key is the input record's key bytes, unchanged), which is what
+/// the defaults (`json`, `schemas.enable=false`) describe; other choices are refused
+/// rather than silently written another way. With no schema written, the schema cache
+/// size has nothing to hold; it is checked for range only.
+fn read_report_formats(r: &mut MapReader<'_>) {
+    for kind in ["result", "error"] {
+        for part in ["key", "value"] {
+            let format_key = format!("reporter.{kind}.topic.{part}.format");
+            if let Some(v) = r.string(&format_key) {
+                if !v.eq_ignore_ascii_case("json") {
+                    r.error(
+                        &format_key,
+                        "only json is supported: reports are written as JSON",
+                    );
+                }
+            }
+            let schemas_key = format!("{format_key}.schemas.enable");
+            if r.map.contains_key(&schemas_key) && r.bool(&schemas_key) {
+                r.error(
+                    &schemas_key,
+                    "only false is supported: reports are written without a schema envelope",
+                );
+            }
+            let cache_key = format!("{format_key}.schemas.cache.size");
+            if let Some(v) = r.string(&cache_key) {
+                if !v.parse::<i64>().is_ok_and(|n| (0..=2048).contains(&n)) {
+                    r.error(&cache_key, "must be a whole number between 0 and 2048");
+                }
+            }
+        }
+    }
 }
 
 fn read_converter(r: &mut MapReader<'_>, prefix: &str, is_key: bool) -> ConverterConfig {
@@ -1191,6 +1321,21 @@ mod tests {
             ConnectorConfig::from_map(&m).unwrap().topics,
             TopicSelection::Regex("sfdc\\.lead.*".into())
         );
+        assert_eq!(
+            ConnectorConfig::from_map(&m).unwrap().topics.subscription(),
+            ["^(sfdc\\.lead.*)$"]
+        );
+        for (written, subscribed) in [
+            ("^lead$", "^(lead)$"),
+            ("a|b", "^(a|b)$"),
+            ("x\\$", "^(x\\$)$"),
+        ] {
+            assert_eq!(
+                TopicSelection::Regex(written.into()).subscription(),
+                [subscribed],
+                "{written}"
+            );
+        }
         m.insert("topics.regex".into(), "(unclosed".into());
         assert!(!errors(&m).messages_for("topics.regex").is_empty());
         let c = ConnectorConfig::from_map(&with(&[("topics", " a, b ,,c ")])).unwrap();
@@ -1340,16 +1485,19 @@ mod tests {
     }
 
     #[test]
-    fn api_error_log_mode_requires_tolerance_all() {
-        assert!(!errors(&with(&[("behavior.on.api.errors", "log")]))
-            .messages_for("behavior.on.api.errors")
-            .is_empty());
+    fn api_error_log_and_ignore_modes_stand_on_their_own() {
+        let c = ConnectorConfig::from_map(&with(&[("behavior.on.api.errors", "log")])).unwrap();
+        assert_eq!(c.behavior_on_api_errors, ApiErrorBehavior::Log);
+        assert_eq!(c.errors.tolerance, ErrorTolerance::None);
         let c = ConnectorConfig::from_map(&with(&[
             ("behavior.on.api.errors", "IGNORE"),
             ("errors.tolerance", "all"),
         ]))
         .unwrap();
         assert_eq!(c.behavior_on_api_errors, ApiErrorBehavior::Ignore);
+        assert!(!errors(&with(&[("behavior.on.api.errors", "skip")]))
+            .messages_for("behavior.on.api.errors")
+            .is_empty());
     }
 
     #[test]
@@ -1373,6 +1521,107 @@ mod tests {
     }
 
     #[test]
+    fn reporter_security_and_format_keys_are_read_and_unknown_reporter_keys_refused() {
+        let c = ConnectorConfig::from_map(&with(&[
+            ("reporter.bootstrap.servers", "r:9093"),
+            ("reporter.security.protocol", "SASL_SSL"),
+            ("reporter.sasl.mechanism", "PLAIN"),
+            ("reporter.sasl.username", "rep"),
+            ("reporter.sasl.password", "rep-secret"),
+            ("reporter.result.topic.value.format", "json"),
+            ("reporter.error.topic.key.format.schemas.enable", "false"),
+            (
+                "reporter.error.topic.value.format.schemas.cache.size",
+                "128",
+            ),
+        ]))
+        .unwrap();
+        let security = c.reporter.clone().unwrap().security.unwrap();
+        assert!(security.contains(&("security.protocol".into(), "sasl_ssl".into())));
+        assert!(security.contains(&("sasl.username".into(), "rep".into())));
+        assert!(c.ignored_keys().is_empty(), "{:?}", c.ignored_keys());
+
+        let e = errors(&with(&[
+            ("reporter.bootstrap.servers", "r:9093"),
+            ("reporter.result.topic.value.format", "string"),
+            ("reporter.error.topic.value.format.schemas.enable", "true"),
+            ("reporter.error.topic.compression", "zstd"),
+        ]));
+        assert!(e.messages_for("reporter.result.topic.value.format")[0].contains("only json"));
+        assert!(
+            e.messages_for("reporter.error.topic.value.format.schemas.enable")[0]
+                .contains("only false")
+        );
+        assert!(e.messages_for("reporter.error.topic.compression")[0].contains("unknown key"));
+    }
+
+    #[test]
+    fn a_java_keystore_for_jwt_is_refused_at_validate_with_the_conversion() {
+        let e = errors(&with(&[
+            ("salesforce.grant.type", "JWT_BEARER"),
+            ("salesforce.jwt.keystore.path", "/etc/sf/key.jks"),
+        ]));
+        let messages = e.messages_for("salesforce.jwt.keystore.path");
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        assert!(
+            messages[0].contains(
+                "keytool -importkeystore -srckeystore /etc/sf/key.jks -destkeystore /etc/sf/key.p12 -deststoretype PKCS12"
+            ),
+            "{messages:?}"
+        );
+    }
+
+    #[test]
+    fn java_client_names_in_overrides_never_fail_and_security_overrides_are_translated() {
+        let c = ConnectorConfig::from_map(&with(&[
+            ("consumer.override.max.poll.records", "100"),
+            ("consumer.override.fetch.max.wait.ms", "25"),
+            (
+                "consumer.override.sasl.jaas.config",
+                "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"u\" password=\"p\";",
+            ),
+            ("consumer.override.security.protocol", "SASL_SSL"),
+            ("producer.override.max.request.size", "2097152"),
+            ("producer.override.key.serializer", "x.Y"),
+            ("admin.override.request.timeout.ms", "5000"),
+        ]))
+        .unwrap();
+        let get = |props: &[(String, String)], k: &str| {
+            props.iter().find(|(p, _)| p == k).map(|(_, v)| v.clone())
+        };
+        assert_eq!(
+            get(&c.consumer_overrides, "fetch.wait.max.ms").as_deref(),
+            Some("25")
+        );
+        assert_eq!(
+            get(&c.consumer_overrides, "sasl.username").as_deref(),
+            Some("u")
+        );
+        assert_eq!(
+            get(&c.consumer_overrides, "security.protocol").as_deref(),
+            Some("sasl_ssl")
+        );
+        assert_eq!(
+            get(&c.producer_overrides, "message.max.bytes").as_deref(),
+            Some("2097152")
+        );
+        assert_eq!(
+            get(&c.admin_overrides, "request.timeout.ms").as_deref(),
+            Some("5000")
+        );
+        assert_eq!(
+            c.ignored_keys(),
+            [
+                "consumer.override.max.poll.records",
+                "producer.override.key.serializer"
+            ]
+        );
+        assert!(c
+            .ignored_reason("consumer.override.max.poll.records")
+            .contains("sink.batch.max.records"));
+    }
+
+    #[test]
     fn consumer_overrides_reach_the_consumer_and_bad_values_name_the_key() {
         let c = ConnectorConfig::from_map(&with(&[
             ("consumer.override.fetch.wait.max.ms", "20"),
@@ -1380,7 +1629,7 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(
-            c.consumer_overrides,
+            c.consumer_overrides.to_vec(),
             [("fetch.wait.max.ms".to_string(), "20".to_string())]
         );
         assert_eq!(c.ignored_keys(), ["consumer.override.max.poll.records"]);
@@ -1579,7 +1828,7 @@ mod tests {
             ("http.proxy.password", "proxy-pw"),
             (
                 "consumer.override.sasl.jaas.config",
-                "user=\"a\" password=\"b\"",
+                "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"a\" password=\"jaas-pw\";",
             ),
             ("tasks.max", "many"),
         ]);
@@ -1598,6 +1847,8 @@ mod tests {
             !dbg.contains("s3cr3t")
                 && !dbg.contains("proxy-pw")
                 && !dbg.contains("client-secret-value")
+                && !dbg.contains("jaas-pw"),
+            "{dbg}"
         );
         let red = ConnectorConfig::redacted_map(&ok);
         assert_eq!(red["salesforce.password"], "[hidden]");

@@ -192,7 +192,7 @@ const DEFINITIONS: &[ConfigKeyDef] = &[
     def("skip.relationship.fields", T::Boolean, Some("true"), false, Medium, G_WRITE,
         "Never send nested relationship values (`Parent__r`-style structs)."),
     def("behavior.on.api.errors", T::String, Some("fail"), false, Low, G_WRITE,
-        "What a permanent per-record Salesforce error does: `fail` stops the task, `log` and `ignore` report it and go on (needs `errors.tolerance=all`)."),
+        "What a permanent per-record Salesforce error does: `fail` stops the task, `log` and `ignore` report it to the error topic (and the DLQ under `errors.tolerance=all`), skip it and commit its offset; `log` also logs it."),
     def("errors.tolerance", T::String, Some("none"), false, Medium, G_ERRORS,
         "`none` stops the task at the first bad record; `all` sends bad records to the DLQ and error topic and goes on."),
     def("errors.deadletterqueue.topic.name", T::String, Some(""), false, Medium, G_ERRORS,

@@ -4,6 +4,7 @@
 //! Everything here is pure: callers read files or REST bodies themselves and hand the
 //! resulting string maps in, so validation happens before any I/O.
 
+pub(crate) mod client_keys;
 pub mod connector;
 pub mod converter;
 pub mod definitions;
@@ -23,6 +24,7 @@ pub(crate) const SINK_OWNED_CONSUMER_KEYS: &[&str] =
 pub(crate) const SINK_OWNED_MESSAGE: &str =
     "is set by the sink (offsets are committed only after Salesforce accepts a record)";
 
+pub use client_keys::IgnoredKey;
 pub use connector::ConnectorConfig;
 pub use definitions::{config_definitions, markdown_table, ConfigKeyDef};
 pub use error::{ConfigError, ConfigErrors};

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use url::Url;
 
+use super::client_keys::{split_prefixed, translate, ClientProperties, ClientRole, IgnoredKey};
 use super::connector::is_password_key;
 use super::definitions::edit_distance;
 use super::error::ConfigErrors;
@@ -102,25 +103,6 @@ pub struct RestTls {
     pub key_path: PathBuf,
 }
 
-/// librdkafka properties; `Debug` hides the values of credential properties.
-#[derive(Clone, PartialEq, Eq, Default)]
-struct ClientProperties(Vec<(String, String)>);
-
-impl fmt::Debug for ClientProperties {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map()
-            .entries(self.0.iter().map(|(k, v)| {
-                let shown = if is_password_key(k) {
-                    HIDDEN
-                } else {
-                    v.as_str()
-                };
-                (k, shown)
-            }))
-            .finish()
-    }
-}
-
 /// A validated worker configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkerConfig {
@@ -145,6 +127,7 @@ pub struct WorkerConfig {
     producer: ClientProperties,
     connector_defaults: BTreeMap<String, String>,
     ignored: Vec<String>,
+    client_ignored: Vec<IgnoredKey>,
 }
 
 struct WorkerReader<'a> {
@@ -212,22 +195,28 @@ impl WorkerConfig {
             errors: ConfigErrors::default(),
         };
         let mut ignored = Vec::new();
-        let mut consumer = Vec::new();
-        let mut producer = Vec::new();
+        let mut client_ignored = Vec::new();
+        let consumer = prefixed_client_keys(
+            &mut r,
+            "consumer.",
+            ClientRole::Consumer,
+            &mut client_ignored,
+        );
+        let producer = prefixed_client_keys(
+            &mut r,
+            "producer.",
+            ClientRole::Producer,
+            &mut client_ignored,
+        );
         let mut connector_defaults = BTreeMap::new();
         for (key, value) in map {
-            if WORKER_KEYS.contains(&key.as_str()) {
+            if WORKER_KEYS.contains(&key.as_str())
+                || key.starts_with("consumer.")
+                || key.starts_with("producer.")
+            {
                 continue;
             }
-            if let Some(k) = key.strip_prefix("consumer.") {
-                if super::SINK_OWNED_CONSUMER_KEYS.contains(&k) {
-                    r.error(key, super::SINK_OWNED_MESSAGE);
-                    continue;
-                }
-                consumer.push((k.to_string(), value.clone()));
-            } else if let Some(k) = key.strip_prefix("producer.") {
-                producer.push((k.to_string(), value.clone()));
-            } else if key.starts_with("key.converter") || key.starts_with("value.converter") {
+            if key.starts_with("key.converter") || key.starts_with("value.converter") {
                 // As in Connect, worker converter settings are defaults for connectors.
                 connector_defaults.insert(key.clone(), value.clone());
             } else if key.starts_with("rest.") || key.starts_with("log.") {
@@ -302,6 +291,7 @@ impl WorkerConfig {
             producer: ClientProperties(producer),
             connector_defaults,
             ignored,
+            client_ignored,
         })
     }
 
@@ -333,6 +323,90 @@ impl WorkerConfig {
     pub fn ignored_keys(&self) -> &[String] {
         &self.ignored
     }
+
+    /// `consumer.*` / `producer.*` keys with Java client names that librdkafka has no
+    /// equivalent for, with the reason, for one log line each at startup.
+    pub fn ignored_client_keys(&self) -> &[IgnoredKey] {
+        &self.client_ignored
+    }
+}
+
+/// Reads the keys under `prefix` (`consumer.`, `producer.`, or a connector's
+/// `consumer.override.`-style prefix) into librdkafka properties: security keys through
+/// the same translation as the worker's own, the rest through [`translate`]. Keys with
+/// no librdkafka equivalent go to `ignored`; unusable values are errors naming the
+/// prefixed key. Consumer keys that the sink owns are refused.
+fn prefixed_client_keys(
+    r: &mut WorkerReader<'_>,
+    prefix: &str,
+    role: ClientRole,
+    ignored: &mut Vec<IgnoredKey>,
+) -> Vec<(String, String)> {
+    let (properties, found_ignored, errors) = client_keys_under(r.map, prefix, role);
+    ignored.extend(found_ignored);
+    for (key, message) in errors {
+        r.error(&key, message);
+    }
+    properties
+}
+
+/// The security keys under `prefix` (`reporter.security.protocol`, `reporter.sasl.*`,
+/// ...) translated for librdkafka as the worker's own are: `(properties, errors)`,
+/// each error naming the prefixed key.
+pub(crate) fn security_properties_under(
+    map: &BTreeMap<String, String>,
+    prefix: &str,
+) -> (Vec<(String, String)>, Vec<(String, String)>) {
+    let (security, _) = split_prefixed(map, prefix);
+    let mut properties = Vec::new();
+    let mut errors = Vec::new();
+    if !security.is_empty() {
+        let mut sr = WorkerReader {
+            map: &security,
+            errors: ConfigErrors::default(),
+        };
+        read_kafka_security(&mut sr, &mut properties);
+        for e in sr.errors.iter() {
+            errors.push((format!("{prefix}{}", e.key), e.message.clone()));
+        }
+    }
+    (properties, errors)
+}
+
+/// [`prefixed_client_keys`] over any map: `(properties, ignored, errors)`; shared with
+/// the connector's `*.override.*` keys.
+pub(crate) fn client_keys_under(
+    map: &BTreeMap<String, String>,
+    prefix: &str,
+    role: ClientRole,
+) -> (
+    Vec<(String, String)>,
+    Vec<IgnoredKey>,
+    Vec<(String, String)>,
+) {
+    let (_, rest) = split_prefixed(map, prefix);
+    let mut errors = Vec::new();
+    let mut owned = Vec::new();
+    let rest: Vec<(&str, &str)> = rest
+        .into_iter()
+        .filter(|(k, _)| {
+            let sink_owned =
+                role == ClientRole::Consumer && super::SINK_OWNED_CONSUMER_KEYS.contains(k);
+            if sink_owned {
+                owned.push(format!("{prefix}{k}"));
+            }
+            !sink_owned
+        })
+        .collect();
+    for key in owned {
+        errors.push((key, super::SINK_OWNED_MESSAGE.to_string()));
+    }
+    let translated = translate(role, prefix, rest);
+    let (mut properties, security_errors) = security_properties_under(map, prefix);
+    errors.extend(security_errors);
+    properties.extend(translated.properties);
+    errors.extend(translated.errors);
+    (properties, translated.ignored, errors)
 }
 
 fn read_listeners(r: &mut WorkerReader<'_>) -> Vec<Url> {
@@ -561,7 +635,7 @@ fn read_kafka_security(r: &mut WorkerReader<'_>, out: &mut Vec<(String, String)>
             "PEM" => push("ssl.ca.location", loc),
             kind => r.error(
                 "ssl.truststore.location",
-                format!("a {kind} truststore cannot be read by librdkafka; export the CA certificates as PEM and set ssl.ca.location"),
+                format!("a {kind} truststore cannot be read by librdkafka; export the CA certificates as PEM and set ssl.ca.location (keytool -exportcert -rfc -keystore {loc} -alias <alias> > ca.pem)"),
             ),
         }
     }
@@ -575,7 +649,7 @@ fn read_kafka_security(r: &mut WorkerReader<'_>, out: &mut Vec<(String, String)>
             }
             kind => r.error(
                 "ssl.keystore.location",
-                format!("a {kind} keystore cannot be read by librdkafka; use a PKCS#12 file, or ssl.certificate.location and ssl.key.location with PEM files"),
+                format!("a {kind} keystore cannot be read by librdkafka; use a PKCS#12 file ({}), or ssl.certificate.location and ssl.key.location with PEM files", super::connector::keytool_to_pkcs12(&loc)),
             ),
         }
     }

@@ -7,7 +7,7 @@
 //! halt actor share the task's home arbiter.
 
 use crate::config::connector::{
-    ApiErrorBehavior, ApiVersion as ConfigApiVersion, ErrorTolerance, GrantType, TopicSelection,
+    ApiErrorBehavior, ApiVersion as ConfigApiVersion, ErrorTolerance, GrantType,
 };
 use crate::config::{ConnectorConfig, WorkerConfig};
 use crate::connect::status::{State, TaskStatusCell};
@@ -236,21 +236,11 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
         context,
     )
     .map_err(|e| StartError::Kafka(e.to_string()))?;
-    match &config.topics {
-        TopicSelection::Topics(topics) => {
-            let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
-            consumer.subscribe(&refs)
-        }
-        TopicSelection::Regex(re) => {
-            let pattern = if re.starts_with('^') {
-                re.clone()
-            } else {
-                format!("^{re}")
-            };
-            consumer.subscribe(&[pattern.as_str()])
-        }
-    }
-    .map_err(|e| StartError::Kafka(e.to_string()))?;
+    let subscription = config.topics.subscription();
+    let refs: Vec<&str> = subscription.iter().map(String::as_str).collect();
+    consumer
+        .subscribe(&refs)
+        .map_err(|e| StartError::Kafka(e.to_string()))?;
     let consumer = Arc::new(consumer);
 
     // Reporter and dead-letter queue.
@@ -259,13 +249,37 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
         dlq_context_headers: config.errors.dlq_context_headers,
         ..ReportTargets::default()
     };
+    // Producers take the worker's `producer.*` keys, then the connector's
+    // `producer.override.*`; topic creation takes `admin.override.*`. The reporter's
+    // own cluster takes `reporter.security.*`/`sasl.*`/`ssl.*` when they are given.
+    let with_overrides = |base: &[(String, String)], extra: &[&[(String, String)]]| {
+        let mut all = base.to_vec();
+        for part in extra {
+            all.extend(part.iter().cloned());
+        }
+        all
+    };
+    let worker_producer = worker.producer_overrides();
+    let producer_config = with_overrides(
+        &client_config,
+        &[&worker_producer, &config.producer_overrides],
+    );
+    let admin_config = with_overrides(&client_config, &[&config.admin_overrides]);
     if let Some(rep) = &config.reporter {
-        let producer = build_producer(&rep.bootstrap_servers, &client_config)
-            .map_err(|e| StartError::Kafka(e.to_string()))?;
+        let reporter_base = rep.security.as_deref().unwrap_or(&client_config);
+        let producer = build_producer(
+            &rep.bootstrap_servers,
+            &with_overrides(
+                reporter_base,
+                &[&worker_producer, &config.producer_overrides],
+            ),
+        )
+        .map_err(|e| StartError::Kafka(e.to_string()))?;
+        let reporter_admin = with_overrides(reporter_base, &[&config.admin_overrides]);
         for t in [&rep.result_topic, &rep.error_topic].into_iter().flatten() {
             if let Err(e) = ensure_topic(
                 &rep.bootstrap_servers,
-                &client_config,
+                &reporter_admin,
                 &t.name,
                 t.partitions,
                 i32::from(t.replication_factor),
@@ -283,13 +297,13 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
         if let Some(dlq) = &config.errors.dlq_topic {
             if targets.producer.is_none() {
                 targets.producer = Some(
-                    build_producer(&worker.bootstrap_servers, &client_config)
+                    build_producer(&worker.bootstrap_servers, &producer_config)
                         .map_err(|e| StartError::Kafka(e.to_string()))?,
                 );
             }
             if let Err(e) = ensure_topic(
                 &worker.bootstrap_servers,
-                &client_config,
+                &admin_config,
                 dlq,
                 1,
                 i32::from(config.errors.dlq_replication_factor),
