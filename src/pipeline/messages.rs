@@ -61,6 +61,38 @@ impl Change {
     }
 }
 
+#[cfg(test)]
+impl Change {
+    /// A Lead change at `leads/0@offset` with source `id` and `fields`, for the
+    /// actors' tests.
+    pub(crate) fn lead(
+        offset: i64,
+        id: Option<&str>,
+        operation: Operation,
+        group: WriteGroup,
+        fields: serde_json::Map<String, serde_json::Value>,
+    ) -> Change {
+        Change {
+            record: SinkRecord {
+                coords: RecordCoords {
+                    topic: std::sync::Arc::from("leads"),
+                    partition: 0,
+                    offset,
+                },
+                timestamp: None,
+                id: id.map(str::to_string),
+                object_type: Some("Lead".into()),
+                event_type: None,
+                fields,
+            },
+            operation,
+            group,
+            raw_key: None,
+            raw_value: None,
+        }
+    }
+}
+
 /// Decoded changes (decoder → sequencer).
 #[derive(Message)]
 #[rtype(result = "()")]

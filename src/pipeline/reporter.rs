@@ -266,7 +266,6 @@ mod tests {
     use crate::config::Operation;
     use crate::pipeline::messages::{Change, RawMessage};
     use crate::pipeline::plan::WriteGroup;
-    use crate::record::SinkRecord;
     use crate::salesforce::retry::Cause;
     use actix::Addr;
     use parking_lot::Mutex;
@@ -331,24 +330,15 @@ mod tests {
     }
 
     fn change(offset: i64) -> Box<Change> {
-        Box::new(Change {
-            record: SinkRecord {
-                coords: RecordCoords {
-                    topic: Arc::from("leads"),
-                    partition: 0,
-                    offset,
-                },
-                timestamp: None,
-                id: Some("00Q5e00000AbCdEEAV".into()),
-                object_type: Some("Lead".into()),
-                event_type: None,
-                fields: Default::default(),
-            },
-            operation: Operation::Insert,
-            group: WriteGroup::Insert,
-            raw_key: None,
-            raw_value: None,
-        })
+        let id = Some("00Q5e00000AbCdEEAV");
+        let fields = Default::default();
+        Box::new(Change::lead(
+            offset,
+            id,
+            Operation::Insert,
+            WriteGroup::Insert,
+            fields,
+        ))
     }
 
     fn delivered(offset: i64) -> Report {

@@ -477,7 +477,6 @@ impl Handler<Shutdown> for Sequencer {
 mod tests {
     use super::*;
     use crate::config::Operation;
-    use crate::record::SinkRecord;
     use actix::{Addr, Handler};
     use parking_lot::Mutex;
 
@@ -584,24 +583,7 @@ mod tests {
 
     fn change(offset: i64, id: &str, operation: Operation) -> Change {
         let group = WriteGroup::for_operation(operation, false);
-        Change {
-            record: SinkRecord {
-                coords: RecordCoords {
-                    topic: Arc::from("leads"),
-                    partition: 0,
-                    offset,
-                },
-                timestamp: None,
-                id: Some(id.to_string()),
-                object_type: Some("Lead".into()),
-                event_type: None,
-                fields: Default::default(),
-            },
-            operation,
-            group,
-            raw_key: None,
-            raw_value: None,
-        }
+        Change::lead(offset, Some(id), operation, group, Default::default())
     }
 
     fn done() -> Script {

@@ -6,7 +6,6 @@ use super::*;
 use crate::config::{Operation, Secret};
 use crate::pipeline::messages::{Change, WriteBatch};
 use crate::pipeline::plan::WriteGroup;
-use crate::record::{RecordCoords, SinkRecord};
 use crate::salesforce::auth::Credentials;
 use crate::salesforce::client::ClientOptions;
 use crate::salesforce::retry::{Action, RETRIES_EXHAUSTED};
@@ -160,24 +159,7 @@ fn change(
     fields: serde_json::Value,
 ) -> Change {
     let fields = fields.as_object().cloned().unwrap_or_default();
-    Change {
-        record: SinkRecord {
-            coords: RecordCoords {
-                topic: Arc::from("leads"),
-                partition: 0,
-                offset,
-            },
-            timestamp: None,
-            id: (!id.is_empty()).then(|| id.to_string()),
-            object_type: Some("Lead".into()),
-            event_type: None,
-            fields,
-        },
-        operation,
-        group,
-        raw_key: None,
-        raw_value: None,
-    }
+    Change::lead(offset, Some(id), operation, group, fields)
 }
 
 fn lead(offset: i64, source_id: &str, last_name: &str) -> Change {
