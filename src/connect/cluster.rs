@@ -15,13 +15,11 @@
 
 use crate::config::WorkerConfig;
 use crate::connect::status::{State, TaskStatus};
+use crate::kafka::topics::{ensure_topic, TopicSpec};
 use parking_lot::RwLock;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -191,29 +189,17 @@ impl ClusterLink {
             .as_ref()
             .ok_or_else(|| "group.id is not set: not a distributed worker".to_string())?;
         let client_config = worker.kafka_client_config();
-        let admin: AdminClient<DefaultClientContext> =
-            client(&worker.bootstrap_servers, &client_config)
-                .create()
-                .map_err(|e| e.to_string())?;
         for (topic, rf) in [
             (&dist.config_topic, dist.config_replication_factor),
             (&dist.status_topic, dist.status_replication_factor),
         ] {
-            let t = NewTopic::new(topic, 1, TopicReplication::Fixed(i32::from(rf)))
-                .set("cleanup.policy", "compact");
-            let res = admin
-                .create_topics(
-                    [&t],
-                    &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-            for r in res {
-                match r {
-                    Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                    Err((t, e)) => return Err(format!("creating {t}: {e}")),
-                }
-            }
+            let spec = TopicSpec {
+                name: topic,
+                partitions: 1,
+                replication: i32::from(rf),
+                configs: &[("cleanup.policy", "compact")],
+            };
+            ensure_topic(&worker.bootstrap_servers, &client_config, &spec).await?;
         }
         let producer: FutureProducer = client(&worker.bootstrap_servers, &client_config)
             .set("linger.ms", "0")

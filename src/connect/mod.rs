@@ -3,7 +3,8 @@
 
 pub mod cluster;
 pub mod rest;
-pub mod status;
+/// Connector and task states (they live with the pipeline, which sets them).
+pub use crate::pipeline::status;
 pub mod supervisor;
 pub mod tls;
 pub mod worker;

@@ -6,8 +6,7 @@
 //! from a thread that lives as long as the process, with `PR_SET_PDEATHSIG`, so it dies
 //! with the process that started it, however that process ends.
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use crate::kafka::topics::{ensure_topic, TopicSpec};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -147,21 +146,14 @@ fn wait_until_ready(bootstrap: &str) {
 impl Broker {
     /// Creates `topic` with `partitions` partitions.
     pub async fn create_topic(&self, topic: &str, partitions: i32) {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", &self.bootstrap)
-            .create()
-            .expect("admin client");
-        let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-        let res = admin
-            .create_topics([&new], &AdminOptions::new())
-            .await
-            .expect("create topics");
-        for r in res {
-            if let Err((t, e)) = r {
-                if e != rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists {
-                    panic!("creating {t}: {e}");
-                }
-            }
+        let spec = TopicSpec {
+            name: topic,
+            partitions,
+            replication: 1,
+            configs: &[],
+        };
+        if let Err(e) = ensure_topic(&self.bootstrap, &[], &spec).await {
+            panic!("{e}");
         }
     }
 

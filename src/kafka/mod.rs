@@ -5,3 +5,4 @@ pub mod consumer;
 pub mod in_flight;
 pub mod offsets;
 pub mod report;
+pub mod topics;

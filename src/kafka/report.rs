@@ -7,12 +7,9 @@
 //! the reporter actor sends them.
 
 use crate::record::RecordCoords;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::types::RDKafkaErrorCode;
 use serde_json::json;
 use std::time::Duration;
 
@@ -201,37 +198,6 @@ pub async fn send(producer: &FutureProducer, record: &OutgoingRecord) -> Result<
         .await
         .map(|_| ())
         .map_err(|(e, _)| e.to_string())
-}
-
-/// Creates `topic` when it does not exist yet.
-pub async fn ensure_topic(
-    bootstrap_servers: &str,
-    client_config: &[(String, String)],
-    topic: &str,
-    partitions: i32,
-    replication: i32,
-) -> Result<(), String> {
-    let mut cfg = ClientConfig::new();
-    cfg.set("bootstrap.servers", bootstrap_servers);
-    for (k, v) in client_config {
-        cfg.set(k, v);
-    }
-    let admin: AdminClient<DefaultClientContext> = cfg.create().map_err(|e| e.to_string())?;
-    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
-    let results = admin
-        .create_topics(
-            [&new],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-    for r in results {
-        match r {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((t, code)) => return Err(format!("creating topic {t}: {code}")),
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

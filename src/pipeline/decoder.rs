@@ -3,8 +3,9 @@
 //! Runs on an arbiter of its own so that parsing (simd-json) overlaps with reading and
 //! writing. A record that cannot be used (not JSON, a type that contradicts its schema,
 //! an unknown `_EventType`, a tombstone, no `Id` where the operation needs one) is a
-//! bad record: with `errors.tolerance=none` it halts the task, naming the record; with
-//! `all` it goes to the dead-letter queue and processing goes on.
+//! bad record: `salesforce/retry.rs` decides, from `errors.tolerance`, whether it halts
+//! the task (naming the record) or goes to the dead-letter queue while processing goes
+//! on.
 //!
 //! When `transforms` is configured, each record goes through the transform chain
 //! between decoding and the sink's own rules (see [`crate::transform`]); a transform
@@ -12,29 +13,32 @@
 //! acknowledged to the offset tracker at once, like a written one. Without transforms
 //! nothing of this runs.
 
-use crate::config::connector::ErrorTolerance;
 use crate::config::ConnectorConfig;
 use crate::metrics::metrics;
-use crate::pipeline::halt::{Halt, HaltActor, HaltReason};
-use crate::pipeline::messages::{Ack, Change, RawMessage, RecordBatch, Submit};
-use crate::pipeline::offset_tracker::OffsetTracker;
+use crate::pipeline::messages::{
+    Ack, Change, Halt, HaltReason, RawMessage, RecordBatch, Report, Submit,
+};
 use crate::pipeline::plan::WriteGroup;
-use crate::pipeline::reporter::{Report, Reporter};
-use crate::pipeline::sequencer::Sequencer;
 use crate::record::{decode, DecodeOptions, RawRecord, SinkRecord};
+use crate::salesforce::retry::{decide_bad_record, Action, Policy};
 use crate::transform::record::Transformed;
-use actix::{Actor, Addr, Context, Handler, ResponseFuture};
+use actix::{Actor, Context, Handler, Recipient, ResponseFuture};
 use std::sync::Arc;
 
-/// The decoder actor.
-pub struct Decoder {
-    config: Arc<ConnectorConfig>,
-    options: DecodeOptions,
-    keep_value: bool,
-    sequencer: Addr<Sequencer>,
-    reporter: Addr<Reporter>,
-    halt: Addr<HaltActor>,
-    tracker: Addr<OffsetTracker>,
+/// Record batches the decoder takes on before the reader's `send` waits: enough to
+/// overlap reading with decoding, few enough that the reader does not run far ahead.
+const DECODER_MAILBOX: usize = 4;
+
+/// Where decoded changes, set-aside records and halts go.
+pub struct DecoderTargets {
+    /// The sequencer.
+    pub sequencer: Recipient<Submit>,
+    /// The reporter (dead letters).
+    pub reporter: Recipient<Report>,
+    /// The halt actor.
+    pub halt: Recipient<Halt>,
+    /// The offset tracker, for records a `Filter` transform drops.
+    pub tracker: Recipient<Ack>,
 }
 
 /// What became of one raw record.
@@ -45,25 +49,32 @@ enum Decoded {
     Filtered(String),
 }
 
+/// The decoder actor.
+pub struct Decoder {
+    config: Arc<ConnectorConfig>,
+    options: DecodeOptions,
+    keep_value: bool,
+    policy: Policy,
+    sequencer: Recipient<Submit>,
+    reporter: Recipient<Report>,
+    halt: Recipient<Halt>,
+    tracker: Recipient<Ack>,
+}
+
 impl Decoder {
-    /// A decoder for `config`'s records.
-    pub fn new(
-        config: Arc<ConnectorConfig>,
-        sequencer: Addr<Sequencer>,
-        reporter: Addr<Reporter>,
-        halt: Addr<HaltActor>,
-        tracker: Addr<OffsetTracker>,
-    ) -> Self {
+    /// A decoder for `config`'s records; `policy` says what a bad record does.
+    pub fn new(config: Arc<ConnectorConfig>, policy: Policy, targets: DecoderTargets) -> Self {
         let options = DecodeOptions::from_config(&config);
         let keep_value = config.errors.dlq_topic.is_some();
         Self {
             config,
             options,
             keep_value,
-            sequencer,
-            reporter,
-            halt,
-            tracker,
+            policy,
+            sequencer: targets.sequencer,
+            reporter: targets.reporter,
+            halt: targets.halt,
+            tracker: targets.tracker,
         }
     }
 
@@ -131,7 +142,7 @@ impl Actor for Decoder {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(4);
+        ctx.set_mailbox_capacity(DECODER_MAILBOX);
     }
 }
 
@@ -140,6 +151,7 @@ impl Handler<RecordBatch> for Decoder {
 
     fn handle(&mut self, msg: RecordBatch, _ctx: &mut Self::Context) -> Self::Result {
         let mut changes = Vec::with_capacity(msg.0.len());
+        let mut set_aside = Vec::new();
         let mut filtered = Vec::new();
         for raw in msg.0 {
             let decoded = if self.config.transforms.is_empty() {
@@ -161,33 +173,34 @@ impl Handler<RecordBatch> for Decoder {
                         "bad record at topic={} partition={} offset={}: {reason}",
                         raw.coords.topic, raw.coords.partition, raw.coords.offset
                     );
-                    if self.config.errors.tolerance == ErrorTolerance::All {
-                        tracing::warn!("{reason}; set aside (errors.tolerance=all)");
-                        self.reporter.do_send(Report::BadRecord {
-                            raw: Box::new(raw),
-                            reason,
-                        });
-                    } else {
-                        self.halt.do_send(Halt(HaltReason {
-                            code: "BAD_RECORD".into(),
-                            message: reason,
+                    match decide_bad_record(&self.policy, reason) {
+                        Action::Reject(cause) => {
+                            tracing::warn!("{}; set aside (errors.tolerance=all)", cause.message);
+                            set_aside.push(Report::BadRecord {
+                                raw: Box::new(raw),
+                                reason: cause.message,
+                            });
+                        }
+                        Action::Halt(cause) => self.halt.do_send(Halt(HaltReason {
+                            cause,
                             coords: Some(raw.coords.clone()),
                             record_id: None,
-                            fields: vec![],
-                            remedy: "fix the producer, or set errors.tolerance=all with \
-                                     errors.deadletterqueue.topic.name to set bad records aside, \
-                                     then restart the task"
-                                .into(),
-                        }));
+                        })),
+                        other => tracing::error!("unexpected decision on a bad record: {other:?}"),
                     }
                 }
             }
         }
-        if !filtered.is_empty() {
-            self.tracker.do_send(Ack(filtered));
-        }
         let sequencer = self.sequencer.clone();
+        let reporter = self.reporter.clone();
+        let tracker = self.tracker.clone();
         Box::pin(async move {
+            if !filtered.is_empty() {
+                let _ = tracker.send(Ack(filtered)).await;
+            }
+            for report in set_aside {
+                let _ = reporter.send(report).await;
+            }
             if !changes.is_empty() {
                 let _ = sequencer.send(Submit(changes)).await;
             }

@@ -7,42 +7,49 @@
 //! the remaining allocation falls under `sink.api.daily.reserve.percent` and never
 //! triggers `REQUEST_LIMIT_EXCEEDED` itself. While paused the task reports why, and the
 //! governor polls `/limits` until the allocation frees up (or is raised), then resumes.
+//! Its pause is the budget's own: an operator's pause of the task is kept apart in the
+//! status cell, so a budget resume never undoes it.
 
-use crate::connect::status::{State, TaskStatusCell};
 use crate::metrics::metrics;
-use crate::pipeline::messages::Shutdown;
+use crate::pipeline::messages::{Acquire, AllocationSpent, Release, Shutdown, UsageSeen};
+use crate::pipeline::status::TaskStatusCell;
 use crate::salesforce::client::{ApiUsage, SalesforceClient};
 use actix::{
-    Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Message,
-    ResponseActFuture, WrapFuture,
+    Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, ResponseActFuture,
+    WrapFuture,
 };
+use futures::future::BoxFuture;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
+use tokio::sync::watch;
 
-/// Wait for permission to make one API call. The answer is `true` when the permit is
-/// granted; `false` after a pause ended, and the caller asks again (another caller may
-/// have taken the freed allocation meanwhile).
-#[derive(Message)]
-#[rtype(result = "bool")]
-pub struct Acquire;
+/// Permit requests and usage reports waiting for the governor. Each writer batch asks
+/// for one permit at a time (a Bulk job for a handful), so the queue holds about
+/// `sink.max.in.flight.requests` requests; a full queue makes the next `send` wait.
+const GOVERNOR_MAILBOX: usize = 128;
 
-/// A call made with a permit has its answer (or failed): it no longer needs to be
-/// counted as on its way.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Release;
+/// Where the governor learns the org's API usage: a Salesforce client in a running
+/// task, a scripted org in tests.
+pub trait UsageSource: Send + Sync {
+    /// The usage each answer reports (`Sforce-Limit-Info`).
+    fn usage(&self) -> watch::Receiver<Option<ApiUsage>>;
+    /// Reads the allocation now (`GET /limits`).
+    fn read_limits(&self) -> BoxFuture<'static, Result<ApiUsage, String>>;
+}
 
-/// Salesforce answered that the daily allocation is spent.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct AllocationSpent;
+impl UsageSource for SalesforceClient {
+    fn usage(&self) -> watch::Receiver<Option<ApiUsage>> {
+        self.api_usage()
+    }
 
-#[derive(Message)]
-#[rtype(result = "()")]
-struct UsageSeen(ApiUsage);
+    fn read_limits(&self) -> BoxFuture<'static, Result<ApiUsage, String>> {
+        let client = self.clone();
+        Box::pin(async move { client.daily_api_limit().await.map_err(|e| e.to_string()) })
+    }
+}
 
 /// Governor settings.
 #[derive(Debug, Clone)]
@@ -60,7 +67,7 @@ pub struct GovernorSettings {
 /// The rate governor actor.
 pub struct RateGovernor {
     settings: GovernorSettings,
-    client: SalesforceClient,
+    source: Arc<dyn UsageSource>,
     status: TaskStatusCell,
     limiter: Option<Arc<DefaultDirectRateLimiter>>,
     max: Option<u64>,
@@ -74,10 +81,10 @@ pub struct RateGovernor {
 }
 
 impl RateGovernor {
-    /// A governor for calls made through `client`.
+    /// A governor for calls whose usage `source` reports.
     pub fn new(
         settings: GovernorSettings,
-        client: SalesforceClient,
+        source: Arc<dyn UsageSource>,
         status: TaskStatusCell,
     ) -> Self {
         let limiter = settings
@@ -86,7 +93,7 @@ impl RateGovernor {
             .map(|rps| Arc::new(RateLimiter::direct(Quota::per_second(rps))));
         Self {
             settings,
-            client,
+            source,
             status,
             limiter,
             max: None,
@@ -133,7 +140,7 @@ impl RateGovernor {
             .budget_paused
             .with_label_values(&[&self.settings.connector])
             .set(1);
-        self.status.set(State::Paused, Some(why));
+        self.status.set_budget_paused(Some(why));
         self.schedule_poll(ctx);
     }
 
@@ -147,16 +154,16 @@ impl RateGovernor {
             .budget_paused
             .with_label_values(&[&self.settings.connector])
             .set(0);
-        self.status.set(State::Running, None);
+        self.status.set_budget_paused(None);
         for w in self.waiters.drain(..) {
             let _ = w.send(());
         }
     }
 
     fn schedule_poll(&mut self, ctx: &mut Context<Self>) {
-        let client = self.client.clone();
+        let source = self.source.clone();
         ctx.run_later(self.settings.poll_interval, move |act, ctx| {
-            let fut = async move { client.daily_api_limit().await };
+            let fut = source.read_limits();
             ctx.spawn(fut.into_actor(act).map(|res, act, ctx| {
                 match res {
                     Ok(usage) => {
@@ -208,7 +215,8 @@ impl Actor for RateGovernor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let mut rx = self.client.api_usage();
+        ctx.set_mailbox_capacity(GOVERNOR_MAILBOX);
+        let mut rx = self.source.usage();
         // The login and describe answers already told us the allocation.
         let current = *rx.borrow_and_update();
         if let Some(u) = current {
@@ -300,5 +308,118 @@ impl Handler<Shutdown> for RateGovernor {
 
     fn handle(&mut self, _msg: Shutdown, ctx: &mut Self::Context) {
         ctx.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::status::State;
+    use actix::Addr;
+    use parking_lot::Mutex;
+
+    /// An org whose usage the test sets: what answers report, and what `/limits` says.
+    struct ScriptedOrg {
+        seen: watch::Sender<Option<ApiUsage>>,
+        limits: Mutex<ApiUsage>,
+    }
+
+    impl UsageSource for ScriptedOrg {
+        fn usage(&self) -> watch::Receiver<Option<ApiUsage>> {
+            self.seen.subscribe()
+        }
+        fn read_limits(&self) -> BoxFuture<'static, Result<ApiUsage, String>> {
+            let usage = *self.limits.lock();
+            Box::pin(async move { Ok(usage) })
+        }
+    }
+
+    const POLL: Duration = Duration::from_secs(60);
+
+    /// A governor keeping 10% of a 100-call allocation of which `used` are spent.
+    fn start(used: u64) -> (Addr<RateGovernor>, Arc<ScriptedOrg>, TaskStatusCell) {
+        let usage = ApiUsage { used, max: 100 };
+        let org = Arc::new(ScriptedOrg {
+            seen: watch::channel(Some(usage)).0,
+            limits: Mutex::new(usage),
+        });
+        let status = TaskStatusCell::new("gov-test", 0, "w");
+        status.set(State::Running, None);
+        let governor = RateGovernor::new(
+            GovernorSettings {
+                connector: "gov-test".into(),
+                requests_per_second: None,
+                reserve_percent: 10,
+                poll_interval: POLL,
+            },
+            org.clone(),
+            status.clone(),
+        )
+        .start();
+        (governor, org, status)
+    }
+
+    /// Lets the actors run without moving the clock.
+    async fn settle() {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[actix_rt::test]
+    async fn permits_stop_before_the_reserve_and_resume_when_the_allocation_frees_up() {
+        tokio::time::pause();
+        let (governor, org, status) = start(85);
+        // 85 used + 10 reserved: five more calls fit, the sixth would eat the reserve.
+        for _ in 0..5 {
+            assert!(governor.send(Acquire).await.unwrap());
+        }
+        let sixth = actix_rt::spawn(governor.send(Acquire));
+        settle().await;
+        assert!(!sixth.is_finished(), "the sixth permit waits");
+        let shown = status.get();
+        assert_eq!(shown.state, State::Paused);
+        assert!(shown
+            .trace
+            .unwrap()
+            .contains("sink.api.daily.reserve.percent=10"));
+
+        // The rolling window frees calls; the next poll of /limits sees it.
+        *org.limits.lock() = ApiUsage { used: 40, max: 100 };
+        tokio::time::advance(POLL + Duration::from_millis(1)).await;
+        settle().await;
+        // A waiter is told the pause ended and asks again.
+        assert!(!sixth.await.unwrap().unwrap());
+        assert!(governor.send(Acquire).await.unwrap());
+        assert_eq!(status.get().state, State::Running);
+    }
+
+    #[actix_rt::test]
+    async fn a_budget_resume_keeps_an_operator_pause() {
+        tokio::time::pause();
+        let (governor, org, status) = start(50);
+        status.set_operator_paused(true);
+        governor.send(AllocationSpent).await.unwrap();
+        assert!(status.get().trace.unwrap().contains("daily API allocation"));
+        *org.limits.lock() = ApiUsage { used: 10, max: 100 };
+        tokio::time::advance(POLL + Duration::from_millis(1)).await;
+        settle().await;
+        assert!(governor.send(Acquire).await.unwrap(), "writes may go again");
+        let shown = status.get();
+        assert_eq!(shown.state, State::Paused, "the operator's pause holds");
+        assert_eq!(shown.trace, None);
+        status.set_operator_paused(false);
+        assert_eq!(status.get().state, State::Running);
+    }
+
+    #[actix_rt::test]
+    async fn usage_reported_by_answers_pauses_before_any_permit_is_asked() {
+        tokio::time::pause();
+        let (governor, org, status) = start(0);
+        assert!(governor.send(Acquire).await.unwrap());
+        governor.send(Release).await.unwrap();
+        org.seen.send_replace(Some(ApiUsage { used: 95, max: 100 }));
+        settle().await;
+        assert_eq!(status.get().state, State::Paused);
     }
 }

@@ -2,11 +2,15 @@
 //!
 //! ```text
 //!  PartitionReader ─RecordBatch→ Decoder ─Submit→ Sequencer ─WriteBatch→ SObjectWriter
-//!        ↑ Register                                  │ ↑ outcomes          │ GetSchema → SchemaCache
-//!        └──────────── OffsetTracker ←──── Ack ──────┘ │                   │ Acquire   → RateGovernor
+//!        ↑ Register                                  │ ↑ Written            │ Acquire → RateGovernor
+//!        └──────────── OffsetTracker ←──── Ack ──────┘ │                    │
 //!                                     Reporter (success/error topics, DLQ) │
-//!                                     HaltActor (fail-fast) ←──────────────┘
+//!                                     HaltActor (fail-fast) ←── Halt ───────┘
 //! ```
+//!
+//! Every message is in `messages.rs`; actors hold `Recipient`s of them, wired in
+//! `task.rs`. What a Salesforce answer means (retry, skip, halt) is decided in
+//! `salesforce/retry.rs`; the actors carry the decision out.
 
 pub mod decoder;
 pub mod governor;
@@ -17,7 +21,7 @@ pub mod ordering;
 pub mod plan;
 pub mod reader;
 pub mod reporter;
-pub mod schema_cache;
 pub mod sequencer;
+pub mod status;
 pub mod task;
 pub mod writer;

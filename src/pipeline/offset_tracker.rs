@@ -10,28 +10,17 @@
 use crate::kafka::consumer::TaskConsumer;
 use crate::kafka::in_flight::InFlight;
 use crate::kafka::offsets::{OffsetLedger, TopicPartition};
-use crate::pipeline::messages::Shutdown;
-use crate::pipeline::messages::{Ack, Register};
-use actix::{Actor, ActorContext, Context, Handler, Message};
+use crate::pipeline::messages::{Ack, CommitNow, Forget, Positions, Register, Shutdown};
+use actix::{Actor, ActorContext, Context, Handler};
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Commit every stored position now, synchronously.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct CommitNow;
-
-/// Forget partitions that were revoked.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Forget(pub Vec<TopicPartition>);
-
-/// The committable position of every partition the tracker knows.
-#[derive(Message)]
-#[rtype(result = "HashMap<TopicPartition, i64>")]
-pub struct Positions;
+/// Registrations and acknowledgements waiting for the tracker. Both are cheap to
+/// handle; the queue absorbs bursts from the reader, the sequencer and the reporter
+/// (each sends one message per batch, not per record).
+const TRACKER_MAILBOX: usize = 1024;
 
 /// The offset tracker actor.
 pub struct OffsetTracker {
@@ -75,7 +64,7 @@ impl Actor for OffsetTracker {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(1024);
+        ctx.set_mailbox_capacity(TRACKER_MAILBOX);
     }
 }
 
@@ -154,5 +143,75 @@ impl Handler<Shutdown> for OffsetTracker {
 
     fn handle(&mut self, _msg: Shutdown, ctx: &mut Self::Context) {
         ctx.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kafka::consumer::{build_consumer, ConsumerSettings, TaskConsumerContext};
+    use crate::record::RecordCoords;
+    use std::time::Duration;
+
+    fn coords(offsets: &[i64]) -> Vec<RecordCoords> {
+        offsets
+            .iter()
+            .map(|o| RecordCoords {
+                topic: Arc::from("leads"),
+                partition: 0,
+                offset: *o,
+            })
+            .collect()
+    }
+
+    #[actix_rt::test]
+    async fn acks_out_of_order_move_the_position_over_the_contiguous_prefix_only() {
+        let gate = Arc::new(InFlight::new(100));
+        // A consumer that never connects: storing positions in it fails quietly, and
+        // the tracker's own answer is what this test reads.
+        let context = TaskConsumerContext::new(
+            "tracker-test",
+            gate.clone(),
+            Duration::ZERO,
+            Box::new(|_: &[TopicPartition]| {}),
+        );
+        let consumer = build_consumer(
+            &ConsumerSettings {
+                bootstrap_servers: "127.0.0.1:9",
+                group_id: "tracker-test".into(),
+                client_config: Vec::new(),
+                overrides: Vec::new(),
+            },
+            context,
+        )
+        .expect("consumer");
+        let tracker = OffsetTracker::new(Arc::new(consumer), gate.clone()).start();
+        let tp = TopicPartition {
+            topic: Arc::from("leads"),
+            partition: 0,
+        };
+        gate.admit(&tp, 5);
+        tracker
+            .send(Register(coords(&[0, 1, 2, 3, 4])))
+            .await
+            .unwrap();
+        let position = |m: HashMap<TopicPartition, i64>| m.get(&tp).copied();
+
+        tracker.send(Ack(coords(&[3, 1]))).await.unwrap();
+        assert_eq!(position(tracker.send(Positions).await.unwrap()), Some(0));
+        tracker.send(Ack(coords(&[0]))).await.unwrap();
+        assert_eq!(
+            position(tracker.send(Positions).await.unwrap()),
+            Some(2),
+            "0 and 1 are done, 2 is not"
+        );
+        tracker.send(Ack(coords(&[2, 4]))).await.unwrap();
+        assert_eq!(position(tracker.send(Positions).await.unwrap()), Some(5));
+        assert_eq!(gate.total(), 0, "every acknowledged record left the gate");
+
+        // A revoked partition is forgotten; late acks for it change nothing.
+        tracker.send(Forget(vec![tp.clone()])).await.unwrap();
+        tracker.send(Ack(coords(&[9]))).await.unwrap();
+        assert_eq!(position(tracker.send(Positions).await.unwrap()), None);
     }
 }

@@ -14,7 +14,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// The most changes one bulk batch takes (about 50 MB of CSV for 5 KB records, under
 /// Bulk API 2.0's 100 MB upload).
@@ -234,22 +235,6 @@ impl<G: Clone + Eq + Hash, T> OrderingQueues<G, T> {
     pub fn busy_keys(&self) -> usize {
         self.busy.len()
     }
-
-    /// Drops every ready and waiting change (used when a task halts); returns them so
-    /// their permits can be released.
-    pub fn drain_all(&mut self) -> Vec<Pending<G, T>> {
-        let mut out = Vec::new();
-        for g in &mut self.ready {
-            out.append(&mut g.items);
-            g.since = None;
-        }
-        for queue in self.busy.values_mut() {
-            out.extend(queue.drain(..));
-        }
-        self.busy.clear();
-        self.waiting = 0;
-        out
-    }
 }
 
 #[cfg(test)]
@@ -379,7 +364,7 @@ mod tests {
     }
 
     #[test]
-    fn waiting_changes_are_visible_and_drainable() {
+    fn waiting_changes_are_visible() {
         let now = Instant::now();
         let mut q = OrderingQueues::new(10);
         q.push(change("a", "upd", 1), now);
@@ -389,7 +374,5 @@ mod tests {
             vec!["del"]
         );
         assert_eq!(q.waiting_len(), 1);
-        assert_eq!(q.drain_all().len(), 2);
-        assert_eq!(q.ready_len() + q.waiting_len() + q.busy_keys(), 0);
     }
 }

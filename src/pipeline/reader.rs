@@ -16,14 +16,13 @@ use crate::kafka::consumer::TaskConsumer;
 use crate::kafka::in_flight::InFlight;
 use crate::kafka::offsets::TopicPartition;
 use crate::metrics::metrics;
-use crate::pipeline::decoder::Decoder;
-use crate::pipeline::messages::Shutdown;
-use crate::pipeline::messages::{RawMessage, RecordBatch, Register};
-use crate::pipeline::offset_tracker::OffsetTracker;
-use crate::pipeline::sequencer::{BulkMode, ReaderIdle, Sequencer};
+use crate::pipeline::messages::{
+    BulkMode, RawMessage, ReaderIdle, RecordBatch, Register, SetPaused, Shutdown, StopIntake,
+};
 use crate::record::RecordCoords;
 use actix::{
-    Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, WrapFuture,
+    Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Message, Recipient,
+    WrapFuture,
 };
 use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
@@ -31,16 +30,6 @@ use rdkafka::Message as KafkaMessage;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Stop admitting records for good (halt or shutdown); partitions are paused.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct StopIntake;
-
-/// Pause or resume intake at an operator's request.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SetPaused(pub bool);
 
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -61,14 +50,24 @@ pub struct ReaderSettings {
     pub read_header_keys: bool,
 }
 
+/// Where the reader's records and signals go.
+pub struct ReaderTargets {
+    /// The offset tracker (registrations).
+    pub tracker: Recipient<Register>,
+    /// The decoder (records).
+    pub decoder: Recipient<RecordBatch>,
+    /// The sequencer (bulk mode on or off).
+    pub bulk_mode: Recipient<BulkMode>,
+    /// The sequencer (nothing more to read for now).
+    pub idle: Recipient<ReaderIdle>,
+}
+
 /// The partition reader actor.
 pub struct PartitionReader {
     settings: ReaderSettings,
     consumer: Arc<TaskConsumer>,
     gate: Arc<InFlight>,
-    tracker: Addr<OffsetTracker>,
-    decoder: Addr<Decoder>,
-    sequencer: Addr<Sequencer>,
+    targets: ReaderTargets,
     topics: HashMap<String, Arc<str>>,
     stopped: bool,
     operator_paused: bool,
@@ -85,17 +84,13 @@ impl PartitionReader {
         settings: ReaderSettings,
         consumer: Arc<TaskConsumer>,
         gate: Arc<InFlight>,
-        tracker: Addr<OffsetTracker>,
-        decoder: Addr<Decoder>,
-        sequencer: Addr<Sequencer>,
+        targets: ReaderTargets,
     ) -> Self {
         Self {
             settings,
             consumer,
             gate,
-            tracker,
-            decoder,
-            sequencer,
+            targets,
             topics: HashMap::new(),
             stopped: false,
             operator_paused: false,
@@ -182,7 +177,7 @@ impl PartitionReader {
             let bulk = backlog >= threshold;
             if bulk != self.bulk_mode {
                 self.bulk_mode = bulk;
-                self.sequencer.do_send(BulkMode(bulk));
+                self.targets.bulk_mode.do_send(BulkMode(bulk));
             }
         }
     }
@@ -265,7 +260,7 @@ impl Handler<PollOnce> for PartitionReader {
             return;
         }
         if batch.is_empty() {
-            self.sequencer.do_send(ReaderIdle);
+            self.targets.idle.do_send(ReaderIdle);
             ctx.notify(PollOnce);
             return;
         }
@@ -287,8 +282,8 @@ impl Handler<PollOnce> for PartitionReader {
             self.gate.admit(tp, *n);
         }
         let coords: Vec<RecordCoords> = batch.iter().map(|m| m.coords.clone()).collect();
-        let tracker = self.tracker.clone();
-        let decoder = self.decoder.clone();
+        let tracker = self.targets.tracker.clone();
+        let decoder = self.targets.decoder.clone();
         let hand_on = async move {
             let _ = tracker.send(Register(coords)).await;
             let _ = decoder.send(RecordBatch(batch)).await;

@@ -16,46 +16,28 @@
 
 use crate::kafka::in_flight::InFlight;
 use crate::metrics::metrics;
-use crate::pipeline::halt::{Halt, HaltActor, HaltReason};
-use crate::pipeline::messages::Shutdown;
-use crate::pipeline::messages::{Ack, Change, ChangeOutcome, Submit, WriteBatch};
-use crate::pipeline::offset_tracker::OffsetTracker;
+use crate::pipeline::messages::{
+    Ack, BulkMode, Change, Drain, Halt, HaltReason, ReaderIdle, Report, Shutdown, Submit,
+    WriteBatch, Written,
+};
 use crate::pipeline::ordering::{Flush, OrderingQueues, Pending};
 use crate::pipeline::plan::WriteGroup;
-use crate::pipeline::reporter::{Report, Reporter};
-use crate::pipeline::writer::SObjectWriter;
+use crate::record::RecordCoords;
+use crate::salesforce::retry::{Action, Cause};
 use actix::{
-    Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message,
+    Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Recipient,
     ResponseActFuture, SpawnHandle, WrapFuture,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
-/// Wait until no batch is in flight and nothing is ready to go (used on halt and
-/// shutdown; changes waiting behind a failed Id stay unacknowledged and are replayed
-/// after a restart).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Drain {
-    /// Whether held updates of missing rows halt now (on a halt) or are simply left
-    /// for the replay (on a graceful shutdown).
-    pub halt_held: bool,
-}
-
-/// Whether the task is working through a backlog (records waiting, in Kafka and in
-/// the pipeline, at or above `sink.bulk.threshold.records`): batches then fill up to
-/// the bulk size and go as Bulk API 2.0 jobs.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct BulkMode(pub bool);
-
-/// The reader has read everything there is for now (or cannot admit more): held
-/// updates of missing rows will not be superseded and halt the task.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ReaderIdle;
+/// Submits the sequencer takes on before the decoder's `send` waits. Each holds up to
+/// one poll of records (1,000), and the in-flight gate bounds the records anyway; a
+/// short queue keeps the decoder just ahead of the sequencer.
+const SEQUENCER_MAILBOX: usize = 64;
 
 /// Sequencer settings.
 #[derive(Debug, Clone)]
@@ -73,17 +55,30 @@ pub struct SequencerSettings {
     pub bulk_batch: Option<usize>,
 }
 
+/// Where the sequencer's batches, acknowledgements, reports and halts go.
+pub struct SequencerTargets {
+    /// The SObject writer.
+    pub writer: Recipient<WriteBatch>,
+    /// The offset tracker.
+    pub tracker: Recipient<Ack>,
+    /// The halt actor.
+    pub halt: Recipient<Halt>,
+    /// The reporter.
+    pub reporter: Recipient<Report>,
+}
+
 /// The sequencer actor.
 pub struct Sequencer {
     settings: SequencerSettings,
     queues: OrderingQueues<WriteGroup, Change>,
-    writer: Addr<SObjectWriter>,
-    tracker: Addr<OffsetTracker>,
-    halt: Addr<HaltActor>,
-    reporter: Addr<Reporter>,
+    writer: Recipient<WriteBatch>,
+    tracker: Recipient<Ack>,
+    halt: Recipient<Halt>,
+    reporter: Recipient<Report>,
     in_flight: usize,
     linger_timer: Option<(Instant, SpawnHandle)>,
-    held: HashMap<String, (Change, String, String)>,
+    /// Updates whose row is missing, waiting for a later delete of the same Id.
+    held: HashMap<String, (Change, Cause)>,
     drain_waiters: Vec<oneshot::Sender<()>>,
     draining: bool,
     last_submit: Instant,
@@ -96,13 +91,10 @@ pub struct Sequencer {
 const BULK_QUIET: Duration = Duration::from_secs(1);
 
 impl Sequencer {
-    /// A sequencer sending batches to `writer`.
+    /// A sequencer sending batches to `targets.writer`.
     pub fn new(
         settings: SequencerSettings,
-        writer: Addr<SObjectWriter>,
-        tracker: Addr<OffsetTracker>,
-        halt: Addr<HaltActor>,
-        reporter: Addr<Reporter>,
+        targets: SequencerTargets,
         gate: Arc<InFlight>,
     ) -> Self {
         let queues = OrderingQueues::new(settings.max_batch);
@@ -113,10 +105,10 @@ impl Sequencer {
         Self {
             queues,
             settings,
-            writer,
-            tracker,
-            halt,
-            reporter,
+            writer: targets.writer,
+            tracker: targets.tracker,
+            halt: targets.halt,
+            reporter: targets.reporter,
             in_flight: 0,
             linger_timer: None,
             held: HashMap::new(),
@@ -209,18 +201,16 @@ impl Sequencer {
                     .with_label_values(&[&act.settings.connector])
                     .set(act.in_flight as i64);
                 match res {
-                    Ok(written) => act.settle(written.changes, written.outcomes, ctx),
+                    Ok(written) => act.settle(written, ctx),
                     Err(e) => {
                         let (coords, record_id) = first.unzip();
                         act.halt.do_send(Halt(HaltReason {
-                            code: "WRITER_STOPPED".into(),
-                            message: format!(
-                                "the SObject writer stopped with a batch in flight: {e}"
+                            cause: Cause::new(
+                                "WRITER_STOPPED",
+                                format!("the SObject writer stopped with a batch in flight: {e}"),
                             ),
                             coords,
                             record_id: record_id.flatten(),
-                            fields: vec![],
-                            remedy: "restart the task; it resumes at this record".into(),
                         }));
                     }
                 }
@@ -251,25 +241,25 @@ impl Sequencer {
         self.linger_timer = Some((deadline, handle));
     }
 
-    fn settle(
-        &mut self,
-        changes: Vec<Change>,
-        outcomes: Vec<ChangeOutcome>,
-        _ctx: &mut Context<Self>,
-    ) {
+    /// Acts on each change's final action: acknowledge, report, hold, or halt.
+    fn settle(&mut self, written: Written, ctx: &mut Context<Self>) {
         let now = Instant::now();
         let now_ms = chrono::Utc::now().timestamp_millis();
         let connector = self.settings.connector.clone();
+        let count = |op: &str, what: &str| {
+            metrics()
+                .records
+                .with_label_values(&[&connector, op, what])
+                .inc();
+        };
         let mut acks = Vec::new();
-        for (change, outcome) in changes.into_iter().zip(outcomes) {
+        let mut reports = Vec::new();
+        for (change, action) in written.changes.into_iter().zip(written.outcomes) {
             let key = change.order_key();
             let op = change.group.as_str();
-            match outcome {
-                ChangeOutcome::Written { id, created } => {
-                    metrics()
-                        .records
-                        .with_label_values(&[&connector, op, "written"])
-                        .inc();
+            match action {
+                Action::Done { id, created } => {
+                    count(op, "written");
                     if let Some(ts) = change.record.timestamp {
                         let age_ms = (now_ms - ts).max(0);
                         metrics()
@@ -278,84 +268,89 @@ impl Sequencer {
                             .observe(age_ms as f64 / 1000.0);
                     }
                     acks.push(change.record.coords.clone());
-                    self.reporter.do_send(Report::Delivered {
+                    reports.push(Report::Delivered {
                         change: Box::new(change),
                         id,
                         created,
                     });
                     self.queues.finish(&key, now);
                 }
-                ChangeOutcome::AlreadyGone => {
-                    metrics()
-                        .records
-                        .with_label_values(&[&connector, op, "already_gone"])
-                        .inc();
+                Action::AlreadyGone => {
+                    count(op, "already_gone");
                     acks.push(change.record.coords.clone());
-                    self.reporter.do_send(Report::Delivered {
+                    reports.push(Report::Delivered {
                         change: Box::new(change),
                         id: None,
                         created: Some(false),
                     });
                     self.queues.finish(&key, now);
                 }
-                ChangeOutcome::RowMissing { code, message } => {
+                Action::RowMissing(cause) => {
                     if self.queues.waiting_for(&key).any(|p| p.group.is_delete()) {
-                        metrics()
-                            .records
-                            .with_label_values(&[&connector, op, "superseded"])
-                            .inc();
+                        count(op, "superseded");
                         acks.push(change.record.coords.clone());
                         self.queues.finish(&key, now);
                     } else {
-                        self.held.insert(key, (change, code, message));
+                        self.held.insert(key, (change, cause));
                     }
                 }
-                ChangeOutcome::Halt {
-                    code,
-                    message,
-                    fields,
-                } => {
-                    self.halt
-                        .do_send(Halt(halt_reason(&change, code, message, fields)));
-                }
-                ChangeOutcome::Rejected {
-                    code,
-                    message,
-                    fields,
-                } => {
-                    metrics()
-                        .records
-                        .with_label_values(&[&connector, op, "failed"])
-                        .inc();
+                Action::Reject(cause) => {
+                    count(op, "failed");
                     // The reporter acknowledges the offset once the error report (and
                     // the dead letter, when configured) is safely in Kafka.
-                    self.reporter.do_send(Report::Rejected {
+                    reports.push(Report::Rejected {
                         change: Box::new(change),
-                        code,
-                        message,
-                        fields,
+                        cause,
                     });
                     self.queues.finish(&key, now);
                 }
-                ChangeOutcome::RetriesExhausted { last_error } => {
-                    let remedy = "check the org's availability and the network, raise \
-                                  request.max.retries.time.ms if outages are expected, then restart the task";
-                    let mut reason =
-                        halt_reason(&change, "RETRIES_EXHAUSTED".into(), last_error, vec![]);
-                    reason.remedy = remedy.into();
-                    self.halt.do_send(Halt(reason));
+                Action::Halt(cause) => {
+                    self.halt
+                        .do_send(Halt(HaltReason::for_change(&change, cause)));
+                }
+                // The writer settles these itself; one reaching here is a defect, and
+                // the record must not be acknowledged.
+                unsettled @ (Action::Retry { .. }
+                | Action::Split
+                | Action::PauseForBudget { .. }) => {
+                    let cause = Cause::new(
+                        "UNSETTLED_OUTCOME",
+                        format!("the writer handed back an unsettled outcome: {unsettled:?}"),
+                    );
+                    self.halt
+                        .do_send(Halt(HaltReason::for_change(&change, cause)));
                 }
             }
         }
-        if !acks.is_empty() {
-            self.tracker.do_send(Ack(acks));
-        }
+        self.forward(reports, acks, ctx);
     }
 
-    fn release_held_for(&mut self, key: &str) {
+    /// Hands reports to the reporter and acknowledgements to the tracker, waiting for
+    /// each to be taken on: while the reporter is saturated (a slow result topic) the
+    /// sequencer takes on no new work, so nothing piles up without bound.
+    fn forward(&mut self, reports: Vec<Report>, acks: Vec<RecordCoords>, ctx: &mut Context<Self>) {
+        if reports.is_empty() && acks.is_empty() {
+            return;
+        }
+        let reporter = self.reporter.clone();
+        let tracker = self.tracker.clone();
+        ctx.wait(
+            async move {
+                for report in reports {
+                    let _ = reporter.send(report).await;
+                }
+                if !acks.is_empty() {
+                    let _ = tracker.send(Ack(acks)).await;
+                }
+            }
+            .into_actor(self),
+        );
+    }
+
+    fn release_held_for(&mut self, key: &str, ctx: &mut Context<Self>) {
         let superseded = self.queues.waiting_for(key).any(|p| p.group.is_delete());
         if superseded {
-            if let Some((change, _, _)) = self.held.remove(key) {
+            if let Some((change, _)) = self.held.remove(key) {
                 metrics()
                     .records
                     .with_label_values(&[
@@ -364,17 +359,16 @@ impl Sequencer {
                         "superseded",
                     ])
                     .inc();
-                self.tracker
-                    .do_send(Ack(vec![change.record.coords.clone()]));
+                self.forward(Vec::new(), vec![change.record.coords.clone()], ctx);
                 self.queues.finish(key, Instant::now());
             }
         }
     }
 
     fn halt_held(&mut self) {
-        for (_, (change, code, message)) in self.held.drain() {
+        for (_, (change, cause)) in self.held.drain() {
             self.halt
-                .do_send(Halt(halt_reason(&change, code, message, vec![])));
+                .do_send(Halt(HaltReason::for_change(&change, cause)));
         }
     }
 
@@ -387,42 +381,11 @@ impl Sequencer {
     }
 }
 
-fn halt_reason(change: &Change, code: String, message: String, fields: Vec<String>) -> HaltReason {
-    let remedy = match code.as_str() {
-        "DUPLICATES_DETECTED" | "DUPLICATE_VALUE" => {
-            "the target org already has a row that matches this one (duplicate rule or unique \
-             field); merge or remove it, or change the rule, then restart the task"
-        }
-        "NOT_FOUND" | "ENTITY_IS_DELETED" => {
-            "the row this change addresses does not exist (or was deleted) in the target org; \
-             restore or create it, or skip the record by resetting the consumer group offset, \
-             then restart the task"
-        }
-        "INVALID_FIELD" => {
-            "the target SObject lacks a field this change needs (check \
-             salesforce.custom.id.field.name and the org's schema), then restart the task"
-        }
-        "BAD_RECORD" => {
-            "fix the producer, or set errors.tolerance=all with a dead-letter queue to set bad \
-             records aside, then restart the task"
-        }
-        _ => "fix the cause named above, then restart the task; it resumes at this record",
-    };
-    HaltReason {
-        code,
-        message,
-        coords: Some(change.record.coords.clone()),
-        record_id: change.record.id.clone(),
-        fields,
-        remedy: remedy.to_string(),
-    }
-}
-
 impl Actor for Sequencer {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(64);
+        ctx.set_mailbox_capacity(SEQUENCER_MAILBOX);
     }
 }
 
@@ -444,7 +407,7 @@ impl Handler<Submit> for Sequencer {
                 now,
             );
             if group.is_delete() && self.held.contains_key(&key) {
-                self.release_held_for(&key);
+                self.release_held_for(&key, ctx);
             }
         }
         self.dispatch(ctx);
@@ -507,5 +470,263 @@ impl Handler<Shutdown> for Sequencer {
 
     fn handle(&mut self, _msg: Shutdown, ctx: &mut Self::Context) {
         ctx.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Operation;
+    use actix::{Addr, Handler};
+    use parking_lot::Mutex;
+
+    /// What the fake actors saw.
+    #[derive(Default)]
+    struct Log {
+        /// Offsets of each batch the writer got, in order.
+        batches: Vec<Vec<i64>>,
+        acks: Vec<i64>,
+        /// `delivered@offset` / `rejected@offset`.
+        reports: Vec<String>,
+        /// `code@offset`.
+        halts: Vec<String>,
+    }
+
+    type Script = Box<dyn Fn(&Change) -> Action>;
+
+    /// A writer answering each change as the test's script says, and the tracker,
+    /// reporter and halt actor in one, writing down what they get.
+    struct Fake {
+        log: Arc<Mutex<Log>>,
+        script: Script,
+    }
+
+    impl Actor for Fake {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<WriteBatch> for Fake {
+        type Result = actix::MessageResult<WriteBatch>;
+        fn handle(&mut self, msg: WriteBatch, _: &mut Context<Self>) -> Self::Result {
+            let offsets = msg.changes.iter().map(|c| c.record.coords.offset).collect();
+            self.log.lock().batches.push(offsets);
+            let outcomes = msg.changes.iter().map(|c| (self.script)(c)).collect();
+            actix::MessageResult(Written {
+                changes: msg.changes,
+                outcomes,
+            })
+        }
+    }
+
+    impl Handler<Ack> for Fake {
+        type Result = ();
+        fn handle(&mut self, msg: Ack, _: &mut Context<Self>) {
+            self.log.lock().acks.extend(msg.0.iter().map(|c| c.offset));
+        }
+    }
+
+    impl Handler<Report> for Fake {
+        type Result = ();
+        fn handle(&mut self, msg: Report, _: &mut Context<Self>) {
+            let line = match msg {
+                Report::Delivered { change, .. } => {
+                    format!("delivered@{}", change.record.coords.offset)
+                }
+                Report::Rejected { change, .. } => {
+                    format!("rejected@{}", change.record.coords.offset)
+                }
+                Report::BadRecord { raw, .. } => format!("bad@{}", raw.coords.offset),
+            };
+            self.log.lock().reports.push(line);
+        }
+    }
+
+    impl Handler<Halt> for Fake {
+        type Result = ();
+        fn handle(&mut self, msg: Halt, _: &mut Context<Self>) {
+            let offset = msg.0.coords.map(|c| c.offset).unwrap_or(-1);
+            self.log
+                .lock()
+                .halts
+                .push(format!("{}@{offset}", msg.0.cause.code));
+        }
+    }
+
+    const LINGER: Duration = Duration::from_millis(100);
+
+    fn start(max_in_flight: usize, script: Script) -> (Addr<Sequencer>, Arc<Mutex<Log>>) {
+        let log = Arc::new(Mutex::new(Log::default()));
+        let fake = Fake {
+            log: log.clone(),
+            script,
+        }
+        .start();
+        let sequencer = Sequencer::new(
+            SequencerSettings {
+                connector: "seq-test".into(),
+                max_batch: 10,
+                linger: LINGER,
+                max_in_flight,
+                bulk_batch: None,
+            },
+            SequencerTargets {
+                writer: fake.clone().recipient(),
+                tracker: fake.clone().recipient(),
+                halt: fake.clone().recipient(),
+                reporter: fake.recipient(),
+            },
+            Arc::new(InFlight::new(10_000)),
+        )
+        .start();
+        (sequencer, log)
+    }
+
+    fn change(offset: i64, id: &str, operation: Operation) -> Change {
+        let group = WriteGroup::for_operation(operation, false);
+        Change::lead(offset, Some(id), operation, group, Default::default())
+    }
+
+    fn done() -> Script {
+        Box::new(|_| Action::Done {
+            id: None,
+            created: None,
+        })
+    }
+
+    /// Lets the actors run, moving the clock by `by`.
+    async fn run_for(by: Duration) {
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::advance(by).await;
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_partial_batch_waits_one_linger_and_a_full_one_goes_at_once() {
+        tokio::time::pause();
+        let (sequencer, log) = start(4, done());
+        let three = (0..3)
+            .map(|i| change(i, &format!("A{i}"), Operation::Update))
+            .collect();
+        sequencer.send(Submit(three)).await.unwrap();
+        run_for(LINGER / 2).await;
+        assert!(log.lock().batches.is_empty(), "still lingering");
+        run_for(LINGER).await;
+        assert_eq!(log.lock().batches, [vec![0, 1, 2]]);
+
+        let ten = (10..20)
+            .map(|i| change(i, &format!("B{i}"), Operation::Update))
+            .collect();
+        sequencer.send(Submit(ten)).await.unwrap();
+        run_for(Duration::ZERO).await;
+        assert_eq!(log.lock().batches.len(), 2, "a full batch does not linger");
+        assert_eq!(log.lock().acks.len(), 13);
+    }
+
+    #[actix_rt::test]
+    async fn changes_to_one_id_go_one_at_a_time_in_order() {
+        tokio::time::pause();
+        let (sequencer, log) = start(4, done());
+        let changes = vec![
+            change(0, "A", Operation::Update),
+            change(1, "A", Operation::Update),
+            change(2, "B", Operation::Update),
+            change(3, "A", Operation::Update),
+        ];
+        sequencer.send(Submit(changes)).await.unwrap();
+        for _ in 0..10 {
+            run_for(LINGER).await;
+        }
+        let log = log.lock();
+        assert_eq!(log.acks.len(), 4);
+        let batch_of = |offset: i64| {
+            log.batches
+                .iter()
+                .position(|b| b.contains(&offset))
+                .unwrap()
+        };
+        assert!(
+            batch_of(0) < batch_of(1) && batch_of(1) < batch_of(3),
+            "{:?}",
+            log.batches
+        );
+        assert_eq!(batch_of(0), batch_of(2), "different Ids share a call");
+        // Every written change is reported and acknowledged.
+        assert_eq!(log.reports.len(), 4);
+    }
+
+    #[actix_rt::test]
+    async fn an_update_of_a_missing_row_is_superseded_by_a_later_delete() {
+        tokio::time::pause();
+        let script: Script = Box::new(|c| match c.operation {
+            Operation::Update => Action::RowMissing(Cause::new("ENTITY_IS_DELETED", "deleted")),
+            _ => Action::AlreadyGone,
+        });
+        let (sequencer, log) = start(4, script);
+        sequencer
+            .send(Submit(vec![change(0, "A", Operation::Update)]))
+            .await
+            .unwrap();
+        run_for(LINGER * 2).await;
+        assert!(
+            log.lock().acks.is_empty(),
+            "the update is held, not acknowledged"
+        );
+        sequencer
+            .send(Submit(vec![change(1, "A", Operation::Delete)]))
+            .await
+            .unwrap();
+        run_for(LINGER * 2).await;
+        let log = log.lock();
+        let mut acks = log.acks.clone();
+        acks.sort();
+        assert_eq!(acks, [0, 1]);
+        assert!(log.halts.is_empty(), "{:?}", log.halts);
+    }
+
+    #[actix_rt::test]
+    async fn a_drain_after_a_halt_halts_held_updates_and_ends_when_nothing_is_in_flight() {
+        tokio::time::pause();
+        let script: Script = Box::new(|c| {
+            if c.record.coords.offset == 0 {
+                Action::RowMissing(Cause::new("NOT_FOUND", "no row"))
+            } else {
+                Action::Reject(Cause::new("STRING_TOO_LONG", "too long"))
+            }
+        });
+        let (sequencer, log) = start(4, script);
+        let changes = vec![
+            change(0, "A", Operation::Update),
+            change(1, "B", Operation::Update),
+        ];
+        sequencer.send(Submit(changes)).await.unwrap();
+        run_for(LINGER * 2).await;
+        let drained = actix_rt::spawn(sequencer.send(Drain { halt_held: true }));
+        run_for(Duration::ZERO).await;
+        assert!(drained.await.unwrap().is_ok());
+        let log = log.lock();
+        assert_eq!(log.halts, ["NOT_FOUND@0"]);
+        // A rejected change is reported; its offset is the reporter's to acknowledge.
+        assert_eq!(log.reports, ["rejected@1"]);
+        assert!(log.acks.is_empty(), "{:?}", log.acks);
+    }
+
+    #[actix_rt::test]
+    async fn a_held_update_halts_once_the_reader_is_idle() {
+        tokio::time::pause();
+        let script: Script = Box::new(|_| Action::RowMissing(Cause::new("NOT_FOUND", "no row")));
+        let (sequencer, log) = start(4, script);
+        sequencer
+            .send(Submit(vec![change(7, "A", Operation::Update)]))
+            .await
+            .unwrap();
+        run_for(LINGER * 2).await;
+        assert!(log.lock().halts.is_empty());
+        sequencer.send(ReaderIdle).await.unwrap();
+        run_for(Duration::ZERO).await;
+        assert_eq!(log.lock().halts, ["NOT_FOUND@7"]);
     }
 }

@@ -10,29 +10,29 @@ use crate::config::connector::{
     ApiErrorBehavior, ApiVersion as ConfigApiVersion, ErrorTolerance, GrantType,
 };
 use crate::config::{ConnectorConfig, WorkerConfig};
-use crate::connect::status::{State, TaskStatusCell};
 use crate::kafka::consumer::{build_consumer, ConsumerSettings, TaskConsumer, TaskConsumerContext};
 use crate::kafka::in_flight::InFlight;
-use crate::kafka::report::{build_producer, ensure_topic};
+use crate::kafka::report::build_producer;
+use crate::kafka::topics::{ensure_topic, TopicSpec};
 use crate::metrics::metrics;
-use crate::pipeline::decoder::Decoder;
+use crate::pipeline::decoder::{Decoder, DecoderTargets};
 use crate::pipeline::governor::{GovernorSettings, RateGovernor};
-use crate::pipeline::halt::{Connect as ConnectHalt, HaltActor, HaltTargets};
-use crate::pipeline::messages::Shutdown;
-use crate::pipeline::offset_tracker::{CommitNow, Forget, OffsetTracker, Positions};
+use crate::pipeline::halt::HaltActor;
+use crate::pipeline::messages::{DrainTargets, Forget, Positions, SetPaused, Shutdown, WireHalt};
+use crate::pipeline::offset_tracker::OffsetTracker;
 use crate::pipeline::ordering::MAX_BULK_BATCH;
-use crate::pipeline::reader::{PartitionReader, ReaderSettings, SetPaused, StopIntake};
-use crate::pipeline::reporter::{ReportTargets, Reporter};
-use crate::pipeline::schema_cache::{GetSchema, SchemaCache};
-use crate::pipeline::sequencer::{Drain, Sequencer, SequencerSettings};
-use crate::pipeline::writer::{SObjectWriter, WriterSettings};
+use crate::pipeline::reader::{PartitionReader, ReaderSettings, ReaderTargets};
+use crate::pipeline::reporter::{ReportTargets, Reporter, REPORTS_IN_FLIGHT};
+use crate::pipeline::sequencer::{Sequencer, SequencerSettings, SequencerTargets};
+use crate::pipeline::status::{State, TaskStatusCell};
+use crate::pipeline::writer::{Permits, SObjectWriter, WriterSettings};
 use crate::salesforce::auth::{Credentials, JwtKey};
 use crate::salesforce::client::{
     ApiVersion, CallEvent, CallObserver, ClientOptions, ProxyOptions, SalesforceClient,
 };
-use crate::salesforce::describe::check_startup;
+use crate::salesforce::describe::DescribeCache;
 use crate::salesforce::request::BodyRules;
-use crate::salesforce::secret::Secret;
+use crate::salesforce::retry::Policy;
 use actix::{Actor, Addr, Arbiter};
 use rdkafka::consumer::Consumer;
 use std::collections::HashMap;
@@ -78,7 +78,17 @@ pub struct RunningTask {
     in_flight: Arc<InFlight>,
     arbiters: Vec<Arbiter>,
     status: TaskStatusCell,
-    drain_timeout: Duration,
+    drain: DrainTargets,
+}
+
+/// What the connector configuration says about errors, for `salesforce/retry.rs`.
+pub fn policy(config: &ConnectorConfig) -> Policy {
+    Policy {
+        strict_deletes: config.sink.strict_deletes,
+        skip_api_errors: config.behavior_on_api_errors != ApiErrorBehavior::Fail,
+        tolerate_bad_records: config.errors.tolerance == ErrorTolerance::All,
+        all_or_none: config.sink.all_or_none,
+    }
 }
 
 struct MetricsObserver {
@@ -105,10 +115,6 @@ impl CallObserver for MetricsObserver {
     }
 }
 
-fn secret(s: &crate::config::Secret) -> Secret {
-    Secret::new(s.expose())
-}
-
 /// The Salesforce client options a connector configuration describes.
 pub fn client_options(config: &ConnectorConfig) -> Result<ClientOptions, StartError> {
     let c = &config.credentials;
@@ -122,14 +128,14 @@ pub fn client_options(config: &ConnectorConfig) -> Result<ClientOptions, StartEr
             password: c
                 .password
                 .as_ref()
-                .map(secret)
+                .cloned()
                 .ok_or_else(|| missing("salesforce.password"))?,
-            security_token: c.password_token.as_ref().map(secret),
+            security_token: c.password_token.as_ref().cloned(),
             client_id: c.consumer_key.clone(),
             client_secret: c
                 .consumer_secret
                 .as_ref()
-                .map(secret)
+                .cloned()
                 .ok_or_else(|| missing("salesforce.consumer.secret"))?,
         },
         GrantType::ClientCredentials => Credentials::ClientCredentials {
@@ -137,7 +143,7 @@ pub fn client_options(config: &ConnectorConfig) -> Result<ClientOptions, StartEr
             client_secret: c
                 .consumer_secret
                 .as_ref()
-                .map(secret)
+                .cloned()
                 .ok_or_else(|| missing("salesforce.consumer.secret"))?,
         },
         GrantType::JwtBearer => {
@@ -145,7 +151,7 @@ pub fn client_options(config: &ConnectorConfig) -> Result<ClientOptions, StartEr
                 .jwt_keystore_path
                 .clone()
                 .ok_or_else(|| missing("salesforce.jwt.keystore.path"))?;
-            let password = c.jwt_keystore_password.as_ref().map(secret);
+            let password = c.jwt_keystore_password.as_ref().cloned();
             let key = JwtKey::load(Path::new(&path), password.as_ref())
                 .map_err(|e| StartError::Login(e.to_string()))?;
             Credentials::JwtBearer {
@@ -175,7 +181,7 @@ pub fn client_options(config: &ConnectorConfig) -> Result<ClientOptions, StartEr
             format!("http://{}", p.address)
         },
         username: p.basic_auth.as_ref().map(|(u, _)| u.clone()),
-        password: p.basic_auth.as_ref().map(|(_, pw)| secret(pw)),
+        password: p.basic_auth.as_ref().map(|(_, pw)| pw.clone()),
     });
     opts.observer = Some(Arc::new(MetricsObserver {
         connector: config.name.clone(),
@@ -193,18 +199,16 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
         .await
         .map_err(|e| StartError::Login(e.to_string()))?;
 
-    let schema_cache = SchemaCache::new(client.clone()).start();
-    let schema = schema_cache
-        .send(GetSchema(config.salesforce_object.clone()))
-        .await
-        .map_err(|e| StartError::Target(e.to_string()))?
-        .map_err(StartError::Target)?;
     let custom_id = if config.use_custom_id_field {
         config.custom_id_field_name.as_deref()
     } else {
         None
     };
-    check_startup(&schema, custom_id).map_err(|e| StartError::Target(e.to_string()))?;
+    let schemas = Arc::new(DescribeCache::new());
+    schemas
+        .load_for_startup(&client, &config.salesforce_object, custom_id)
+        .await
+        .map_err(|e| StartError::Target(e.to_string()))?;
 
     // Kafka side.
     let worker = spec.worker.clone();
@@ -277,50 +281,54 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
         .map_err(|e| StartError::Kafka(e.to_string()))?;
         let reporter_admin = with_overrides(reporter_base, &[&config.admin_overrides]);
         for t in [&rep.result_topic, &rep.error_topic].into_iter().flatten() {
-            if let Err(e) = ensure_topic(
-                &rep.bootstrap_servers,
-                &reporter_admin,
-                &t.name,
-                t.partitions,
-                i32::from(t.replication_factor),
-            )
-            .await
-            {
+            let spec = TopicSpec {
+                name: &t.name,
+                partitions: t.partitions,
+                replication: i32::from(t.replication_factor),
+                configs: &[],
+            };
+            if let Err(e) = ensure_topic(&rep.bootstrap_servers, &reporter_admin, &spec).await {
                 tracing::warn!(connector = %name, "reporter topic {}: {e}", t.name);
             }
         }
         targets.success_topic = rep.result_topic.as_ref().map(|t| t.name.clone());
         targets.error_topic = rep.error_topic.as_ref().map(|t| t.name.clone());
-        targets.producer = Some(producer);
+        targets.sink = Some(Arc::new(producer));
     }
     if config.errors.tolerance == ErrorTolerance::All {
         if let Some(dlq) = &config.errors.dlq_topic {
-            if targets.producer.is_none() {
-                targets.producer = Some(
+            if targets.sink.is_none() {
+                targets.sink = Some(Arc::new(
                     build_producer(&worker.bootstrap_servers, &producer_config)
                         .map_err(|e| StartError::Kafka(e.to_string()))?,
-                );
+                ));
             }
-            if let Err(e) = ensure_topic(
-                &worker.bootstrap_servers,
-                &admin_config,
-                dlq,
-                1,
-                i32::from(config.errors.dlq_replication_factor),
-            )
-            .await
-            {
+            let spec = TopicSpec {
+                name: dlq,
+                partitions: 1,
+                replication: i32::from(config.errors.dlq_replication_factor),
+                configs: &[],
+            };
+            if let Err(e) = ensure_topic(&worker.bootstrap_servers, &admin_config, &spec).await {
                 tracing::warn!(connector = %name, "dead-letter topic {dlq}: {e}");
             }
             targets.dlq_topic = Some(dlq.clone());
         }
     }
 
-    // Actors.
+    // Actors. Each gets the recipients of the messages it sends, nothing more.
+    let policy = policy(&config);
     let tracker = OffsetTracker::new(consumer.clone(), in_flight.clone()).start();
     *revoked_sink.lock() = Some(tracker.clone());
-    let halt = HaltActor::new(&name, status.clone(), drain_timeout).start();
-    let reporter = Reporter::new(&name, spec.task_id, targets, tracker.clone()).start();
+    let halt = HaltActor::new(&name, status.clone()).start();
+    let reporter = Reporter::new(
+        &name,
+        spec.task_id,
+        targets,
+        tracker.clone().recipient(),
+        REPORTS_IN_FLIGHT,
+    )
+    .start();
     let governor_addr = RateGovernor::new(
         GovernorSettings {
             connector: name.clone(),
@@ -328,7 +336,7 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
             reserve_percent: config.sink.api_daily_reserve_percent,
             poll_interval: config.sink.api_budget_poll_interval,
         },
-        client.clone(),
+        Arc::new(client.clone()),
         status.clone(),
     )
     .start();
@@ -343,9 +351,7 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
                 skip_relationship_fields: config.skip_relationship_fields,
                 custom_id_field: custom_id.map(str::to_string),
             },
-            all_or_none: config.sink.all_or_none,
-            strict_deletes: config.sink.strict_deletes,
-            tolerate_api_errors: config.behavior_on_api_errors != ApiErrorBehavior::Fail,
+            policy,
             retry_budget: config.request_max_retries_time,
             id_cache_max: config.sink.id_cache_max_entries,
             bulk: config.sink.bulk_threshold_records.is_some(),
@@ -353,8 +359,12 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
             backoff_max: config.sink.retry_backoff_max,
         },
         client.clone(),
-        schema_cache.clone(),
-        governor_addr.clone(),
+        schemas,
+        Permits {
+            acquire: governor_addr.clone().recipient(),
+            release: governor_addr.clone().recipient(),
+            spent: governor_addr.clone().recipient(),
+        },
     )
     .start();
     let sequencer = Sequencer::new(
@@ -369,34 +379,37 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
                 (config.sink.max_buffered_records / 2).min(MAX_BULK_BATCH)
             }),
         },
-        writer,
-        tracker.clone(),
-        halt.clone(),
-        reporter.clone(),
+        SequencerTargets {
+            writer: writer.recipient(),
+            tracker: tracker.clone().recipient(),
+            halt: halt.clone().recipient(),
+            reporter: reporter.clone().recipient(),
+        },
         in_flight.clone(),
     )
     .start();
     let decoder_arbiter = Arbiter::new();
     let decoder = {
-        let (config, sequencer, reporter, halt, tracker) = (
-            config.clone(),
-            sequencer.clone(),
-            reporter.clone(),
-            halt.clone(),
-            tracker.clone(),
-        );
+        let config = config.clone();
+        let targets = DecoderTargets {
+            sequencer: sequencer.clone().recipient(),
+            reporter: reporter.clone().recipient(),
+            halt: halt.clone().recipient(),
+            tracker: tracker.clone().recipient(),
+        };
         Decoder::start_in_arbiter(&decoder_arbiter.handle(), move |_| {
-            Decoder::new(config, sequencer, reporter, halt, tracker)
+            Decoder::new(config, policy, targets)
         })
     };
     let reader_arbiter = Arbiter::new();
     let reader = {
-        let (consumer, gate, tracker, sequencer) = (
-            consumer.clone(),
-            in_flight.clone(),
-            tracker.clone(),
-            sequencer.clone(),
-        );
+        let (consumer, gate) = (consumer.clone(), in_flight.clone());
+        let targets = ReaderTargets {
+            tracker: tracker.clone().recipient(),
+            decoder: decoder.recipient(),
+            bulk_mode: sequencer.clone().recipient(),
+            idle: sequencer.clone().recipient(),
+        };
         let settings = ReaderSettings {
             connector: name.clone(),
             max_batch: 1000,
@@ -405,14 +418,16 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
             read_header_keys: config.transforms.needs_header_keys(),
         };
         PartitionReader::start_in_arbiter(&reader_arbiter.handle(), move |_| {
-            PartitionReader::new(settings, consumer, gate, tracker, decoder, sequencer)
+            PartitionReader::new(settings, consumer, gate, targets)
         })
     };
-    halt.do_send(ConnectHalt(HaltTargets {
-        reader: reader.clone(),
-        sequencer: sequencer.clone(),
-        tracker: tracker.clone(),
-    }));
+    let drain = DrainTargets {
+        stop_intake: reader.clone().recipient(),
+        drain: sequencer.clone().recipient(),
+        commit: tracker.clone().recipient(),
+        timeout: drain_timeout,
+    };
+    halt.do_send(WireHalt(drain.clone()));
     status.set(State::Running, None);
     tracing::info!(connector = %name, task = spec.task_id, "task running");
     Ok(RunningTask {
@@ -426,7 +441,7 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
         in_flight,
         arbiters: vec![decoder_arbiter, reader_arbiter],
         status,
-        drain_timeout,
+        drain,
     })
 }
 
@@ -440,14 +455,7 @@ impl RunningTask {
         let status = self.status.clone();
         async move {
             let _ = reader.send(SetPaused(paused)).await;
-            status.set(
-                if paused {
-                    State::Paused
-                } else {
-                    State::Running
-                },
-                None,
-            );
+            status.set_operator_paused(paused);
         }
     }
 
@@ -464,13 +472,7 @@ impl RunningTask {
     /// commit synchronously, then stop the actors; the consumer leaves the group when
     /// the last of them lets go of it.
     pub async fn stop(self) {
-        let _ = self.reader.send(StopIntake).await;
-        let _ = tokio::time::timeout(
-            self.drain_timeout,
-            self.sequencer.send(Drain { halt_held: false }),
-        )
-        .await;
-        let _ = self.tracker.send(CommitNow).await;
+        self.drain.drain_and_commit(false).await;
         // Whatever is still counted will never be acknowledged; the consumer's close
         // must not wait for it.
         self.in_flight.clear_all();

@@ -8,7 +8,7 @@
 //! an [`AuthError`] carries only Salesforce's `error` and `error_description`.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -16,9 +16,10 @@ use openssl::pkcs12::Pkcs12;
 use openssl::pkey::{PKey, Private};
 use serde::{Deserialize, Serialize};
 
-use super::collections::ApiError;
-use super::outcome::{Backoff, RetryBudget};
-use super::secret::Secret;
+use super::retry::{decide_login, Action, Backoff, Retries};
+use super::wire::describe_transport_error;
+use super::wire::AuthError;
+use crate::config::Secret;
 
 /// The JWT bearer grant type name.
 const JWT_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -176,83 +177,6 @@ pub struct Session {
     pub instance_url: String,
 }
 
-/// Why a login failed. Never contains a secret.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum AuthError {
-    /// Salesforce refused the credentials; retrying will not help.
-    #[error("Salesforce login refused (HTTP {status}): {error}: {description}")]
-    Rejected {
-        /// HTTP status.
-        status: u16,
-        /// OAuth `error`, e.g. `invalid_grant`.
-        error: String,
-        /// OAuth `error_description`, e.g. `authentication failure`.
-        description: String,
-    },
-    /// Transient failures until the retry budget ran out.
-    #[error(
-        "Salesforce login still failing after {attempts} attempts within the retry budget: {last}"
-    )]
-    Unavailable {
-        /// Attempts made.
-        attempts: u32,
-        /// The last failure.
-        last: String,
-    },
-    /// The token endpoint answered 200 with something that is not a token response.
-    #[error("Salesforce login answered with an unreadable token response: {0}")]
-    BadResponse(String),
-    /// The JWT key could not be loaded.
-    #[error("cannot load the JWT key from {path}: {reason}")]
-    Key {
-        /// The keystore path.
-        path: PathBuf,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// A Java KeyStore, which Rust cannot read.
-    #[error(
-        "{path} is a Java KeyStore (JKS/JCEKS), which is not supported; convert it to PKCS#12 with \
-         `keytool -importkeystore -srckeystore {path} -destkeystore key.p12 -deststoretype PKCS12` \
-         and point salesforce.jwt.keystore.path at key.p12"
-    )]
-    JavaKeyStore {
-        /// The keystore path.
-        path: PathBuf,
-    },
-    /// Signing the assertion failed.
-    #[error("cannot sign the JWT assertion: {0}")]
-    Sign(String),
-    /// The login URL is not usable.
-    #[error("invalid login URL {0}")]
-    BadUrl(String),
-}
-
-impl AuthError {
-    /// True when retrying later cannot help (everything except [`AuthError::Unavailable`]).
-    pub fn is_permanent(&self) -> bool {
-        !matches!(self, AuthError::Unavailable { .. })
-    }
-
-    /// The error as a Salesforce-style error item, for reporting.
-    pub fn as_api_error(&self) -> ApiError {
-        match self {
-            AuthError::Rejected {
-                error, description, ..
-            } => ApiError {
-                status_code: error.clone(),
-                message: description.clone(),
-                fields: vec![],
-            },
-            other => ApiError {
-                status_code: "LOGIN_FAILED".into(),
-                message: other.to_string(),
-                fields: vec![],
-            },
-        }
-    }
-}
-
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: String,
@@ -289,32 +213,29 @@ pub async fn login_with_backoff(
     login_url: &str,
     creds: &Credentials,
     retry_budget: Duration,
-    mut backoff: Backoff,
+    backoff: Backoff,
 ) -> Result<Session, AuthError> {
     let base = login_url.trim_end_matches('/');
     if url::Url::parse(base).is_err() {
         return Err(AuthError::BadUrl(base.to_string()));
     }
     let token_url = format!("{base}/services/oauth2/token");
-    let budget = RetryBudget::new(retry_budget);
-    let mut attempts = 0u32;
+    let mut retries = Retries::new(retry_budget, backoff);
     loop {
-        attempts += 1;
         // A fresh assertion each time: an old one may have expired while we waited.
         let form = token_form(creds, base)?;
-        match try_once(http, &token_url, &form).await {
+        let reason = match try_once(http, &token_url, &form).await {
             Ok(session) => return Ok(session),
+            Err(Attempt::Retry(reason)) => reason,
             Err(Attempt::Final(e)) => return Err(e),
-            Err(Attempt::Retry(reason)) => {
-                let Some(delay) = budget.allow(backoff.next_delay()) else {
-                    return Err(AuthError::Unavailable {
-                        attempts,
-                        last: reason,
-                    });
-                };
-                tracing::warn!(attempt = attempts, reason = %reason, "Salesforce login failed; retrying");
-                tokio::time::sleep(delay).await;
-            }
+        };
+        let attempts = retries.attempts() + 1;
+        tracing::warn!(attempt = attempts, reason = %reason, "Salesforce login failed");
+        if !retries.wait().await {
+            return Err(AuthError::Unavailable {
+                attempts,
+                last: reason,
+            });
         }
     }
 }
@@ -377,12 +298,12 @@ async fn try_once(
     let response = match http.post(token_url).form(form).send().await {
         Ok(r) => r,
         // reqwest's error text names the URL and the cause, never the form body.
-        Err(e) => return Err(Attempt::Retry(super::client::describe_transport_error(&e))),
+        Err(e) => return Err(judge(None, "", &describe_transport_error(&e))),
     };
     let status = response.status().as_u16();
     let body = match response.bytes().await {
         Ok(b) => b,
-        Err(e) => return Err(Attempt::Retry(super::client::describe_transport_error(&e))),
+        Err(e) => return Err(judge(None, "", &describe_transport_error(&e))),
     };
     if status == 200 {
         let token: TokenResponse = serde_json::from_slice(&body)
@@ -392,21 +313,32 @@ async fn try_once(
             instance_url: token.instance_url.trim_end_matches('/').to_string(),
         });
     }
-    if status >= 500 {
-        return Err(Attempt::Retry(format!("HTTP {status}")));
-    }
     let parsed: TokenError = serde_json::from_slice(&body).unwrap_or(TokenError {
         error: format!("http_{status}"),
         error_description: String::from_utf8_lossy(body.get(..200).unwrap_or(&body)).into_owned(),
     });
-    if parsed.error == "rate_limit_exceeded" || status == 429 {
-        return Err(Attempt::Retry(format!("HTTP {status} {}", parsed.error)));
+    Err(
+        match judge(Some(status), &parsed.error, &parsed.error_description) {
+            Attempt::Final(_) => Attempt::Final(AuthError::Rejected {
+                status,
+                error: parsed.error,
+                description: parsed.error_description,
+            }),
+            retry => retry,
+        },
+    )
+}
+
+/// One failed attempt, as `retry.rs` reads it.
+fn judge(status: Option<u16>, oauth_error: &str, description: &str) -> Attempt {
+    match decide_login(status, oauth_error, description) {
+        Action::Retry { reason } => Attempt::Retry(reason),
+        _ => Attempt::Final(AuthError::Rejected {
+            status: status.unwrap_or(0),
+            error: oauth_error.to_string(),
+            description: description.to_string(),
+        }),
     }
-    Err(Attempt::Final(AuthError::Rejected {
-        status,
-        error: parsed.error,
-        description: parsed.error_description,
-    }))
 }
 
 #[cfg(test)]

@@ -21,14 +21,12 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
-use super::client::{ApiRequest, ApiResponse, CallError, Endpoint, SalesforceClient};
-use super::collections::{ApiError, RecordResult};
-use super::outcome::{classify_call, Backoff, CallOutcome};
+use super::client::{ApiRequest, ApiResponse, SalesforceClient};
+use super::retry::{decide_call, Action, Backoff, Call, Policy, Retries};
+use super::wire::{
+    ApiError, CallError, Endpoint, RecordResult, RESULT_MISSING_CODE, UNPROCESSED_CODE,
+};
 
-/// Error code given to rows that Salesforce left unprocessed (job failed or aborted).
-pub const UNPROCESSED_CODE: &str = "BULK_UNPROCESSED";
-/// Error code given to rows that appear in no result file.
-pub const RESULT_MISSING_CODE: &str = "BULK_RESULT_MISSING";
 /// What Bulk reads as "set this field to null".
 const CSV_NULL: &str = "#N/A";
 /// Largest CSV sent in one job: Salesforce takes 150 MB after base64, i.e. 100 MB raw.
@@ -440,20 +438,18 @@ impl SalesforceClient {
         request: &ApiRequest,
         opts: &BulkOptions,
     ) -> Result<ApiResponse, CallError> {
-        let deadline = Instant::now() + opts.timeout;
-        let mut backoff =
-            Backoff::with_rng(opts.poll_initial, opts.poll_max, StdRng::from_entropy());
+        let backoff = Backoff::with_rng(opts.poll_initial, opts.poll_max, StdRng::from_entropy());
+        let mut retries = Retries::new(opts.timeout, backoff);
         loop {
-            match self.execute(request).await {
-                Err(e)
-                    if matches!(classify_call(&e), CallOutcome::Transient(_))
-                        && Instant::now() < deadline =>
-                {
-                    tracing::debug!("reading a Bulk API job failed, reading again: {e}");
-                    let wait = deadline.saturating_duration_since(Instant::now());
-                    tokio::time::sleep(backoff.next_delay().min(wait)).await;
+            let e = match self.execute(request).await {
+                Ok(response) => return Ok(response),
+                Err(e) => e,
+            };
+            match decide_call(&Policy::default(), Call::Read, &e) {
+                Action::Retry { reason } if retries.wait().await => {
+                    tracing::debug!("reading a Bulk API job failed ({reason}), read again");
                 }
-                answer => return answer,
+                _ => return Err(e),
             }
         }
     }
@@ -544,7 +540,7 @@ pub(crate) fn read_result_files(
         &mut positions,
         &mut results,
         |_, _| {
-            retryable(
+            RecordResult::failed(
                 UNPROCESSED_CODE,
                 "Salesforce did not process this row (the job failed or was aborted)",
             )
@@ -555,26 +551,13 @@ pub(crate) fn read_result_files(
         .into_iter()
         .map(|r| {
             r.unwrap_or_else(|| {
-                retryable(
+                RecordResult::failed(
                     RESULT_MISSING_CODE,
                     "the Bulk API job reported nothing about this row",
                 )
             })
         })
         .collect())
-}
-
-fn retryable(code: &str, message: &str) -> RecordResult {
-    RecordResult {
-        id: None,
-        success: false,
-        created: None,
-        errors: vec![ApiError {
-            status_code: code.into(),
-            message: message.into(),
-            fields: Vec::new(),
-        }],
-    }
 }
 
 fn parse_job(body: &[u8]) -> Result<JobInfo, CallError> {
@@ -585,7 +568,15 @@ fn parse_job(body: &[u8]) -> Result<JobInfo, CallError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::salesforce::outcome::{classify_record, RecordOp, RecordOutcome};
+    use crate::salesforce::retry::{decide_record, RecordOp};
+
+    /// `behavior.on.api.errors=ignore`: a permanent row error comes back as a reject.
+    const SKIP: Policy = Policy {
+        strict_deletes: false,
+        skip_api_errors: true,
+        tolerate_bad_records: false,
+        all_or_none: false,
+    };
     use crate::salesforce::test_org::TestOrg;
     use axum::extract::{Path, State};
     use axum::http::StatusCode;
@@ -812,12 +803,14 @@ mod tests {
         assert!(!r[1].success);
         assert_eq!(r[1].errors[0].status_code, "REQUIRED_FIELD_MISSING");
         assert!(matches!(
-            classify_record(RecordOp::Upsert, &r[1], false),
-            RecordOutcome::Permanent { .. }
+            decide_record(&SKIP, RecordOp::Upsert, &r[1]),
+            Action::Reject(_)
         ));
         assert_eq!(
-            classify_record(RecordOp::Upsert, &r[2], false),
-            RecordOutcome::Retry(UNPROCESSED_CODE.into())
+            decide_record(&SKIP, RecordOp::Upsert, &r[2]),
+            Action::Retry {
+                reason: UNPROCESSED_CODE.into()
+            }
         );
     }
 
@@ -861,8 +854,10 @@ mod tests {
         assert_eq!(report.state, "Aborted");
         for r in &report.results {
             assert_eq!(
-                classify_record(RecordOp::Update, r, false),
-                RecordOutcome::Retry(UNPROCESSED_CODE.into())
+                decide_record(&SKIP, RecordOp::Update, r),
+                Action::Retry {
+                    reason: UNPROCESSED_CODE.into()
+                }
             );
         }
         assert_eq!(

@@ -19,10 +19,10 @@ use serde::Deserialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::auth::{self, AuthError, Credentials, Session};
-use super::collections::ApiError;
-use super::outcome::{classify_call, Backoff, CallOutcome, RetryBudget};
-use super::secret::Secret;
+use super::auth::{self, Credentials, Session};
+use super::retry::{decide_call, Action, Backoff, Call, Policy, Retries};
+use super::wire::{describe_transport_error, ApiError, AuthError, CallError, Endpoint};
+use crate::config::Secret;
 
 /// Longest part of an unexpected response body kept in an error.
 const BODY_SNIPPET: usize = 500;
@@ -133,49 +133,6 @@ impl ApiUsage {
     }
 }
 
-/// The kind of REST call, a low-cardinality metrics label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Endpoint {
-    /// `GET /services/data/`
-    Versions,
-    /// `GET /sobjects/{T}/describe`
-    Describe,
-    /// `POST /composite/sobjects`
-    CollectionsCreate,
-    /// `PATCH /composite/sobjects`
-    CollectionsUpdate,
-    /// `PATCH /composite/sobjects/{T}/{field}`
-    CollectionsUpsert,
-    /// `DELETE /composite/sobjects`
-    CollectionsDelete,
-    /// `GET /composite/sobjects/{T}`
-    CollectionsRetrieve,
-    /// `GET /query`
-    Query,
-    /// `GET /limits`
-    Limits,
-    /// `/jobs/ingest` (all Bulk API 2.0 calls)
-    BulkIngest,
-}
-
-impl Endpoint {
-    /// The label value.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Endpoint::Versions => "versions",
-            Endpoint::Describe => "describe",
-            Endpoint::CollectionsCreate => "collections_create",
-            Endpoint::CollectionsUpdate => "collections_update",
-            Endpoint::CollectionsUpsert => "collections_upsert",
-            Endpoint::CollectionsDelete => "collections_delete",
-            Endpoint::CollectionsRetrieve => "collections_retrieve",
-            Endpoint::Query => "query",
-            Endpoint::Limits => "limits",
-            Endpoint::BulkIngest => "bulk_ingest",
-        }
-    }
-}
-
 /// One finished HTTP call, as the observer sees it.
 #[derive(Debug, Clone)]
 pub struct CallEvent {
@@ -193,99 +150,6 @@ pub trait CallObserver: Send + Sync {
     fn on_call(&self, event: &CallEvent);
     /// Called once per login (the first and every re-login).
     fn on_login(&self, _succeeded: bool) {}
-}
-
-/// Why a REST call failed. See `outcome::classify_call` for what each means.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum CallError {
-    /// No response within `connection.timeout`.
-    #[error("{endpoint}: request timed out: {message}")]
-    Timeout {
-        /// Endpoint label.
-        endpoint: &'static str,
-        /// Transport detail.
-        message: String,
-    },
-    /// Could not connect.
-    #[error("{endpoint}: cannot connect: {message}")]
-    Connect {
-        /// Endpoint label.
-        endpoint: &'static str,
-        /// Transport detail.
-        message: String,
-    },
-    /// The connection broke (reset, truncated body, ...).
-    #[error("{endpoint}: transport error: {message}")]
-    Transport {
-        /// Endpoint label.
-        endpoint: &'static str,
-        /// Transport detail.
-        message: String,
-    },
-    /// Salesforce answered with an error status.
-    #[error("{endpoint}: HTTP {status}{}", summarize(errors, body))]
-    Http {
-        /// Endpoint label.
-        endpoint: &'static str,
-        /// HTTP status.
-        status: u16,
-        /// The error items from the body (empty when it was not Salesforce JSON).
-        errors: Vec<ApiError>,
-        /// The start of the body, for errors that are not Salesforce JSON.
-        body: String,
-    },
-    /// Logging in again after a 401 failed.
-    #[error("{endpoint}: logging in again failed: {source}")]
-    Login {
-        /// Endpoint label.
-        endpoint: &'static str,
-        /// The login failure.
-        source: AuthError,
-    },
-    /// A 2xx answer whose body does not have the expected shape.
-    #[error("{endpoint}: unexpected response: {message}")]
-    Decode {
-        /// Endpoint label.
-        endpoint: &'static str,
-        /// What did not match.
-        message: String,
-    },
-    /// A request the client refuses to send (a programming error upstream).
-    #[error("invalid request: {0}")]
-    InvalidRequest(String),
-}
-
-fn summarize(errors: &[ApiError], body: &str) -> String {
-    match errors.first() {
-        Some(e) => format!(" {}: {}", e.status_code, e.message),
-        None if body.is_empty() => String::new(),
-        None => format!(": {body}"),
-    }
-}
-
-impl CallError {
-    /// The Salesforce error items, when the call got an error body.
-    pub fn api_errors(&self) -> &[ApiError] {
-        match self {
-            CallError::Http { errors, .. } => errors,
-            _ => &[],
-        }
-    }
-
-    /// The HTTP status, when a response came.
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            CallError::Http { status, .. } => Some(*status),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn decode(endpoint: Endpoint, message: impl fmt::Display) -> CallError {
-        CallError::Decode {
-            endpoint: endpoint.as_str(),
-            message: message.to_string(),
-        }
-    }
 }
 
 /// Why [`SalesforceClient::connect`] failed.
@@ -447,18 +311,17 @@ impl SalesforceClient {
     /// (it is part of starting up, like the login).
     async fn latest_version(&self, budget: Duration) -> Result<String, ClientError> {
         let request = ApiRequest::new(Endpoint::Versions, Method::GET, "/services/data/");
-        let budget = RetryBudget::new(budget);
-        let mut backoff = Backoff::new();
+        let mut retries = Retries::new(budget, Backoff::new());
         let response = loop {
-            match self.execute(&request).await {
+            let e = match self.execute(&request).await {
                 Ok(r) => break r,
-                Err(e) => match (classify_call(&e), budget.allow(backoff.next_delay())) {
-                    (CallOutcome::Transient(reason), Some(delay)) => {
-                        tracing::warn!(reason = %reason, "cannot read the API versions; retrying");
-                        tokio::time::sleep(delay).await;
-                    }
-                    _ => return Err(ClientError::Versions(e)),
-                },
+                Err(e) => e,
+            };
+            match decide_call(&Policy::default(), Call::Read, &e) {
+                Action::Retry { reason } if retries.wait().await => {
+                    tracing::warn!(reason = %reason, "cannot read the API versions; retried");
+                }
+                _ => return Err(ClientError::Versions(e)),
             }
         };
         let versions: Vec<VersionEntry> = serde_json::from_slice(&response.body)
@@ -695,19 +558,6 @@ fn transport_error(endpoint: Endpoint, e: &reqwest::Error) -> CallError {
     } else {
         CallError::Transport { endpoint, message }
     }
-}
-
-/// A transport error with its causes ("connection refused" sits a few levels down).
-/// Tokens travel in headers and never appear here.
-pub(crate) fn describe_transport_error(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! External IDs to record Ids.
 //!
 //! Each write returns one [`RecordResult`] per input record, in request order, exactly
-//! as Salesforce reports them; what a result means is decided in `outcome.rs`.
+//! as Salesforce reports them; what a result means is decided in `retry.rs`.
 
 use std::collections::HashMap;
 
@@ -11,8 +11,9 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::client::{ApiRequest, CallError, Endpoint, SalesforceClient};
+use super::client::{ApiRequest, SalesforceClient};
 use super::request::collections_body;
+use super::wire::{CallError, Endpoint, RecordResult};
 
 /// Most records one sObject Collections call accepts.
 pub const MAX_COLLECTION_RECORDS: usize = 200;
@@ -20,60 +21,6 @@ pub const MAX_COLLECTION_RECORDS: usize = 200;
 const MAX_QUERY_URL_BYTES: usize = 12_000;
 /// Room reserved for the instance URL, the version path and `?q=`.
 const QUERY_URL_OVERHEAD: usize = 300;
-
-/// One error item of a record result (`statusCode`, `message`, `fields`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(from = "RawApiError", rename_all = "camelCase")]
-pub struct ApiError {
-    /// Salesforce status code, e.g. `REQUIRED_FIELD_MISSING`.
-    pub status_code: String,
-    /// Human-readable message.
-    pub message: String,
-    /// Fields named by the error.
-    pub fields: Vec<String>,
-}
-
-/// The wire shape: collections say `statusCode`, single-record REST says `errorCode`,
-/// and `fields` may be missing or null.
-#[derive(Deserialize)]
-struct RawApiError {
-    #[serde(default, rename = "statusCode", alias = "errorCode")]
-    status_code: String,
-    #[serde(default)]
-    message: String,
-    #[serde(default)]
-    fields: Option<Vec<String>>,
-}
-
-impl From<RawApiError> for ApiError {
-    fn from(raw: RawApiError) -> Self {
-        ApiError {
-            status_code: raw.status_code,
-            message: raw.message,
-            fields: raw.fields.unwrap_or_default(),
-        }
-    }
-}
-
-/// Salesforce's verdict on one record of a batch.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct RecordResult {
-    /// The target record Id (absent or null on failure).
-    #[serde(default)]
-    pub id: Option<String>,
-    /// Whether the record was written.
-    pub success: bool,
-    /// Upserts and Bulk say whether a row was created.
-    #[serde(default)]
-    pub created: Option<bool>,
-    /// Why it was not written.
-    #[serde(default, deserialize_with = "null_as_empty")]
-    pub errors: Vec<ApiError>,
-}
-
-fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ApiError>, D::Error> {
-    Ok(Option::<Vec<ApiError>>::deserialize(d)?.unwrap_or_default())
-}
 
 #[derive(Deserialize)]
 struct QueryPage {
@@ -356,165 +303,6 @@ impl SalesforceClient {
     }
 }
 
-/// Where each input record of a by-External-ID call goes: to the org (by the Id the
-/// External ID resolved to), or straight to a result without a call.
-enum Resolved {
-    Send(String),
-    Answer(RecordResult),
-}
-
-fn failure(code: &str, message: String) -> RecordResult {
-    RecordResult {
-        id: None,
-        success: false,
-        created: None,
-        errors: vec![ApiError {
-            status_code: code.to_string(),
-            message,
-            fields: Vec::new(),
-        }],
-    }
-}
-
-/// The value of `field` in a record body, matched case-insensitively.
-fn external_value<'a>(record: &'a Map<String, Value>, field: &str) -> Option<&'a str> {
-    record
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(field))
-        .and_then(|(_, v)| v.as_str())
-        .filter(|v| !v.is_empty())
-}
-
-impl SalesforceClient {
-    /// Resolves External ID values to Ids and decides, per input, whether it is sent.
-    /// Missing rows get `NOT_FOUND`; with `all_or_none` one miss rolls back the rest,
-    /// as Salesforce would.
-    async fn resolve_external_ids(
-        &self,
-        sobject: &str,
-        field: &str,
-        values: &[Option<&str>],
-        all_or_none: bool,
-    ) -> Result<Vec<Resolved>, CallError> {
-        let wanted: Vec<String> = values.iter().flatten().map(|v| v.to_string()).collect();
-        let ids = self
-            .find_ids_by_external_id(sobject, field, &wanted)
-            .await?;
-        let mut plan: Vec<Resolved> = values
-            .iter()
-            .map(|value| match value {
-                None => Resolved::Answer(failure(
-                    "MISSING_ARGUMENT",
-                    format!("the record carries no value for the External ID field {field}"),
-                )),
-                Some(v) => match ids.get(*v) {
-                    Some(id) => Resolved::Send(id.clone()),
-                    None => Resolved::Answer(failure(
-                        "NOT_FOUND",
-                        format!("no {sobject} row has {field} = {v}"),
-                    )),
-                },
-            })
-            .collect();
-        if all_or_none && plan.iter().any(|p| matches!(p, Resolved::Answer(_))) {
-            for p in plan.iter_mut() {
-                if matches!(p, Resolved::Send(_)) {
-                    *p = Resolved::Answer(failure(
-                        "ALL_OR_NONE_OPERATION_ROLLED_BACK",
-                        "Record rolled back because not all records were valid and the request was using AllOrNone header".into(),
-                    ));
-                }
-            }
-        }
-        Ok(plan)
-    }
-
-    /// Updates rows addressed by External ID without ever creating one: the values
-    /// are resolved to Ids with SOQL and the rows are updated by Id, so a row deleted
-    /// meanwhile fails with `ENTITY_IS_DELETED` instead of being re-created by an
-    /// upsert. Bodies are those built for `WriteKind::UpsertByExternalId` (they carry
-    /// the field); rows with no match get `NOT_FOUND`. Costs one query call (more for
-    /// very long values) plus one update call.
-    pub async fn update_by_external_id(
-        &self,
-        sobject: &str,
-        field: &str,
-        records: &[Map<String, Value>],
-        all_or_none: bool,
-    ) -> Result<Vec<RecordResult>, CallError> {
-        check_batch(records.len())?;
-        let values: Vec<Option<&str>> = records.iter().map(|r| external_value(r, field)).collect();
-        let plan = self
-            .resolve_external_ids(sobject, field, &values, all_or_none)
-            .await?;
-        let mut bodies = Vec::new();
-        for (record, step) in records.iter().zip(&plan) {
-            if let Resolved::Send(id) = step {
-                let mut body = Map::with_capacity(record.len() + 1);
-                if let Some(attributes) = record.get("attributes") {
-                    body.insert("attributes".into(), attributes.clone());
-                }
-                body.insert("id".into(), Value::String(id.clone()));
-                for (k, v) in record {
-                    // The External ID already holds this value; `id` addresses the row.
-                    if k != "attributes" && !k.eq_ignore_ascii_case(field) {
-                        body.insert(k.clone(), v.clone());
-                    }
-                }
-                bodies.push(body);
-            }
-        }
-        let sent = self.update(&bodies, all_or_none).await?;
-        Ok(merge(plan, sent))
-    }
-
-    /// Deletes rows addressed by External ID: resolves the values to Ids, deletes
-    /// those, and answers `NOT_FOUND` for values with no row (which
-    /// `outcome::classify_record` counts as already gone unless deletes are strict).
-    pub async fn delete_by_external_id(
-        &self,
-        sobject: &str,
-        field: &str,
-        values: &[String],
-        all_or_none: bool,
-    ) -> Result<Vec<RecordResult>, CallError> {
-        check_batch(values.len())?;
-        let values: Vec<Option<&str>> = values
-            .iter()
-            .map(|v| Some(v.as_str()).filter(|v| !v.is_empty()))
-            .collect();
-        let plan = self
-            .resolve_external_ids(sobject, field, &values, all_or_none)
-            .await?;
-        let ids: Vec<String> = plan
-            .iter()
-            .filter_map(|p| match p {
-                Resolved::Send(id) => Some(id.clone()),
-                Resolved::Answer(_) => None,
-            })
-            .collect();
-        let sent = self.delete(&ids, all_or_none).await?;
-        Ok(merge(plan, sent))
-    }
-}
-
-/// Puts the results of the records that were sent back between the ones answered
-/// without a call, in input order.
-fn merge(plan: Vec<Resolved>, sent: Vec<RecordResult>) -> Vec<RecordResult> {
-    let mut sent = sent.into_iter();
-    plan.into_iter()
-        .map(|p| match p {
-            Resolved::Answer(r) => r,
-            Resolved::Send(_) => sent.next().unwrap_or_else(|| {
-                failure(
-                    "UNKNOWN_ERROR",
-                    "Salesforce returned fewer results than records".into(),
-                )
-            }),
-        })
-        .collect()
-}
-
 pub(crate) fn parse_results(
     endpoint: Endpoint,
     body: &[u8],
@@ -535,6 +323,7 @@ pub(crate) fn parse_results(
 mod tests {
     use super::*;
     use crate::salesforce::test_org::TestOrg;
+    use crate::salesforce::wire::ApiError;
     use axum::body::Bytes;
     use axum::extract::{Path, Query, RawQuery};
     use axum::http::StatusCode;
@@ -699,118 +488,12 @@ mod tests {
         let r = client.delete(&ids, false).await.unwrap();
         assert_eq!(r[1].errors[0].status_code, "ENTITY_IS_DELETED");
         let err = client.delete(&ids, true).await.unwrap_err();
+        let policy = crate::salesforce::retry::Policy::default();
+        let call = crate::salesforce::retry::Call::Write { records: 2 };
         assert!(matches!(
-            crate::salesforce::outcome::classify_call(&err),
-            crate::salesforce::outcome::CallOutcome::Transient(_)
+            crate::salesforce::retry::decide_call(&policy, call, &err),
+            crate::salesforce::retry::Action::Retry { .. }
         ));
-    }
-
-    /// An org holding two Leads by External ID: `src-1` → `00QA`, `src-2` → `00QB`.
-    fn resolving_router(
-        updates: Arc<Mutex<Vec<Value>>>,
-        deletes: Arc<Mutex<Vec<String>>>,
-    ) -> axum::Router {
-        axum::Router::new()
-            .route(
-                "/services/data/v61.0/query",
-                get(|| async {
-                    axum::Json(json!({"done": true, "totalSize": 2, "records": [
-                        {"Id": "00QA", "CustomId__c": "src-1"}, {"Id": "00QB", "CustomId__c": "src-2"}]}))
-                }),
-            )
-            .route(
-                "/services/data/v61.0/composite/sobjects",
-                patch(move |body: Bytes| {
-                    let u = updates.clone();
-                    async move {
-                        let v: Value = serde_json::from_slice(&body).unwrap();
-                        let results: Vec<Value> = v["records"]
-                            .as_array()
-                            .unwrap()
-                            .iter()
-                            .map(|r| json!({"id": r["id"], "success": true, "errors": []}))
-                            .collect();
-                        u.lock().unwrap().push(v);
-                        axum::Json(results)
-                    }
-                })
-                .delete(move |RawQuery(q): RawQuery| {
-                    let d = deletes.clone();
-                    async move {
-                        let q = q.unwrap_or_default();
-                        d.lock().unwrap().push(q.clone());
-                        let ids = q.trim_start_matches("ids=").split('&').next().unwrap_or("").to_string();
-                        let results: Vec<Value> =
-                            ids.split(',').map(|id| json!({"id": id, "success": true, "errors": []})).collect();
-                        axum::Json(results)
-                    }
-                }),
-            )
-    }
-
-    #[tokio::test]
-    async fn update_by_external_id_updates_existing_rows_by_id_and_never_creates() {
-        let updates = Arc::new(Mutex::new(Vec::new()));
-        let org = TestOrg::start(resolving_router(updates.clone(), Arc::default())).await;
-        let client = SalesforceClient::connect(org.options()).await.unwrap();
-        let body = |ext: &str, name: &str| {
-            json!({"attributes": {"type": "Lead"}, "CustomId__c": ext, "LastName": name})
-                .as_object()
-                .unwrap()
-                .clone()
-        };
-        let records = [body("src-1", "a"), body("src-9", "b"), body("src-2", "c")];
-        let r = client
-            .update_by_external_id("Lead", "CustomId__c", &records, false)
-            .await
-            .unwrap();
-        assert_eq!(r[0].id.as_deref(), Some("00QA"));
-        assert_eq!(r[1].errors[0].status_code, "NOT_FOUND");
-        assert_eq!(r[2].id.as_deref(), Some("00QB"));
-        let sent = updates.lock().unwrap()[0].clone();
-        assert_eq!(sent["records"].as_array().unwrap().len(), 2);
-        assert_eq!(
-            sent["records"][0],
-            json!({"attributes": {"type": "Lead"}, "id": "00QA", "LastName": "a"})
-        );
-
-        let all = client
-            .update_by_external_id("Lead", "CustomId__c", &records, true)
-            .await
-            .unwrap();
-        assert!(all.iter().all(|r| !r.success));
-        assert_eq!(
-            all[0].errors[0].status_code,
-            "ALL_OR_NONE_OPERATION_ROLLED_BACK"
-        );
-        assert_eq!(
-            updates.lock().unwrap().len(),
-            1,
-            "nothing sent when all-or-none already failed"
-        );
-    }
-
-    #[tokio::test]
-    async fn delete_by_external_id_deletes_found_rows_and_reports_absent_ones_as_not_found() {
-        let deletes = Arc::new(Mutex::new(Vec::new()));
-        let org = TestOrg::start(resolving_router(Arc::default(), deletes.clone())).await;
-        let client = SalesforceClient::connect(org.options()).await.unwrap();
-        let values = vec!["src-9".to_string(), "src-2".to_string()];
-        let r = client
-            .delete_by_external_id("Lead", "CustomId__c", &values, false)
-            .await
-            .unwrap();
-        assert_eq!(r[0].errors[0].status_code, "NOT_FOUND");
-        assert_eq!(
-            crate::salesforce::outcome::classify_record(
-                crate::salesforce::outcome::RecordOp::Delete,
-                &r[0],
-                false
-            ),
-            crate::salesforce::outcome::RecordOutcome::AlreadyGone
-        );
-        assert_eq!(r[1].id.as_deref(), Some("00QB"));
-        assert!(deletes.lock().unwrap()[0].starts_with("ids=00QB&"));
     }
 
     #[tokio::test]

@@ -13,7 +13,8 @@ use dashmap::DashMap;
 use reqwest::Method;
 use serde::Deserialize;
 
-use super::client::{ApiRequest, CallError, Endpoint, SalesforceClient};
+use super::client::{ApiRequest, SalesforceClient};
+use super::wire::{CallError, Endpoint};
 
 /// A field's Salesforce type (describe `type`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -14,7 +14,6 @@ use chrono::{DateTime, NaiveDate};
 use serde_json::{Map, Value};
 
 use super::describe::{FieldType, SObjectSchema};
-use super::outcome::RecordOp;
 use crate::record::{RecordCoords, SinkRecord};
 
 /// The concrete REST write that carries a record.
@@ -43,28 +42,6 @@ pub enum WriteKind {
         /// The External ID field.
         field: String,
     },
-}
-
-impl WriteKind {
-    /// The write for a logical operation (spec §4, §5). With a custom id field every
-    /// operation addresses rows by External ID: insert and upsert as an upsert (so a
-    /// replayed insert matches the row it created), update and delete through the Ids
-    /// the External ID resolves to. `None` for an upsert without a custom id field,
-    /// which configuration validation forbids.
-    pub fn for_op(op: RecordOp, custom_id_field: Option<&str>) -> Option<WriteKind> {
-        let ext = |f: &str| f.to_string();
-        match (op, custom_id_field) {
-            (RecordOp::Insert | RecordOp::Upsert, Some(f)) => {
-                Some(WriteKind::UpsertByExternalId { field: ext(f) })
-            }
-            (RecordOp::Update, Some(f)) => Some(WriteKind::UpdateByExternalId { field: ext(f) }),
-            (RecordOp::Delete, Some(f)) => Some(WriteKind::DeleteByExternalId { field: ext(f) }),
-            (RecordOp::Insert, None) => Some(WriteKind::Create),
-            (RecordOp::Update, None) => Some(WriteKind::UpdateById),
-            (RecordOp::Delete, None) => Some(WriteKind::DeleteById),
-            (RecordOp::Upsert, None) => None,
-        }
-    }
 }
 
 /// Which fields never go to Salesforce (from the connector configuration).
@@ -494,41 +471,6 @@ mod tests {
             json!("2024-03-05")
         );
         assert_eq!(coerce(&json!(""), &FieldType::Double), Value::Null);
-    }
-
-    #[test]
-    fn write_kind_follows_the_custom_id_setup() {
-        let f = || "CustomId__c".to_string();
-        assert_eq!(
-            WriteKind::for_op(RecordOp::Insert, None),
-            Some(WriteKind::Create)
-        );
-        assert_eq!(
-            WriteKind::for_op(RecordOp::Update, None),
-            Some(WriteKind::UpdateById)
-        );
-        assert_eq!(
-            WriteKind::for_op(RecordOp::Delete, None),
-            Some(WriteKind::DeleteById)
-        );
-        assert_eq!(WriteKind::for_op(RecordOp::Upsert, None), None);
-        let c = Some("CustomId__c");
-        assert_eq!(
-            WriteKind::for_op(RecordOp::Insert, c),
-            Some(WriteKind::UpsertByExternalId { field: f() })
-        );
-        assert_eq!(
-            WriteKind::for_op(RecordOp::Upsert, c),
-            Some(WriteKind::UpsertByExternalId { field: f() })
-        );
-        assert_eq!(
-            WriteKind::for_op(RecordOp::Update, c),
-            Some(WriteKind::UpdateByExternalId { field: f() })
-        );
-        assert_eq!(
-            WriteKind::for_op(RecordOp::Delete, c),
-            Some(WriteKind::DeleteByExternalId { field: f() })
-        );
     }
 
     #[test]

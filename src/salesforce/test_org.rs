@@ -13,7 +13,7 @@ use axum::{Json, Router};
 
 use super::auth::Credentials;
 use super::client::ClientOptions;
-use super::secret::Secret;
+use crate::config::Secret;
 
 /// A running test org.
 pub(crate) struct TestOrg {

@@ -1,0 +1,409 @@
+//! The writer against the simulated org, in-process: what lands in the org, and the
+//! action each change comes back with. Retry delays are a few milliseconds, so the
+//! retries are real but quick (the HTTP calls need real time, so the clock is not paused).
+
+use super::*;
+use crate::config::{Operation, Secret};
+use crate::pipeline::messages::{Change, WriteBatch};
+use crate::pipeline::plan::WriteGroup;
+use crate::salesforce::auth::Credentials;
+use crate::salesforce::client::ClientOptions;
+use crate::salesforce::retry::{Action, RETRIES_EXHAUSTED};
+use crate::sim::config::{
+    DEFAULT_CONSUMER_KEY, DEFAULT_CONSUMER_SECRET, DEFAULT_PASSWORD, DEFAULT_SECURITY_TOKEN,
+};
+use crate::sim::{FaultKind, FaultPlan, OrgConfig, ScriptedFault, SimAdmin, SimConfig, SimHandle};
+use actix::{Addr, Handler};
+use serde_json::json;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A governor that grants every permit and counts what the writer tells it.
+#[derive(Default)]
+struct FakeGovernor {
+    granted: Arc<AtomicUsize>,
+    released: Arc<AtomicUsize>,
+    spent: Arc<AtomicUsize>,
+}
+
+impl Actor for FakeGovernor {
+    type Context = Context<Self>;
+}
+
+impl Handler<Acquire> for FakeGovernor {
+    type Result = bool;
+    fn handle(&mut self, _: Acquire, _: &mut Context<Self>) -> bool {
+        self.granted.fetch_add(1, Ordering::SeqCst);
+        true
+    }
+}
+
+impl Handler<Release> for FakeGovernor {
+    type Result = ();
+    fn handle(&mut self, _: Release, _: &mut Context<Self>) {
+        self.released.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl Handler<AllocationSpent> for FakeGovernor {
+    type Result = ();
+    fn handle(&mut self, _: AllocationSpent, _: &mut Context<Self>) {
+        self.spent.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+struct Rig {
+    sim: SimHandle,
+    admin: SimAdmin,
+    writer: Addr<SObjectWriter>,
+    granted: Arc<AtomicUsize>,
+    released: Arc<AtomicUsize>,
+    spent: Arc<AtomicUsize>,
+}
+
+impl Rig {
+    /// A simulated org and a Lead writer, addressing rows by `CustomId__c` when
+    /// `custom_id`; `adjust` tunes the settings.
+    async fn start(custom_id: bool, adjust: impl FnOnce(&mut WriterSettings)) -> Rig {
+        let org = OrgConfig::named("w", SocketAddr::from(([127, 0, 0, 1], 0)));
+        let sim = crate::sim::start(SimConfig::single(org))
+            .await
+            .expect("simulator starts");
+        let url = sim.base_url("w").expect("org w");
+        let mut opts = ClientOptions::new(
+            url.clone(),
+            Credentials::Password {
+                username: "integration@org-w.example".into(),
+                password: Secret::new(DEFAULT_PASSWORD),
+                security_token: Some(Secret::new(DEFAULT_SECURITY_TOKEN)),
+                client_id: DEFAULT_CONSUMER_KEY.into(),
+                client_secret: Secret::new(DEFAULT_CONSUMER_SECRET),
+            },
+        );
+        opts.connection_timeout = Duration::from_secs(10);
+        let client = SalesforceClient::connect(opts).await.expect("login");
+        let field = custom_id.then(|| "CustomId__c".to_string());
+        let mut settings = WriterSettings {
+            connector: "writer-test".into(),
+            sobject: "Lead".into(),
+            custom_id_field: field.clone(),
+            rules: BodyRules {
+                ignore_fields: Default::default(),
+                ignore_reference_fields: false,
+                skip_relationship_fields: true,
+                custom_id_field: field,
+            },
+            policy: Policy::default(),
+            retry_budget: Duration::from_secs(10),
+            id_cache_max: 1000,
+            backoff_initial: Duration::from_millis(1),
+            backoff_max: Duration::from_millis(5),
+            bulk: false,
+        };
+        adjust(&mut settings);
+        let governor = FakeGovernor::default();
+        let (granted, released, spent) = (
+            governor.granted.clone(),
+            governor.released.clone(),
+            governor.spent.clone(),
+        );
+        let governor = governor.start();
+        let writer = SObjectWriter::new(
+            settings,
+            client,
+            Arc::new(DescribeCache::new()),
+            Permits {
+                acquire: governor.clone().recipient(),
+                release: governor.clone().recipient(),
+                spent: governor.recipient(),
+            },
+        )
+        .start();
+        Rig {
+            admin: SimAdmin::new(url),
+            sim,
+            writer,
+            granted,
+            released,
+            spent,
+        }
+    }
+
+    async fn write(&self, group: WriteGroup, changes: Vec<Change>) -> Vec<Action> {
+        let written = self
+            .writer
+            .send(WriteBatch { group, changes })
+            .await
+            .expect("writer answers");
+        written.outcomes
+    }
+
+    async fn leads(&self) -> Vec<crate::sim::admin_client::SimRow> {
+        self.admin.live_rows("Lead").await.expect("rows")
+    }
+
+    async fn faults(&self, scripts: Vec<ScriptedFault>) {
+        let plan = FaultPlan {
+            scripts,
+            ..FaultPlan::default()
+        };
+        self.admin.set_faults(&plan).await.expect("faults set");
+    }
+}
+
+fn change(
+    offset: i64,
+    operation: Operation,
+    group: WriteGroup,
+    id: &str,
+    fields: serde_json::Value,
+) -> Change {
+    let fields = fields.as_object().cloned().unwrap_or_default();
+    Change::lead(offset, Some(id), operation, group, fields)
+}
+
+fn lead(offset: i64, source_id: &str, last_name: &str) -> Change {
+    change(
+        offset,
+        Operation::Upsert,
+        WriteGroup::UpsertByExternalId,
+        source_id,
+        json!({"LastName": last_name, "Company": "Acme"}),
+    )
+}
+
+fn kinds(actions: &[Action]) -> Vec<&'static str> {
+    actions
+        .iter()
+        .map(|a| match a {
+            Action::Done { .. } => "done",
+            Action::AlreadyGone => "gone",
+            Action::RowMissing(_) => "missing",
+            Action::Reject(_) => "reject",
+            Action::Halt(_) => "halt",
+            Action::Retry { .. } | Action::Split | Action::PauseForBudget { .. } => "unsettled",
+        })
+        .collect()
+}
+
+const SRC: [&str; 3] = [
+    "00Q5e00000SrcAAAAA",
+    "00Q5e00000SrcBBAAA",
+    "00Q5e00000SrcCCAAA",
+];
+
+#[actix_rt::test]
+async fn upserts_land_once_and_a_replay_creates_nothing() {
+    let rig = Rig::start(true, |_| {}).await;
+    let batch = || {
+        (0..3)
+            .map(|i| lead(i, SRC[i as usize], "Doe"))
+            .collect::<Vec<_>>()
+    };
+    let first = rig.write(WriteGroup::UpsertByExternalId, batch()).await;
+    assert!(
+        first.iter().all(|a| matches!(
+            a,
+            Action::Done {
+                created: Some(true),
+                ..
+            }
+        )),
+        "{first:?}"
+    );
+    let replay = rig.write(WriteGroup::UpsertByExternalId, batch()).await;
+    assert!(
+        replay.iter().all(|a| matches!(
+            a,
+            Action::Done {
+                created: Some(false),
+                ..
+            }
+        )),
+        "{replay:?}"
+    );
+    let rows = rig.leads().await;
+    assert_eq!(rows.len(), 3);
+    for src in SRC {
+        assert!(
+            rows.iter().any(|r| r.str("CustomId__c") == Some(src)),
+            "{src}"
+        );
+    }
+    // Every call took a permit and gave it back.
+    assert_eq!(rig.granted.load(Ordering::SeqCst), 2);
+    assert_eq!(rig.released.load(Ordering::SeqCst), 2);
+    rig.sim.shutdown().await.unwrap();
+}
+
+#[actix_rt::test]
+async fn a_server_outage_is_retried_and_the_batch_still_lands() {
+    let rig = Rig::start(true, |_| {}).await;
+    rig.faults(vec![ScriptedFault {
+        endpoint: "collections".into(),
+        nth: 1,
+        times: 2,
+        fault: FaultKind::ServerUnavailable,
+    }])
+    .await;
+    let out = rig
+        .write(WriteGroup::UpsertByExternalId, vec![lead(0, SRC[0], "Doe")])
+        .await;
+    assert_eq!(kinds(&out), ["done"]);
+    assert_eq!(rig.leads().await.len(), 1);
+    assert_eq!(
+        rig.granted.load(Ordering::SeqCst),
+        3,
+        "two failed tries, one good"
+    );
+    rig.sim.shutdown().await.unwrap();
+}
+
+#[actix_rt::test]
+async fn an_outage_longer_than_the_budget_halts_with_retries_exhausted() {
+    let rig = Rig::start(true, |s| s.retry_budget = Duration::from_millis(50)).await;
+    rig.faults(vec![ScriptedFault {
+        endpoint: "collections".into(),
+        nth: 1,
+        times: 1_000_000,
+        fault: FaultKind::ServerUnavailable,
+    }])
+    .await;
+    let out = rig
+        .write(WriteGroup::UpsertByExternalId, vec![lead(0, SRC[0], "Doe")])
+        .await;
+    assert!(
+        matches!(&out[0], Action::Halt(c) if c.code == RETRIES_EXHAUSTED),
+        "{out:?}"
+    );
+    assert!(rig.leads().await.is_empty());
+    rig.sim.shutdown().await.unwrap();
+}
+
+#[actix_rt::test]
+async fn a_spent_daily_allocation_pauses_at_the_governor_and_the_batch_lands() {
+    let rig = Rig::start(true, |_| {}).await;
+    rig.faults(vec![ScriptedFault {
+        endpoint: "collections".into(),
+        nth: 1,
+        times: 1,
+        fault: FaultKind::DailyLimit,
+    }])
+    .await;
+    let out = rig
+        .write(WriteGroup::UpsertByExternalId, vec![lead(0, SRC[0], "Doe")])
+        .await;
+    assert_eq!(kinds(&out), ["done"]);
+    assert_eq!(rig.spent.load(Ordering::SeqCst), 1);
+    assert_eq!(rig.leads().await.len(), 1);
+    rig.sim.shutdown().await.unwrap();
+}
+
+#[actix_rt::test]
+async fn a_record_error_halts_by_default_and_is_rejected_when_tolerated() {
+    // No Company: REQUIRED_FIELD_MISSING for that record only.
+    let bad = || {
+        change(
+            1,
+            Operation::Upsert,
+            WriteGroup::UpsertByExternalId,
+            SRC[1],
+            json!({"LastName": "NoCompany"}),
+        )
+    };
+    let rig = Rig::start(true, |_| {}).await;
+    let out = rig
+        .write(
+            WriteGroup::UpsertByExternalId,
+            vec![lead(0, SRC[0], "Doe"), bad()],
+        )
+        .await;
+    assert_eq!(kinds(&out), ["done", "halt"]);
+    assert!(matches!(&out[1], Action::Halt(c) if c.code == "REQUIRED_FIELD_MISSING"));
+    rig.sim.shutdown().await.unwrap();
+
+    let rig = Rig::start(true, |s| s.policy.skip_api_errors = true).await;
+    let out = rig
+        .write(
+            WriteGroup::UpsertByExternalId,
+            vec![lead(0, SRC[0], "Doe"), bad()],
+        )
+        .await;
+    assert_eq!(kinds(&out), ["done", "reject"]);
+    assert_eq!(rig.leads().await.len(), 1);
+    rig.sim.shutdown().await.unwrap();
+}
+
+#[actix_rt::test]
+async fn an_absent_row_is_missing_for_an_update_and_gone_for_a_delete() {
+    let rig = Rig::start(true, |_| {}).await;
+    let out = rig
+        .write(WriteGroup::UpsertByExternalId, vec![lead(0, SRC[0], "Doe")])
+        .await;
+    assert_eq!(kinds(&out), ["done"]);
+    let update = |offset, src: &str| {
+        change(
+            offset,
+            Operation::Update,
+            WriteGroup::UpdateByExternalId,
+            src,
+            json!({"LastName": "Roe"}),
+        )
+    };
+    let out = rig
+        .write(
+            WriteGroup::UpdateByExternalId,
+            vec![update(1, SRC[0]), update(2, SRC[2])],
+        )
+        .await;
+    assert_eq!(kinds(&out), ["done", "missing"]);
+    let rows = rig.leads().await;
+    assert_eq!(rows.len(), 1, "an update never creates a row");
+    assert_eq!(rows[0].str("LastName"), Some("Roe"));
+
+    let delete = |offset, src: &str| {
+        change(
+            offset,
+            Operation::Delete,
+            WriteGroup::DeleteByExternalId,
+            src,
+            json!({}),
+        )
+    };
+    let out = rig
+        .write(
+            WriteGroup::DeleteByExternalId,
+            vec![delete(3, SRC[0]), delete(4, SRC[2])],
+        )
+        .await;
+    assert_eq!(kinds(&out), ["done", "gone"]);
+    assert!(rig.leads().await.is_empty());
+    // The deleted row's Id was forgotten: a second delete finds nothing either.
+    let out = rig
+        .write(WriteGroup::DeleteByExternalId, vec![delete(5, SRC[0])])
+        .await;
+    assert_eq!(kinds(&out), ["gone"]);
+    rig.sim.shutdown().await.unwrap();
+}
+
+#[actix_rt::test]
+async fn strict_deletes_halt_on_an_absent_row() {
+    let rig = Rig::start(true, |s| s.policy.strict_deletes = true).await;
+    let out = rig
+        .write(
+            WriteGroup::DeleteByExternalId,
+            vec![change(
+                0,
+                Operation::Delete,
+                WriteGroup::DeleteByExternalId,
+                SRC[0],
+                json!({}),
+            )],
+        )
+        .await;
+    assert!(
+        matches!(&out[0], Action::Halt(c) if c.code == "NOT_FOUND" && c.fields == ["CustomId__c"]),
+        "{out:?}"
+    );
+    rig.sim.shutdown().await.unwrap();
+}
