@@ -2,6 +2,7 @@
 //! connector and task states, and the Connect-compatible REST API.
 
 pub mod cluster;
+pub mod offsets;
 pub mod rest;
 pub mod status;
 pub mod supervisor;
