@@ -1301,7 +1301,9 @@ fn tasks_max_counts_over_the_cluster_and_a_leaving_workers_task_moves() {
             .filter_map(|t| t["worker_id"].as_str())
             .collect();
         on.sort();
-        on == [ids[0].as_str(), ids[1].as_str()]
+        let mut both = [ids[0].as_str(), ids[1].as_str()];
+        both.sort();
+        on == both
     };
     for rest in &rests {
         wait_tasks(rest, &one_each, "tasks 0 and 1 never ran one per worker");
