@@ -36,6 +36,20 @@ fn put_json(w: &World, url: &str, body: &Value) -> (u16, Value) {
     })
 }
 
+fn send_json(w: &World, method: reqwest::Method, url: &str, body: &Value) -> (u16, Value) {
+    w.rt.block_on(async {
+        let r = w
+            .http
+            .request(method, url)
+            .json(body)
+            .send()
+            .await
+            .expect("REST answers");
+        let code = r.status().as_u16();
+        (code, r.json().await.unwrap_or(Value::Null))
+    })
+}
+
 fn empty_worker(w: &World) -> sobject_sink::connect::worker::WorkerHandle {
     let worker =
         sobject_sink::config::WorkerConfig::from_map(&w.worker_map()).expect("worker config");
@@ -556,10 +570,13 @@ fn two_distributed_workers_share_a_connector_and_split_its_partitions() {
     });
     let half = stream.records.len() / 2;
     w.produce_records(topic, 4, &stream.records[..half]);
+    // tasks.max counts over the cluster: two tasks, one per worker.
+    let mut config = w.connector("dist", topic);
+    config.insert("tasks.max".into(), "2".into());
     let (code, body) = post_json(
         &w,
         &format!("{}/connectors", rests[0]),
-        &json!({"name": "dist", "config": w.connector("dist", topic)}),
+        &json!({"name": "dist", "config": config}),
     );
     assert_eq!(code, 201, "{body}");
 
@@ -793,4 +810,523 @@ fn an_https_listener_serves_the_api_and_metrics_over_tls_only() {
         !logs.contains(token) && !logs.contains("PRIVATE KEY"),
         "no secret in the logs"
     );
+}
+
+/// Starts `n` distributed worker processes of a fresh cluster (worker file lines
+/// `extra` added) and waits until each says it is healthy. Returns the processes,
+/// their REST URLs and the directory of their files.
+fn distributed_workers(
+    w: &World,
+    n: usize,
+    extra: &str,
+) -> (support::Children, Vec<String>, tempfile::TempDir) {
+    let group = format!("sink-cluster-{}", sobject_sink::demo::broker::free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let mut workers = support::Children::default();
+    let mut rests = Vec::new();
+    for i in 0..n {
+        let port = sobject_sink::demo::broker::free_port();
+        let rest = format!("http://127.0.0.1:{port}");
+        let text = format!(
+            "bootstrap.servers={}\nlisteners={rest}\ngroup.id={group}\nconfig.storage.topic={group}-configs\n\
+             status.storage.topic={group}-status\noffset.storage.topic={group}-offsets\n\
+             config.storage.replication.factor=1\nstatus.storage.replication.factor=1\n\
+             offset.storage.replication.factor=1\nconsumer.fetch.wait.max.ms=5\n{extra}\n",
+            w.kafka.bootstrap
+        );
+        let path = dir.path().join(format!("worker{i}.properties"));
+        std::fs::write(&path, text).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_sobject-sink"))
+            .arg("distributed")
+            .arg(&path)
+            .env(
+                "RUST_LOG",
+                std::env::var("WORKER_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .spawn()
+            .unwrap();
+        workers.0.push(child);
+        rests.push(rest);
+    }
+    for rest in &rests {
+        let deadline = Instant::now() + support::PATIENCE;
+        loop {
+            let answer = w.rt.block_on(async {
+                let r = w.http.get(format!("{rest}/health")).send().await.ok()?;
+                let code = r.status().as_u16();
+                Some((code, r.json::<Value>().await.unwrap_or(Value::Null)))
+            });
+            match answer {
+                Some((200, body)) => {
+                    assert_eq!(body["status"], "healthy", "{body}");
+                    break;
+                }
+                Some((503, body)) => assert_eq!(body["status"], "starting", "{body}"),
+                Some((code, body)) => panic!("/health of {rest} answered {code}: {body}"),
+                None => {}
+            }
+            assert!(Instant::now() < deadline, "worker {rest} did not come up");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    (workers, rests, dir)
+}
+
+#[test]
+fn writes_through_one_worker_are_read_through_the_other_at_once() {
+    let w = World::new();
+    let topic = "ryw-leads";
+    w.produce_records(topic, 1, &[]);
+    let (_workers, rests, _dir) = distributed_workers(&w, 2, "");
+    let (a, b) = (rests[0].as_str(), rests[1].as_str());
+    let config = json!(w.connector("ryw", topic));
+
+    // Created through A: B shows it at once, and refuses the same name.
+    let (code, body) = post_json(
+        &w,
+        &format!("{a}/connectors"),
+        &json!({"name": "ryw", "config": config}),
+    );
+    assert_eq!(code, 201, "{body}");
+    let (code, cfg) = w.rest_get(&format!("{b}/connectors/ryw/config"));
+    assert_eq!(code, 200, "{cfg}");
+    assert_eq!(cfg["topics"], topic);
+    let (code, body) = post_json(
+        &w,
+        &format!("{b}/connectors"),
+        &json!({"name": "ryw", "config": config}),
+    );
+    assert_eq!(code, 409, "{body}");
+
+    // Reconfigured through B: A shows the new value at once.
+    let mut changed = w.connector("ryw", topic);
+    changed.insert(
+        "salesforce.ignore.fields".into(),
+        "CleanStatus,Title".into(),
+    );
+    let (code, body) = put_json(&w, &format!("{b}/connectors/ryw/config"), &json!(changed));
+    assert_eq!(code, 200, "{body}");
+    let (_, cfg) = w.rest_get(&format!("{a}/connectors/ryw/config"));
+    assert_eq!(cfg["salesforce.ignore.fields"], "CleanStatus,Title");
+
+    // Target states: written through one worker, read through the other.
+    for (action, via, read, state) in [
+        ("pause", a, b, "PAUSED"),
+        ("resume", b, a, "RUNNING"),
+        ("stop", a, b, "STOPPED"),
+        ("resume", b, a, "RUNNING"),
+    ] {
+        let code = w.rest_send(
+            reqwest::Method::PUT,
+            &format!("{via}/connectors/ryw/{action}"),
+        );
+        assert_eq!(code, 202, "{action}");
+        let (_, st) = w.rest_get(&format!("{read}/connectors/ryw/status"));
+        assert_eq!(st["connector"]["state"], state, "after {action}: {st}");
+    }
+    let code = w.rest_send(
+        reqwest::Method::POST,
+        &format!("{a}/connectors/ryw/restart"),
+    );
+    assert_eq!(code, 204);
+
+    // Deleted through B: 204, and A answers 404 at once; the name is free again.
+    assert_eq!(
+        w.rest_send(reqwest::Method::DELETE, &format!("{b}/connectors/ryw")),
+        204
+    );
+    let (code, body) = w.rest_get(&format!("{a}/connectors/ryw"));
+    assert_eq!(code, 404, "{body}");
+    let (_, list) = w.rest_get(&format!("{a}/connectors"));
+    assert_eq!(list, json!([]));
+    let (code, body) = post_json(
+        &w,
+        &format!("{a}/connectors"),
+        &json!({"name": "ryw", "config": config}),
+    );
+    assert_eq!(code, 201, "{body}");
+    let (code, _) = w.rest_get(&format!("{b}/connectors/ryw"));
+    assert_eq!(code, 200);
+}
+
+/// Waits until task 0 has left UNASSIGNED (it was just started) and returns it.
+fn settled_task(w: &World, base: &str, name: &str) -> Value {
+    w.wait_task(base, name, "the task to start", |t| {
+        t["state"] != "UNASSIGNED" && t["state"] != "RESTARTING"
+    })
+}
+
+#[test]
+fn a_config_read_edited_and_put_back_keeps_its_secrets_and_keeps_syncing() {
+    let w = World::new();
+    let topic = "edit-loop";
+    w.produce_records(topic, 1, &[]);
+    let handle = empty_worker(&w);
+    let base = handle.rest_url.clone();
+    let (code, health) = w.rest_get(&format!("{base}/health"));
+    assert_eq!(
+        (code, &health["status"]),
+        (200, &json!("healthy")),
+        "{health}"
+    );
+
+    let (code, body) = post_json(
+        &w,
+        &format!("{base}/connectors"),
+        &json!({"name": "edit", "config": w.connector("edit", topic)}),
+    );
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(settled_task(&w, &base, "edit")["state"], "RUNNING");
+
+    // The operator's edit loop: GET, change one key, PUT the whole map back.
+    let (_, mut cfg) = w.rest_get(&format!("{base}/connectors/edit/config"));
+    assert_eq!(cfg["salesforce.password"], "[hidden]");
+    assert_eq!(cfg["salesforce.consumer.secret"], "[hidden]");
+    cfg["salesforce.ignore.fields"] = json!("CleanStatus,Title");
+    let (code, body) = put_json(&w, &format!("{base}/connectors/edit/config"), &cfg);
+    assert_eq!(code, 200, "{body}");
+    let (_, after) = w.rest_get(&format!("{base}/connectors/edit/config"));
+    assert_eq!(after["salesforce.ignore.fields"], "CleanStatus,Title");
+    assert_eq!(after["salesforce.password"], "[hidden]");
+    let task = settled_task(&w, &base, "edit");
+    assert_eq!(task["state"], "RUNNING", "{task}");
+
+    // It still logs in and writes, with the edited key in effect.
+    let stream = generate(&StreamSpec {
+        leads: 20,
+        partitions: 1,
+        delete_ratio: 0.0,
+        updates: (0, 0),
+        tag: "el".into(),
+        ..StreamSpec::default()
+    });
+    w.produce_stream(topic, 1, &stream);
+    w.wait_committed(&base, "edit", topic, &[stream.records.len() as i64]);
+    let rows = w.leads_by_source();
+    assert_eq!(rows.len(), 20);
+    assert!(rows.values().all(|r| r["Title"].is_null()));
+    let (_, st) = w.rest_get(&format!("{base}/connectors/edit/status"));
+    assert_eq!(st["tasks"][0]["state"], "RUNNING", "{st}");
+
+    // The mask cannot stand for a value that was never stored.
+    let mut fresh = w.connector("fresh", topic);
+    fresh.insert("salesforce.password".into(), "[hidden]".into());
+    let (code, body) = post_json(
+        &w,
+        &format!("{base}/connectors"),
+        &json!({"name": "fresh", "config": fresh}),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("salesforce.password"),
+        "{body}"
+    );
+    let (code, _) = w.rest_get(&format!("{base}/connectors/fresh"));
+    assert_eq!(code, 404);
+    handle.shutdown(Duration::from_secs(10));
+}
+
+fn offsets_of(topic: &str, offset: i64) -> Value {
+    json!({"offsets": [{
+        "partition": {"kafka_topic": topic, "kafka_partition": 0},
+        "offset": {"kafka_offset": offset},
+    }]})
+}
+
+/// How many writes the org recorded for the row of each record, in record order.
+fn writes_per_record(
+    w: &World,
+    stream: &sobject_sink::demo::lead_stream::LeadStream,
+) -> Vec<usize> {
+    let rows = w.leads_by_source();
+    stream
+        .records
+        .iter()
+        .map(|r| {
+            let id = rows[&r.id]["Id"].as_str().expect("row Id").to_string();
+            w.rt.block_on(w.admin.history("Lead", &id))
+                .expect("history")
+                .len()
+        })
+        .collect()
+}
+
+#[test]
+fn offsets_are_read_while_stopped_altered_to_replay_and_reset() {
+    let w = World::new();
+    let topic = "offsets-replay";
+    let stream = generate(&StreamSpec {
+        leads: 30,
+        partitions: 1,
+        delete_ratio: 0.0,
+        updates: (0, 0),
+        tag: "of".into(),
+        ..StreamSpec::default()
+    });
+    let n = stream.records.len() as i64;
+    w.produce_stream(topic, 1, &stream);
+    let handle = empty_worker(&w);
+    let base = handle.rest_url.clone();
+    let offsets_url = format!("{base}/connectors/replay/offsets");
+    let (code, body) = post_json(
+        &w,
+        &format!("{base}/connectors"),
+        &json!({"name": "replay", "config": w.connector("replay", topic)}),
+    );
+    assert_eq!(code, 201, "{body}");
+    w.wait_committed(&base, "replay", topic, &[n]);
+    assert_eq!(writes_per_record(&w, &stream), vec![1; n as usize]);
+
+    // Offsets change only while the connector is stopped.
+    let (code, body) = send_json(
+        &w,
+        reqwest::Method::PATCH,
+        &offsets_url,
+        &offsets_of(topic, 0),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("STOPPED"),
+        "{body}"
+    );
+    assert_eq!(
+        w.rest_send(reqwest::Method::DELETE, &offsets_url),
+        400,
+        "reset refused while running"
+    );
+
+    // Stopped: the committed offsets are still read.
+    assert_eq!(
+        w.rest_send(
+            reqwest::Method::PUT,
+            &format!("{base}/connectors/replay/stop")
+        ),
+        202
+    );
+    let (code, offsets) = w.rest_get(&offsets_url);
+    assert_eq!(code, 200);
+    assert_eq!(offsets, offsets_of(topic, n));
+
+    // Altered back by five records: they are written again on resume.
+    let (code, body) = send_json(
+        &w,
+        reqwest::Method::PATCH,
+        &offsets_url,
+        &offsets_of(topic, n - 5),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert!(body["message"].is_string(), "{body}");
+    assert_eq!(w.rest_get(&offsets_url).1, offsets_of(topic, n - 5));
+    assert_eq!(
+        w.kafka.committed("connect-replay", topic, 1),
+        vec![Some(n - 5)]
+    );
+    assert_eq!(
+        w.rest_send(
+            reqwest::Method::PUT,
+            &format!("{base}/connectors/replay/resume")
+        ),
+        202
+    );
+    w.wait_committed(&base, "replay", topic, &[n]);
+    let expected: Vec<usize> = (0..n).map(|i| if i >= n - 5 { 2 } else { 1 }).collect();
+    assert_eq!(writes_per_record(&w, &stream), expected);
+
+    // Reset: no committed offsets, and the next start reads the topic from the start.
+    assert_eq!(
+        w.rest_send(
+            reqwest::Method::PUT,
+            &format!("{base}/connectors/replay/stop")
+        ),
+        202
+    );
+    let (code, body) = send_json(&w, reqwest::Method::DELETE, &offsets_url, &json!({}));
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(w.rest_get(&offsets_url).1, json!({"offsets": []}));
+    assert_eq!(w.kafka.committed("connect-replay", topic, 1), vec![None]);
+    assert_eq!(
+        w.rest_send(
+            reqwest::Method::PUT,
+            &format!("{base}/connectors/replay/resume")
+        ),
+        202
+    );
+    w.wait_committed(&base, "replay", topic, &[n]);
+    let again: Vec<usize> = expected.iter().map(|c| c + 1).collect();
+    assert_eq!(writes_per_record(&w, &stream), again);
+    handle.shutdown(Duration::from_secs(10));
+}
+
+#[test]
+fn secrets_from_config_providers_log_in_and_the_config_keeps_the_placeholders() {
+    let w = World::new();
+    let topic = "providers";
+    w.produce_records(topic, 1, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let props = dir.path().join("salesforce.properties");
+    std::fs::write(&props, "sf.password=sim-password\n").unwrap();
+    let secrets = dir.path().join("secrets");
+    std::fs::create_dir(&secrets).unwrap();
+    std::fs::write(secrets.join("consumer-secret"), "sim-consumer-secret").unwrap();
+    std::env::set_var("SINK_PROVIDERS_TEST_TOKEN", "SIMTOKEN");
+    let mut worker_map = w.worker_map();
+    for (k, v) in [
+        ("config.providers", "file,directory,env"),
+        (
+            "config.providers.file.class",
+            "org.apache.kafka.common.config.provider.FileConfigProvider",
+        ),
+        (
+            "config.providers.directory.class",
+            "org.apache.kafka.common.config.provider.DirectoryConfigProvider",
+        ),
+        (
+            "config.providers.env.class",
+            "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
+        ),
+        ("config.providers.env.param.allowlist.pattern", "SINK_.*"),
+    ] {
+        worker_map.insert(k.into(), v.into());
+    }
+    worker_map.insert(
+        "config.providers.directory.param.allowed.paths".into(),
+        dir.path().display().to_string(),
+    );
+    let worker = sobject_sink::config::WorkerConfig::from_map(&worker_map).expect("worker config");
+    let handle =
+        sobject_sink::connect::worker::WorkerHandle::start(worker, vec![]).expect("worker starts");
+    let base = handle.rest_url.clone();
+
+    let password = format!("${{file:{}:sf.password}}", props.display());
+    let secret = format!("${{directory:{}:consumer-secret}}", secrets.display());
+    let token = "${env:SINK_PROVIDERS_TEST_TOKEN}";
+    let mut config = w.connector("vault", topic);
+    config.insert("salesforce.password".into(), password.clone());
+    config.insert("salesforce.consumer.secret".into(), secret.clone());
+    config.insert("salesforce.password.token".into(), token.into());
+    let (code, body) = post_json(
+        &w,
+        &format!("{base}/connectors"),
+        &json!({"name": "vault", "config": config}),
+    );
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(settled_task(&w, &base, "vault")["state"], "RUNNING");
+    let stream = generate(&StreamSpec {
+        leads: 10,
+        partitions: 1,
+        delete_ratio: 0.0,
+        updates: (0, 0),
+        tag: "pv".into(),
+        ..StreamSpec::default()
+    });
+    w.produce_stream(topic, 1, &stream);
+    w.wait_committed(&base, "vault", topic, &[stream.records.len() as i64]);
+    assert_eq!(w.leads_by_source().len(), 10);
+    let (_, cfg) = w.rest_get(&format!("{base}/connectors/vault/config"));
+    assert_eq!(cfg["salesforce.password"], password.as_str());
+    assert_eq!(cfg["salesforce.consumer.secret"], secret.as_str());
+    assert_eq!(cfg["salesforce.password.token"], token);
+
+    // A key the file lacks fails the task start, naming the key and placeholder.
+    let absent = format!("${{file:{}:sf.absent}}", props.display());
+    let mut broken = w.connector("broken", topic);
+    broken.insert("salesforce.password".into(), absent.clone());
+    let (code, body) = post_json(
+        &w,
+        &format!("{base}/connectors"),
+        &json!({"name": "broken", "config": broken}),
+    );
+    assert_eq!(code, 201, "{body}");
+    let task = settled_task(&w, &base, "broken");
+    assert_eq!(task["state"], "FAILED", "{task}");
+    let trace = task["trace"].as_str().unwrap_or_default();
+    assert!(
+        trace.contains("salesforce.password") && trace.contains(&absent),
+        "{trace}"
+    );
+    assert!(!trace.contains("sim-password"), "{trace}");
+    handle.shutdown(Duration::from_secs(10));
+}
+
+#[test]
+fn tasks_max_counts_over_the_cluster_and_a_leaving_workers_task_moves() {
+    let w = World::new();
+    let topic = "spread-leads";
+    let stream = generate(&StreamSpec {
+        leads: 200,
+        partitions: 4,
+        tag: "sp".into(),
+        ..StreamSpec::default()
+    });
+    let half = stream.records.len() / 2;
+    w.produce_records(topic, 4, &stream.records[..half]);
+    let (mut workers, rests, _dir) = distributed_workers(&w, 2, "");
+    let ids: Vec<String> = rests
+        .iter()
+        .map(|r| r.trim_start_matches("http://").to_string())
+        .collect();
+    let mut config = w.connector("spread", topic);
+    config.insert("tasks.max".into(), "2".into());
+    let (code, body) = post_json(
+        &w,
+        &format!("{}/connectors", rests[0]),
+        &json!({"name": "spread", "config": config}),
+    );
+    assert_eq!(code, 201, "{body}");
+
+    // Exactly tasks 0 and 1, one on each worker, whichever worker is asked.
+    let wait_tasks = |rest: &str, want: &dyn Fn(&[Value]) -> bool, what: &str| {
+        let deadline = Instant::now() + support::PATIENCE;
+        loop {
+            let (_, st) = w.rest_get(&format!("{rest}/connectors/spread/status"));
+            let tasks = st["tasks"].as_array().cloned().unwrap_or_default();
+            let ids_ok = tasks.iter().map(|t| t["id"].clone()).collect::<Vec<_>>()
+                == vec![json!(0), json!(1)];
+            if ids_ok && tasks.iter().all(|t| t["state"] == "RUNNING") && want(&tasks) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{what}: {st}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let one_each = |tasks: &[Value]| {
+        let mut on: Vec<&str> = tasks
+            .iter()
+            .filter_map(|t| t["worker_id"].as_str())
+            .collect();
+        on.sort();
+        let mut both = [ids[0].as_str(), ids[1].as_str()];
+        both.sort();
+        on == both
+    };
+    for rest in &rests {
+        wait_tasks(rest, &one_each, "tasks 0 and 1 never ran one per worker");
+    }
+    w.wait_committed(
+        &rests[1],
+        "spread",
+        topic,
+        &ends_of(&stream.records[..half], 4),
+    );
+
+    // SIGTERM the first worker: its task moves to the second.
+    unsafe {
+        libc::kill(workers.0[0].id() as i32, libc::SIGTERM);
+    }
+    assert!(workers.0[0].wait().unwrap().success());
+    let survivor = ids[1].clone();
+    wait_tasks(
+        &rests[1],
+        &|tasks: &[Value]| tasks.iter().all(|t| t["worker_id"] == survivor.as_str()),
+        "the stopped worker's task never moved to the survivor",
+    );
+    w.produce_records(topic, 4, &stream.records[half..]);
+    w.wait_committed(&rests[1], "spread", topic, &ends_of(&stream.records, 4));
+    w.assert_rows_match(&stream);
 }

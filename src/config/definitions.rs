@@ -136,7 +136,7 @@ const DEFINITIONS: &[ConfigKeyDef] = &[
     def("connector.class", T::Class, Some("io.confluent.salesforce.SalesforceSObjectSinkConnector"), false, High, G_CONNECTOR,
         "Must be `io.confluent.salesforce.SalesforceSObjectSinkConnector` (or its short name `SalesforceSObjectSinkConnector`)."),
     def("tasks.max", T::Int, Some("1"), false, High, G_CONNECTOR,
-        "Number of parallel consumer tasks in this process (at least 1)."),
+        "Number of consumer tasks of the connector (at least 1); in distributed mode across the whole cluster, spread over the live workers and moved when one leaves or joins."),
     def("topics", T::List, None, false, High, G_CONNECTOR,
         "Comma-separated input topics; exactly one of `topics` and `topics.regex` must be set."),
     def("topics.regex", T::String, None, false, Low, G_CONNECTOR,

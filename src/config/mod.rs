@@ -11,6 +11,7 @@ pub mod definitions;
 pub mod error;
 pub mod operation;
 pub mod properties;
+pub mod providers;
 pub mod secret;
 pub mod worker;
 

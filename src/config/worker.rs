@@ -16,6 +16,7 @@ use super::client_keys::{split_prefixed, translate, ClientProperties, ClientRole
 use super::connector::is_password_key;
 use super::definitions::edit_distance;
 use super::error::ConfigErrors;
+use super::providers::ConfigProviders;
 use super::secret::{Secret, HIDDEN};
 
 /// Keys this module reads (used for typo suggestions on `rest.*` and `log.*`).
@@ -122,6 +123,9 @@ pub struct WorkerConfig {
     pub log_level: String,
     /// `task.shutdown.graceful.timeout.ms` (default 5000).
     pub task_shutdown_graceful_timeout: Duration,
+    /// `config.providers` and `config.providers.*`: how `${...}` placeholders in
+    /// connector values are resolved when a task starts.
+    pub config_providers: ConfigProviders,
     client: ClientProperties,
     consumer: ClientProperties,
     producer: ClientProperties,
@@ -213,6 +217,8 @@ impl WorkerConfig {
             if WORKER_KEYS.contains(&key.as_str())
                 || key.starts_with("consumer.")
                 || key.starts_with("producer.")
+                || key == "config.providers"
+                || key.starts_with("config.providers.")
             {
                 continue;
             }
@@ -273,6 +279,12 @@ impl WorkerConfig {
         let timeout = r.int("task.shutdown.graceful.timeout.ms", 5000, 0, 3_600_000);
         let mut client = vec![("bootstrap.servers".to_string(), bootstrap_servers.clone())];
         read_kafka_security(&mut r, &mut client);
+        let config_providers = ConfigProviders::from_worker(map).unwrap_or_else(|problems| {
+            for (key, message) in problems {
+                r.error(&key, message);
+            }
+            ConfigProviders::default()
+        });
 
         if !r.errors.is_empty() {
             return Err(r.errors);
@@ -286,6 +298,7 @@ impl WorkerConfig {
             log_format,
             log_level,
             task_shutdown_graceful_timeout: Duration::from_millis(timeout.max(0) as u64),
+            config_providers,
             client: ClientProperties(client),
             consumer: ClientProperties(consumer),
             producer: ClientProperties(producer),

@@ -8,10 +8,15 @@
 //! - the status topic: `status-task-<name>-<worker>-<n>` → a task's state and trace,
 //!   and `worker-<id>` heartbeats, so any worker's REST API can show every task.
 //!
-//! Partitions are spread by Kafka itself: every worker's tasks of a connector join the
-//! consumer group `connect-<name>`. There is no membership or leader election of our
-//! own; a worker that dies stops heartbeating, its tasks drop out of the status, and
-//! the consumer group hands its partitions to the others.
+//! Reads are consistent with writes on every worker, as in Connect: a worker reads the
+//! config topic up to its end (the high watermark) before it answers a request, so a
+//! change written through one worker is seen by the next request on any worker.
+//!
+//! Membership is the set of workers whose heartbeat in the status topic is recent; a
+//! worker that shuts down deletes its heartbeat so the others react at once. Every
+//! worker derives the same task assignment from that set (see the supervisor), so no
+//! worker leads; the tasks of a connector share the consumer group `connect-<name>`,
+//! which spreads the partitions over them.
 
 use crate::config::WorkerConfig;
 use crate::connect::status::{State, TaskStatus};
@@ -25,9 +30,13 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 
-/// How long a worker may be silent before its tasks are left out of statuses.
+/// How long a worker may be silent before it is taken for gone.
 const WORKER_TIMEOUT_MS: i64 = 10_000;
+
+/// How long a request waits for this worker to read the config topic to its end.
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A change every worker applies, read from the config topic.
 #[derive(Debug, Clone, PartialEq)]
@@ -169,6 +178,13 @@ pub struct ClusterLink {
     view: Arc<RwLock<StatusView>>,
     bootstrap: String,
     client_config: Vec<(String, String)>,
+    /// The next config topic offset this worker will read (everything before it has
+    /// been handed to the supervisor).
+    config_read: Arc<watch::Sender<i64>>,
+    /// The same for the status topic.
+    status_read: Arc<watch::Sender<i64>>,
+    /// A client for the topics' high watermarks.
+    watermarks: Arc<BaseConsumer>,
 }
 
 fn client(bootstrap: &str, extra: &[(String, String)]) -> ClientConfig {
@@ -205,6 +221,11 @@ impl ClusterLink {
             .set("linger.ms", "0")
             .create()
             .map_err(|e| e.to_string())?;
+        let watermarks: BaseConsumer = client(&worker.bootstrap_servers, &client_config)
+            .set("group.id", format!("sobject-sink-watermarks-{worker_id}"))
+            .set("enable.auto.commit", "false")
+            .create()
+            .map_err(|e| e.to_string())?;
         Ok(ClusterLink {
             worker_id: worker_id.to_string(),
             config_topic: dist.config_topic.clone(),
@@ -213,7 +234,46 @@ impl ClusterLink {
             view: Arc::new(RwLock::new(StatusView::default())),
             bootstrap: worker.bootstrap_servers.clone(),
             client_config,
+            config_read: Arc::new(watch::channel(0).0),
+            status_read: Arc::new(watch::channel(0).0),
+            watermarks: Arc::new(watermarks),
         })
+    }
+
+    /// Waits until this worker has read the config topic up to its current end, so
+    /// that whatever any worker wrote before this call is applied here.
+    pub async fn config_caught_up(&self) -> Result<(), String> {
+        self.caught_up(&self.config_topic, &self.config_read).await
+    }
+
+    /// Waits until this worker's view of the status topic (heartbeats, task states)
+    /// covers everything written before this call.
+    pub async fn status_caught_up(&self) -> Result<(), String> {
+        self.caught_up(&self.status_topic, &self.status_read).await
+    }
+
+    async fn caught_up(&self, topic: &str, read: &watch::Sender<i64>) -> Result<(), String> {
+        let consumer = self.watermarks.clone();
+        let name = topic.to_string();
+        let (_, high) = tokio::task::spawn_blocking(move || {
+            consumer.fetch_watermarks(&name, 0, Duration::from_secs(10))
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("reading the end of {topic}: {e}"))?;
+        let mut rx = read.subscribe();
+        let waited = tokio::time::timeout(CATCH_UP_TIMEOUT, async {
+            rx.wait_for(|p| *p >= high).await.map(|_| ())
+        })
+        .await;
+        match waited {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(format!("{topic} is no longer read")),
+            Err(_) => Err(format!(
+                "{topic} not read up to offset {high} within {}s",
+                CATCH_UP_TIMEOUT.as_secs()
+            )),
+        }
     }
 
     /// This worker's id.
@@ -221,7 +281,8 @@ impl ClusterLink {
         &self.worker_id
     }
 
-    async fn send(&self, topic: &str, key: &str, value: Option<Value>) -> Result<(), String> {
+    /// Writes a record; returns its offset.
+    async fn send(&self, topic: &str, key: &str, value: Option<Value>) -> Result<i64, String> {
         let bytes = value.map(|v| v.to_string().into_bytes());
         let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic).key(key);
         if let Some(b) = &bytes {
@@ -230,14 +291,27 @@ impl ClusterLink {
         self.producer
             .send(record, Duration::from_secs(10))
             .await
-            .map(|_| ())
+            .map(|d| d.offset)
             .map_err(|(e, _)| e.to_string())
     }
 
-    /// Publishes a change for every worker to apply.
+    /// Publishes a change for every worker to apply, and returns once this worker has
+    /// read it back (so its answer and any later request see the change).
     pub async fn publish(&self, event: &ConfigEvent) -> Result<(), String> {
         let (key, value) = event.to_record();
-        self.send(&self.config_topic, &key, value).await
+        let offset = self.send(&self.config_topic, &key, value).await?;
+        let mut rx = self.config_read.subscribe();
+        let waited = tokio::time::timeout(CATCH_UP_TIMEOUT, async {
+            rx.wait_for(|p| *p > offset).await.map(|_| ())
+        })
+        .await;
+        match waited {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(format!(
+                "written at offset {offset} but not read back within {}s",
+                CATCH_UP_TIMEOUT.as_secs()
+            )),
+        }
     }
 
     /// Publishes this worker's tasks of `connector` and a heartbeat.
@@ -262,53 +336,69 @@ impl ClusterLink {
         }
     }
 
-    /// Removes this worker's task statuses of a deleted connector.
-    pub async fn clear_status(&self, connector: &str, tasks: u32) {
-        for n in 0..tasks {
+    /// Publishes that this worker leaves the cluster (on shutdown), so the others take
+    /// over its tasks at once instead of after the heartbeat timeout.
+    pub async fn leave(&self) {
+        let key = format!("worker-{}", self.worker_id);
+        if let Err(e) = self.send(&self.status_topic, &key, None).await {
+            tracing::warn!("leaving the cluster not published: {e}");
+        }
+    }
+
+    /// Removes this worker's status of tasks it no longer runs.
+    pub async fn clear_status(&self, connector: &str, tasks: &[u32]) {
+        for n in tasks {
             let key = format!("status-task-{connector}-{}-{n}", self.worker_id);
             let _ = self.send(&self.status_topic, &key, None).await;
         }
     }
 
-    /// The tasks of `connector` on other live workers.
-    pub fn remote_tasks(&self, connector: &str) -> Vec<TaskStatus> {
+    /// The live workers of the cluster (heartbeat within the timeout), this one
+    /// included, sorted.
+    pub fn live_workers(&self) -> Vec<String> {
         let view = self.view.read();
-        let prefix = format!("status-task-{connector}-");
         let now = now_ms();
-        let mut out = Vec::new();
-        for (key, v) in view.tasks.range(prefix.clone()..) {
-            let Some(rest) = key.strip_prefix(&prefix) else {
-                break;
-            };
-            let Some((worker, task)) = rest.rsplit_once('-') else {
-                continue;
-            };
-            if worker == self.worker_id || worker.contains('-') {
-                continue;
-            }
-            let alive = view
-                .heartbeats
-                .get(worker)
-                .is_some_and(|ts| now - ts < WORKER_TIMEOUT_MS);
-            if !alive {
-                continue;
-            }
-            let state = match v.get("state").and_then(Value::as_str) {
-                Some("RUNNING") => State::Running,
-                Some("PAUSED") => State::Paused,
-                Some("STOPPED") => State::Stopped,
-                Some("FAILED") => State::Failed,
-                Some("RESTARTING") => State::Restarting,
-                _ => State::Unassigned,
-            };
-            out.push(TaskStatus {
-                id: task.parse().unwrap_or(0),
-                state,
-                worker_id: worker.to_string(),
-                trace: v.get("trace").and_then(Value::as_str).map(str::to_string),
-            });
+        let mut out: Vec<String> = view
+            .heartbeats
+            .iter()
+            .filter(|(_, ts)| now - **ts < WORKER_TIMEOUT_MS)
+            .map(|(w, _)| w.clone())
+            .collect();
+        if !out.contains(&self.worker_id) {
+            out.push(self.worker_id.clone());
         }
+        out.sort();
         out
+    }
+
+    /// Task `task` of `connector` as `worker` last published it, if that worker is
+    /// alive and has published it.
+    pub fn remote_task(&self, connector: &str, worker: &str, task: u32) -> Option<TaskStatus> {
+        let view = self.view.read();
+        let alive = view
+            .heartbeats
+            .get(worker)
+            .is_some_and(|ts| now_ms() - ts < WORKER_TIMEOUT_MS);
+        if !alive {
+            return None;
+        }
+        let v = view
+            .tasks
+            .get(&format!("status-task-{connector}-{worker}-{task}"))?;
+        let state = match v.get("state").and_then(Value::as_str) {
+            Some("RUNNING") => State::Running,
+            Some("PAUSED") => State::Paused,
+            Some("STOPPED") => State::Stopped,
+            Some("FAILED") => State::Failed,
+            Some("RESTARTING") => State::Restarting,
+            _ => State::Unassigned,
+        };
+        Some(TaskStatus {
+            id: task,
+            state,
+            worker_id: worker.to_string(),
+            trace: v.get("trace").and_then(Value::as_str).map(str::to_string),
+        })
     }
 
     fn reader(&self, topic: &str) -> Result<BaseConsumer, String> {
@@ -318,6 +408,9 @@ impl ClusterLink {
                 format!("sobject-sink-reader-{}", self.worker_id),
             )
             .set("enable.auto.commit", "false")
+            // A change must reach every worker quickly, also from a broker that holds
+            // a fetch for its whole wait even when records are ready.
+            .set("fetch.wait.max.ms", "100")
             .create()
             .map_err(|e| e.to_string())?;
         let mut tpl = TopicPartitionList::new();
@@ -334,6 +427,8 @@ impl ClusterLink {
         apply: impl Fn(ConfigEvent) + Send + 'static,
     ) -> Result<(), String> {
         let consumer = self.reader(&self.config_topic)?;
+        let read = self.config_read.clone();
+        let topic = self.config_topic.clone();
         std::thread::Builder::new()
             .name("config-log".into())
             .spawn(move || loop {
@@ -343,9 +438,10 @@ impl ClusterLink {
                         if let Some(ev) = ConfigEvent::from_record(&key, m.payload()) {
                             apply(ev);
                         }
+                        advance(&read, m.offset() + 1);
                     }
                     Some(Err(e)) => tracing::debug!("config topic: {e}"),
-                    None => {}
+                    None => advance_to_position(&consumer, &topic, &read),
                 }
             })
             .map(|_| ())
@@ -356,10 +452,17 @@ impl ClusterLink {
     pub fn follow_status(&self) -> Result<(), String> {
         let consumer = self.reader(&self.status_topic)?;
         let view = self.view.clone();
+        let read = self.status_read.clone();
+        let topic = self.status_topic.clone();
         std::thread::Builder::new()
             .name("status-log".into())
             .spawn(move || loop {
-                if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+                let polled = consumer.poll(Duration::from_millis(200));
+                if polled.is_none() {
+                    advance_to_position(&consumer, &topic, &read);
+                }
+                if let Some(Ok(m)) = polled {
+                    let offset = m.offset();
                     let key = m
                         .key()
                         .map(String::from_utf8_lossy)
@@ -367,29 +470,59 @@ impl ClusterLink {
                         .to_string();
                     let value: Option<Value> =
                         m.payload().and_then(|p| serde_json::from_slice(p).ok());
-                    let mut v = view.write();
-                    if let Some(worker) = key.strip_prefix("worker-") {
-                        if let Some(ts) = value
-                            .as_ref()
-                            .and_then(|v| v.get("ts"))
-                            .and_then(Value::as_i64)
-                        {
-                            v.heartbeats.insert(worker.to_string(), ts);
-                        }
-                    } else {
-                        match value {
-                            Some(val) => {
-                                v.tasks.insert(key, val);
+                    {
+                        let mut v = view.write();
+                        if let Some(worker) = key.strip_prefix("worker-") {
+                            match value
+                                .as_ref()
+                                .and_then(|v| v.get("ts"))
+                                .and_then(Value::as_i64)
+                            {
+                                Some(ts) => {
+                                    v.heartbeats.insert(worker.to_string(), ts);
+                                }
+                                // A worker that left.
+                                None => {
+                                    v.heartbeats.remove(worker);
+                                }
                             }
-                            None => {
-                                v.tasks.remove(&key);
+                        } else {
+                            match value {
+                                Some(val) => {
+                                    v.tasks.insert(key, val);
+                                }
+                                None => {
+                                    v.tasks.remove(&key);
+                                }
                             }
                         }
                     }
+                    advance(&read, offset + 1);
                 }
             })
             .map(|_| ())
             .map_err(|e| e.to_string())
+    }
+}
+
+/// Records that everything before `next` has been read.
+fn advance(read: &watch::Sender<i64>, next: i64) {
+    read.send_if_modified(|p| {
+        let moved = next > *p;
+        if moved {
+            *p = next;
+        }
+        moved
+    });
+}
+
+/// After an empty poll, the consumer's fetch position is the next offset to read
+/// (past compacted-away records and control records).
+fn advance_to_position(consumer: &BaseConsumer, topic: &str, read: &watch::Sender<i64>) {
+    if let Ok(tpl) = consumer.position() {
+        if let Some(Offset::Offset(next)) = tpl.find_partition(topic, 0).map(|e| e.offset()) {
+            advance(read, next);
+        }
     }
 }
 

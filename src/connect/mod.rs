@@ -2,6 +2,7 @@
 //! connector and task states, and the Connect-compatible REST API.
 
 pub mod cluster;
+pub mod offsets;
 pub mod rest;
 /// Connector and task states (they live with the pipeline, which sets them).
 pub use crate::pipeline::status;

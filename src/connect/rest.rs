@@ -3,10 +3,15 @@
 //! Paths, bodies and status codes follow Kafka Connect, so existing scripts and tools
 //! keep working: 201 on create, 409 on a name conflict, 404 with
 //! `{"error_code":404,"message":...}` for an unknown connector, 400 for an invalid
-//! configuration naming the key and the reason. Passwords are shown as `[hidden]`.
-//! Handlers only translate HTTP to [`Request`]s for the supervisor actor.
+//! configuration naming the key and the reason. Passwords are shown as `[hidden]`
+//! (a value made only of config-provider placeholders is shown as written). Until the
+//! worker has started, `/health` answers 503 and other requests wait for the start
+//! (up to a minute, then 503). Handlers only translate HTTP to [`Request`]s for the
+//! supervisor actor.
 
+use crate::config::providers::redacted_map;
 use crate::config::{config_definitions, ConnectorConfig};
+use crate::connect::offsets::PartitionOffset;
 use crate::connect::supervisor::{ApiFailure, Reply, Request, Supervisor};
 use actix::Addr;
 use axum::extract::{Path, Query, State};
@@ -18,6 +23,14 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How long `/health` waits for the worker to answer before calling it unhealthy.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a request that arrives during the start waits for it.
+const START_WAIT: Duration = Duration::from_secs(60);
 
 /// The connector class this worker runs.
 pub const CONNECTOR_CLASS: &str = "io.confluent.salesforce.SalesforceSObjectSinkConnector";
@@ -43,6 +56,7 @@ pub enum RestAuth {
 struct AppState {
     supervisor: Addr<Supervisor>,
     auth: Arc<RestAuth>,
+    started: watch::Receiver<bool>,
 }
 
 fn error(status: u16, message: impl Into<String>) -> Response {
@@ -100,6 +114,16 @@ async fn guard(
     next: axum::middleware::Next,
 ) -> Response {
     if authorized(&state.auth, req.headers()) {
+        if req.uri().path() != "/health" {
+            let mut started = state.started.clone();
+            let waited = tokio::time::timeout(START_WAIT, async {
+                started.wait_for(|s| *s).await.map(|_| ())
+            })
+            .await;
+            if !matches!(waited, Ok(Ok(_))) {
+                return error(503, "the worker has not finished starting");
+            }
+        }
         next.run(req).await
     } else {
         let mut r = error(401, "authentication required");
@@ -113,14 +137,21 @@ async fn guard(
     }
 }
 
-/// The API's routes.
-pub fn router(supervisor: Addr<Supervisor>, auth: RestAuth) -> Router {
+/// The API's routes. `started` turns true once the worker has completed its start
+/// (joined the cluster and read its config topic, or created its connectors).
+pub fn router(
+    supervisor: Addr<Supervisor>,
+    auth: RestAuth,
+    started: watch::Receiver<bool>,
+) -> Router {
     let state = AppState {
         supervisor,
         auth: Arc::new(auth),
+        started,
     };
     Router::new()
         .route("/", get(root))
+        .route("/health", get(health))
         .route("/connectors", get(list).post(create))
         .route("/connectors/{name}", get(info).delete(delete))
         .route("/connectors/{name}/config", get(config).put(put_config))
@@ -132,7 +163,10 @@ pub fn router(supervisor: Addr<Supervisor>, auth: RestAuth) -> Router {
         .route("/connectors/{name}/resume", put(resume))
         .route("/connectors/{name}/stop", put(stop))
         .route("/connectors/{name}/restart", post(restart))
-        .route("/connectors/{name}/offsets", get(offsets))
+        .route(
+            "/connectors/{name}/offsets",
+            get(offsets).patch(alter_offsets).delete(reset_offsets),
+        )
         .route("/connector-plugins", get(plugins))
         .route("/connector-plugins/{plugin}/config/validate", put(validate))
         .route("/metrics", get(metrics))
@@ -146,6 +180,39 @@ async fn root() -> Json<Value> {
         "commit": "sobject-sink",
         "kafka_cluster_id": Value::Null,
     }))
+}
+
+/// `GET /health` (KIP-1017): 200 `healthy` once started and answering, 503 `starting`
+/// before, 500 `unhealthy` when the worker does not answer in time.
+async fn health(State(s): State<AppState>) -> Response {
+    if !*s.started.borrow() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "starting", "message": "The worker has not finished starting."})),
+        )
+            .into_response();
+    }
+    let unhealthy = |why: String| {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"status": "unhealthy", "message": why})),
+        )
+            .into_response()
+    };
+    match tokio::time::timeout(HEALTH_TIMEOUT, ask(&s, Request::List)).await {
+        Ok(Ok(_)) => Json(json!({
+            "status": "healthy",
+            "message": "The worker has started and is answering requests.",
+        }))
+        .into_response(),
+        Ok(Err(_)) => unhealthy(
+            "The worker could not serve a request (its config topic may be unreachable).".into(),
+        ),
+        Err(_) => unhealthy(format!(
+            "The worker did not answer within {} seconds.",
+            HEALTH_TIMEOUT.as_secs()
+        )),
+    }
 }
 
 async fn metrics() -> Response {
@@ -388,13 +455,83 @@ async fn offsets(State(s): State<AppState>, Path(name): Path<String>) -> Respons
         Ok(Reply::Offsets(list)) => {
             let offsets: Vec<Value> = list
                 .into_iter()
-                .map(|(topic, partition, offset)| {
-                    json!({"partition": {"kafka_topic": topic, "kafka_partition": partition},
-                           "offset": {"kafka_offset": offset}})
+                .map(|o| {
+                    json!({"partition": {"kafka_topic": o.topic, "kafka_partition": o.partition},
+                           "offset": {"kafka_offset": o.offset}})
                 })
                 .collect();
             Json(json!({ "offsets": offsets })).into_response()
         }
+        Ok(_) => error(500, "unexpected reply"),
+        Err(r) => r,
+    }
+}
+
+/// Reads Connect's offsets body: `{"offsets": [{"partition": {"kafka_topic": T,
+/// "kafka_partition": P}, "offset": {"kafka_offset": O}}, ...]}`.
+fn offsets_body(body: &Value) -> Result<Vec<PartitionOffset>, String> {
+    let list = body
+        .get("offsets")
+        .and_then(Value::as_array)
+        .ok_or("the body must be {\"offsets\": [...]}")?;
+    if list.is_empty() {
+        return Err("\"offsets\" lists no partition".into());
+    }
+    let mut out = Vec::new();
+    for (i, item) in list.iter().enumerate() {
+        let partition = &item["partition"];
+        let topic = partition["kafka_topic"].as_str().ok_or(format!(
+            "offsets[{i}].partition.kafka_topic must be a topic name"
+        ))?;
+        let number = partition["kafka_partition"]
+            .as_i64()
+            .and_then(|p| i32::try_from(p).ok())
+            .filter(|p| *p >= 0)
+            .ok_or(format!(
+                "offsets[{i}].partition.kafka_partition must be a partition number"
+            ))?;
+        let offset = match &item["offset"] {
+            Value::Null => {
+                return Err(format!(
+                    "offsets[{i}].offset is null: resetting single partitions is not supported; DELETE /connectors/{{name}}/offsets resets them all"
+                ))
+            }
+            o => o["kafka_offset"]
+                .as_i64()
+                .filter(|o| *o >= 0)
+                .ok_or(format!("offsets[{i}].offset.kafka_offset must be an offset (0 or more)"))?,
+        };
+        out.push(PartitionOffset {
+            topic: topic.to_string(),
+            partition: number,
+            offset,
+        });
+    }
+    Ok(out)
+}
+
+async fn alter_offsets(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    body: Option<Json<Value>>,
+) -> Response {
+    let Some(Json(body)) = body else {
+        return error(400, "request body must be JSON: {\"offsets\": [...]}");
+    };
+    let offsets = match offsets_body(&body) {
+        Ok(o) => o,
+        Err(m) => return error(400, m),
+    };
+    match ask(&s, Request::AlterOffsets { name, offsets }).await {
+        Ok(Reply::Message(m)) => Json(json!({ "message": m })).into_response(),
+        Ok(_) => error(500, "unexpected reply"),
+        Err(r) => r,
+    }
+}
+
+async fn reset_offsets(State(s): State<AppState>, Path(name): Path<String>) -> Response {
+    match ask(&s, Request::ResetOffsets(name)).await {
+        Ok(Reply::Message(m)) => Json(json!({ "message": m })).into_response(),
         Ok(_) => error(500, "unexpected reply"),
         Err(r) => r,
     }
@@ -430,7 +567,7 @@ async fn validate(Path(plugin): Path<String>, body: Option<Json<Value>>) -> Resp
         Ok(_) => Default::default(),
         Err(e) => e,
     };
-    let redacted = ConnectorConfig::redacted_map(&config);
+    let redacted = redacted_map(&config);
     let mut groups: Vec<String> = Vec::new();
     let mut configs = Vec::new();
     let mut error_count = 0;
@@ -489,6 +626,44 @@ async fn validate(Path(plugin): Path<String>, body: Option<Json<Value>>) -> Resp
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn health_says_starting_until_the_worker_has_started_then_healthy() {
+        use actix::Actor;
+        use tower::ServiceExt;
+        let worker: BTreeMap<String, String> = [("bootstrap.servers", "127.0.0.1:9")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let worker = crate::config::WorkerConfig::from_map(&worker).unwrap();
+        actix::System::new().block_on(async move {
+            let supervisor = Supervisor::new(Arc::new(worker), "127.0.0.1:1".into()).start();
+            let (started, rx) = watch::channel(false);
+            let app = router(supervisor, RestAuth::Open, rx);
+            let get = |path: &str| {
+                let request = axum::http::Request::get(path)
+                    .body(axum::body::Body::empty())
+                    .unwrap();
+                let app = app.clone();
+                async move {
+                    let r = app.oneshot(request).await.unwrap();
+                    let code = r.status().as_u16();
+                    let body = axum::body::to_bytes(r.into_body(), usize::MAX)
+                        .await
+                        .unwrap();
+                    (code, serde_json::from_slice::<Value>(&body).unwrap())
+                }
+            };
+            let (code, body) = get("/health").await;
+            assert_eq!((code, &body["status"]), (503, &json!("starting")), "{body}");
+            started.send_replace(true);
+            let (code, body) = get("/health").await;
+            assert_eq!((code, &body["status"]), (200, &json!("healthy")), "{body}");
+            assert!(body["message"].is_string());
+            let (code, body) = get("/connectors").await;
+            assert_eq!((code, body), (200, json!([])));
+        });
+    }
 
     #[test]
     fn basic_and_bearer_credentials_are_checked() {

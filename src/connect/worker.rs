@@ -2,7 +2,10 @@
 //!
 //! The actor system (the pipeline, the supervisor) runs on a thread of its own; the
 //! REST API runs on a small multi-threaded tokio runtime of its own and talks to the
-//! supervisor by messages. [`WorkerHandle::shutdown`] stops every task gracefully
+//! supervisor by messages. The REST listener answers from the first moment (`/health`
+//! says `starting`; other requests wait) and serves requests once the worker has
+//! joined its cluster, read the config topic to its end and created its connectors.
+//! [`WorkerHandle::shutdown`] leaves the cluster and stops every task gracefully
 //! (drain, commit) before the threads end.
 
 use crate::config::WorkerConfig;
@@ -133,19 +136,8 @@ impl WorkerHandle {
             },
             (None, None) => RestAuth::Open,
         };
-        if worker.distributed.is_some() {
-            let link = rest_runtime
-                .block_on(ClusterLink::connect(&worker, &worker_id))
-                .map_err(WorkerError::Cluster)?;
-            let link = Arc::new(link);
-            supervisor.do_send(AttachCluster(link.clone()));
-            let to_supervisor = supervisor.clone();
-            link.follow_status().map_err(WorkerError::Cluster)?;
-            link.follow_config(move |ev| to_supervisor.do_send(Request::Apply(ev)))
-                .map_err(WorkerError::Cluster)?;
-            tracing::info!("joined the cluster as worker {worker_id}");
-        }
-        let app = router(supervisor.clone(), auth);
+        let (started, started_rx) = tokio::sync::watch::channel(false);
+        let app = router(supervisor.clone(), auth, started_rx);
         match tls {
             Some(acceptor) => {
                 rest_runtime.spawn(crate::connect::tls::serve(listener, acceptor, app));
@@ -167,6 +159,12 @@ impl WorkerHandle {
             actor_thread: Some(actor_thread),
             rest_runtime: Some(rest_runtime),
         };
+        if worker.distributed.is_some() {
+            if let Err(e) = handle.join_cluster(&worker, &worker_id) {
+                handle.shutdown(Duration::from_secs(1));
+                return Err(e);
+            }
+        }
         for config in connectors {
             let name = config.get("name").cloned().unwrap_or_default();
             match handle.request(Request::Create {
@@ -179,7 +177,37 @@ impl WorkerHandle {
                 }
             }
         }
+        started.send_replace(true);
         Ok(handle)
+    }
+
+    /// Joins the cluster: reads the status topic (who is alive) to its end, announces
+    /// this worker, then follows the config topic and reads it to its end, so that
+    /// the first request served already sees every connector.
+    fn join_cluster(&self, worker: &WorkerConfig, worker_id: &str) -> Result<(), WorkerError> {
+        let rt = self
+            .rest_runtime
+            .as_ref()
+            .ok_or_else(|| WorkerError::Start("worker stopped".into()))?;
+        let link = Arc::new(
+            rt.block_on(ClusterLink::connect(worker, worker_id))
+                .map_err(WorkerError::Cluster)?,
+        );
+        link.follow_status().map_err(WorkerError::Cluster)?;
+        rt.block_on(async {
+            link.status_caught_up().await?;
+            link.heartbeat().await;
+            Ok::<_, String>(())
+        })
+        .map_err(WorkerError::Cluster)?;
+        self.supervisor.do_send(AttachCluster(link.clone()));
+        let to_supervisor = self.supervisor.clone();
+        link.follow_config(move |ev| to_supervisor.do_send(Request::Apply(ev)))
+            .map_err(WorkerError::Cluster)?;
+        rt.block_on(link.config_caught_up())
+            .map_err(WorkerError::Cluster)?;
+        tracing::info!("joined the cluster as worker {worker_id}");
+        Ok(())
     }
 
     /// Sends `req` to the supervisor and waits for the reply.
@@ -196,7 +224,8 @@ impl WorkerHandle {
             })?
     }
 
-    /// Stops every task gracefully (drain, commit), then the threads.
+    /// Leaves the cluster, stops every task gracefully (drain, commit), then the
+    /// threads.
     pub fn shutdown(mut self, timeout: Duration) {
         if let Some(rt) = &self.rest_runtime {
             let supervisor = self.supervisor.clone();
