@@ -6,7 +6,7 @@
 //! configuration naming the key and the reason. Passwords are shown as `[hidden]`.
 //! Handlers only translate HTTP to [`Request`]s for the supervisor actor.
 
-use crate::config::{config_definitions, ConnectorConfig};
+use crate::config::{config_definitions, ConnectorConfig, WorkerConfig};
 use crate::connect::supervisor::{ApiFailure, Reply, Request, Supervisor};
 use actix::Addr;
 use axum::extract::{Path, Query, State};
@@ -43,6 +43,7 @@ pub enum RestAuth {
 struct AppState {
     supervisor: Addr<Supervisor>,
     auth: Arc<RestAuth>,
+    worker: Arc<WorkerConfig>,
 }
 
 fn error(status: u16, message: impl Into<String>) -> Response {
@@ -113,11 +114,12 @@ async fn guard(
     }
 }
 
-/// The API's routes.
-pub fn router(supervisor: Addr<Supervisor>, auth: RestAuth) -> Router {
+/// The API's routes; `validate` checks a config as `worker` would run it.
+pub fn router(supervisor: Addr<Supervisor>, auth: RestAuth, worker: Arc<WorkerConfig>) -> Router {
     let state = AppState {
         supervisor,
         auth: Arc::new(auth),
+        worker,
     };
     Router::new()
         .route("/", get(root))
@@ -408,7 +410,11 @@ async fn plugins() -> Json<Value> {
     }]))
 }
 
-async fn validate(Path(plugin): Path<String>, body: Option<Json<Value>>) -> Response {
+async fn validate(
+    State(s): State<AppState>,
+    Path(plugin): Path<String>,
+    body: Option<Json<Value>>,
+) -> Response {
     let short = CONNECTOR_CLASS
         .rsplit('.')
         .next()
@@ -426,7 +432,7 @@ async fn validate(Path(plugin): Path<String>, body: Option<Json<Value>>) -> Resp
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let errors = match ConnectorConfig::from_map(&config) {
+    let errors = match s.worker.connector_config(&config) {
         Ok(_) => Default::default(),
         Err(e) => e,
     };

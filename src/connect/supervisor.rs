@@ -315,7 +315,10 @@ impl Supervisor {
         target: TargetState,
         ctx: &mut Context<Self>,
     ) -> Result<(), ApiFailure> {
-        let config = ConnectorConfig::from_map(&raw).map_err(|e| invalid(&e))?;
+        let config = self
+            .worker
+            .connector_config(&raw)
+            .map_err(|e| invalid(&e))?;
         for key in config.ignored_keys() {
             tracing::info!(connector = %name, "configuration key {key} is accepted and ignored");
         }
@@ -460,7 +463,7 @@ impl Supervisor {
                         message: format!("Connector {name} already exists"),
                     })));
                 }
-                let parsed = match ConnectorConfig::from_map(&config) {
+                let parsed = match self.worker.connector_config(&config) {
                     Ok(p) => p,
                     Err(e) => return Ok(ready(Err(invalid(&e)))),
                 };
@@ -492,7 +495,7 @@ impl Supervisor {
             }
             Request::PutConfig { name, mut config } => {
                 config.insert("name".into(), name.clone());
-                let parsed = match ConnectorConfig::from_map(&config) {
+                let parsed = match self.worker.connector_config(&config) {
                     Ok(p) => p,
                     Err(e) => return Ok(ready(Err(invalid(&e)))),
                 };
@@ -674,7 +677,7 @@ impl Supervisor {
                     .connectors
                     .get(&name)
                     .map_or(TargetState::Running, |e| e.target);
-                if let Err(e) = ConnectorConfig::from_map(&config) {
+                if let Err(e) = self.worker.connector_config(&config) {
                     return ready(Err(invalid(&e)));
                 }
                 if existed {

@@ -145,7 +145,7 @@ impl WorkerHandle {
                 .map_err(WorkerError::Cluster)?;
             tracing::info!("joined the cluster as worker {worker_id}");
         }
-        let app = router(supervisor.clone(), auth);
+        let app = router(supervisor.clone(), auth, worker.clone());
         match tls {
             Some(acceptor) => {
                 rest_runtime.spawn(crate::connect::tls::serve(listener, acceptor, app));

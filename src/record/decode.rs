@@ -1,9 +1,13 @@
 //! Turns the raw key and value bytes of one Kafka record into a [`SinkRecord`].
 //!
-//! Values are JsonConverter JSON, with or without the `{"schema", "payload"}` envelope;
-//! keys are JsonConverter JSON (a struct `{"Id": …}`, a string or null) or
-//! StringConverter text. Parsing uses simd-json on a reused scratch copy of the bytes
-//! (simd-json parses in place), then walks the tape once into `serde_json` values.
+//! Values are JsonConverter JSON, with or without the `{"schema", "payload"}` envelope,
+//! or Confluent wire-format records (AvroConverter: an Avro body read with its writer
+//! schema; JsonSchemaConverter: a JSON body read like schemaless JSON). Keys are any of
+//! those (a struct with `Id`, a string or null), StringConverter text, or
+//! ByteArrayConverter bytes (never read for an `Id`). JSON parsing uses simd-json on a
+//! reused scratch copy of the bytes (simd-json parses in place), then walks the tape
+//! once into `serde_json` values. Writer schemas come from the registry beforehand, in
+//! a [`BatchSchemas`].
 
 use std::cell::RefCell;
 
@@ -12,8 +16,11 @@ use simd_json::prelude::*;
 use simd_json::tape::Value as TapeValue;
 use simd_json::{Buffers, Tape};
 
+use super::avro::AvroSchema;
 use super::error::{DecodeError, Part};
+use super::registry::{BatchSchemas, Lookup, WriterSchema};
 use super::schema::{kind_of, plain, FieldPath, SchemaWalker};
+use super::wire;
 use super::{EventType, RecordCoords, SinkRecord};
 use crate::config::converter::{ConverterClass, DecimalFormat};
 use crate::config::ConnectorConfig;
@@ -21,8 +28,10 @@ use crate::config::ConnectorConfig;
 /// How record bytes are to be read; built from the connector's converter settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecodeOptions {
-    /// `key.converter`: JsonConverter or StringConverter.
+    /// `key.converter`.
     pub key_converter: ConverterClass,
+    /// `value.converter`: JsonConverter, AvroConverter or JsonSchemaConverter.
+    pub value_converter: ConverterClass,
     /// `key.converter.schemas.enable`.
     pub key_schemas_enable: bool,
     /// `value.converter.schemas.enable`.
@@ -36,6 +45,7 @@ impl Default for DecodeOptions {
     fn default() -> Self {
         DecodeOptions {
             key_converter: ConverterClass::Json,
+            value_converter: ConverterClass::Json,
             key_schemas_enable: true,
             value_schemas_enable: true,
             decimal_format: DecimalFormat::Base64,
@@ -48,6 +58,7 @@ impl DecodeOptions {
     pub fn from_config(config: &ConnectorConfig) -> Self {
         DecodeOptions {
             key_converter: config.key_converter.class,
+            value_converter: config.value_converter.class,
             key_schemas_enable: config.key_converter.schemas_enable,
             value_schemas_enable: config.value_converter.schemas_enable,
             decimal_format: config.value_converter.decimal_format,
@@ -206,11 +217,96 @@ pub fn parse_event_type(text: &str) -> Result<EventType, DecodeError> {
     })
 }
 
-fn decode_value(bytes: &[u8], opts: &DecodeOptions) -> Result<Row, DecodeError> {
+/// The writer schema a record names, as the registry described it.
+fn writer_schema(
+    schemas: &BatchSchemas,
+    part: Part,
+    id: u32,
+) -> Result<&WriterSchema, DecodeError> {
+    match schemas.get(part, id) {
+        Some(Lookup::Found(schema)) => Ok(schema.as_ref()),
+        Some(Lookup::Unusable(reason)) => Err(DecodeError::UnusableSchema {
+            part,
+            id,
+            reason: reason.clone(),
+        }),
+        // Not fetched for this batch counts as unknown: nothing else vouches for it.
+        Some(Lookup::Missing) | None => Err(DecodeError::UnknownSchemaId { part, id }),
+    }
+}
+
+/// The Avro writer schema of an AvroConverter record, and its body.
+fn avro_body<'a, 's>(
+    bytes: &'a [u8],
+    part: Part,
+    schemas: &'s BatchSchemas,
+) -> Result<(u32, &'s AvroSchema, &'a [u8]), DecodeError> {
+    let (id, body) = wire::split(bytes, part, ConverterClass::Avro.class_name())?;
+    match writer_schema(schemas, part, id)? {
+        WriterSchema::Avro(schema) => Ok((id, schema, body)),
+        WriterSchema::Json => Err(DecodeError::UnusableSchema {
+            part,
+            id,
+            reason: "it is a JSON schema, not an Avro one".into(),
+        }),
+    }
+}
+
+/// The JSON body of a JsonSchemaConverter record, once its schema id is known.
+fn json_schema_body<'a>(
+    bytes: &'a [u8],
+    part: Part,
+    schemas: &BatchSchemas,
+) -> Result<&'a [u8], DecodeError> {
+    let (id, body) = wire::split(bytes, part, ConverterClass::JsonSchema.class_name())?;
+    writer_schema(schemas, part, id)?;
+    Ok(body)
+}
+
+/// A row from a JSON value that is already converted (Avro bodies).
+fn row_of(value: Value, part: Part) -> Result<Row, DecodeError> {
+    match value {
+        Value::Null => Err(DecodeError::Tombstone),
+        Value::Object(obj) => {
+            let mut row = Row {
+                fields: Map::with_capacity(obj.len()),
+                ..Row::default()
+            };
+            for (k, v) in obj {
+                row.accept(&k, v)?;
+            }
+            Ok(row)
+        }
+        other => Err(DecodeError::NotAnObject {
+            part,
+            found: json_kind(&other),
+        }),
+    }
+}
+
+fn decode_value(
+    bytes: &[u8],
+    opts: &DecodeOptions,
+    schemas: &BatchSchemas,
+) -> Result<Row, DecodeError> {
+    let part = Part::Value;
+    match opts.value_converter {
+        ConverterClass::Avro => {
+            let (id, schema, body) = avro_body(bytes, part, schemas)?;
+            row_of(schema.decode(body, part, id)?, part)
+        }
+        ConverterClass::JsonSchema => {
+            decode_json_value(json_schema_body(bytes, part, schemas)?, false)
+        }
+        _ => decode_json_value(bytes, opts.value_schemas_enable),
+    }
+}
+
+fn decode_json_value(bytes: &[u8], schemas_enable: bool) -> Result<Row, DecodeError> {
     let part = Part::Value;
     with_tape(bytes, part, |root| {
         let mut row = Row::default();
-        let (schema, payload) = if opts.value_schemas_enable {
+        let (schema, payload) = if schemas_enable {
             envelope(root, part)?
         } else {
             (TapeValue::null(), root)
@@ -246,53 +342,86 @@ fn decode_value(bytes: &[u8], opts: &DecodeOptions) -> Result<Row, DecodeError> 
     })
 }
 
-/// The `Id` a key carries, if any.
-fn decode_key(bytes: &[u8], opts: &DecodeOptions) -> Result<Option<String>, DecodeError> {
-    let part = Part::Key;
-    if opts.key_converter == ConverterClass::String {
-        let text = std::str::from_utf8(bytes).map_err(|_| DecodeError::NotUtf8 { part })?;
-        return Ok((!text.is_empty()).then(|| text.to_string()));
-    }
-    with_tape(bytes, part, |root| {
-        let key = if opts.key_schemas_enable {
-            let (schema, payload) = envelope(root, part)?;
-            if schema.is_null() {
-                plain(payload, part, 0)?
-            } else {
-                SchemaWalker { part }.convert(schema, payload, &mut FieldPath::new(), 0)?
-            }
-        } else {
-            plain(root, part, 0)?
-        };
-        match key {
-            Value::Null => Ok(None),
-            Value::String(s) => Ok(Some(s)),
-            Value::Object(mut obj) => match obj.remove("Id") {
-                None => Ok(None),
-                Some(id) => metadata_string("Id", id).map_err(|_| DecodeError::SchemaMismatch {
-                    field: "key Id".into(),
-                    expected: "a string".into(),
-                    found: "another JSON type".into(),
-                }),
-            },
-            other => Err(DecodeError::SchemaMismatch {
-                field: "(key)".into(),
-                expected: "a struct with Id, a string or null".into(),
-                found: json_kind(&other).into(),
+/// The `Id` a decoded key carries: the key itself when a string, its `Id` field when
+/// a struct, none when null.
+fn key_id(key: Value) -> Result<Option<String>, DecodeError> {
+    match key {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s)),
+        Value::Object(mut obj) => match obj.remove("Id") {
+            None => Ok(None),
+            Some(id) => metadata_string("Id", id).map_err(|_| DecodeError::SchemaMismatch {
+                field: "key Id".into(),
+                expected: "a string".into(),
+                found: "another JSON type".into(),
             }),
-        }
-    })
+        },
+        other => Err(DecodeError::SchemaMismatch {
+            field: "(key)".into(),
+            expected: "a struct with Id, a string or null".into(),
+            found: json_kind(&other).into(),
+        }),
+    }
 }
 
-/// Decodes one record. The value's `Id` wins; without one, the key's is used. A
-/// missing `Id` is not an error here (an insert does not need one).
+/// The `Id` a key carries, if any.
+fn decode_key(
+    bytes: &[u8],
+    opts: &DecodeOptions,
+    schemas: &BatchSchemas,
+) -> Result<Option<String>, DecodeError> {
+    let part = Part::Key;
+    match opts.key_converter {
+        ConverterClass::String => {
+            let text = std::str::from_utf8(bytes).map_err(|_| DecodeError::NotUtf8 { part })?;
+            Ok((!text.is_empty()).then(|| text.to_string()))
+        }
+        // Opaque bytes: a key read this way carries no Id.
+        ConverterClass::ByteArray => Ok(None),
+        ConverterClass::Avro => {
+            let (id, schema, body) = avro_body(bytes, part, schemas)?;
+            key_id(schema.decode(body, part, id)?)
+        }
+        ConverterClass::JsonSchema => {
+            let body = json_schema_body(bytes, part, schemas)?;
+            with_tape(body, part, |root| key_id(plain(root, part, 0)?))
+        }
+        ConverterClass::Json => with_tape(bytes, part, |root| {
+            let key = if opts.key_schemas_enable {
+                let (schema, payload) = envelope(root, part)?;
+                if schema.is_null() {
+                    plain(payload, part, 0)?
+                } else {
+                    SchemaWalker { part }.convert(schema, payload, &mut FieldPath::new(), 0)?
+                }
+            } else {
+                plain(root, part, 0)?
+            };
+            key_id(key)
+        }),
+    }
+}
+
+/// Decodes one JsonConverter/StringConverter record (no registry involved). The
+/// value's `Id` wins; without one, the key's is used. A missing `Id` is not an error
+/// here (an insert does not need one).
 pub fn decode(raw: RawRecord<'_>, opts: &DecodeOptions) -> Result<SinkRecord, DecodeError> {
+    decode_with(raw, opts, &BatchSchemas::default())
+}
+
+/// Like [`decode`], for any converter: wire-format records find their writer schema
+/// in `schemas`, fetched beforehand (see [`super::RecordConverters`]).
+pub fn decode_with(
+    raw: RawRecord<'_>,
+    opts: &DecodeOptions,
+    schemas: &BatchSchemas,
+) -> Result<SinkRecord, DecodeError> {
     let value = raw.value.ok_or(DecodeError::Tombstone)?;
-    let row = decode_value(value, opts)?;
+    let row = decode_value(value, opts, schemas)?;
     let id = match row.id {
         Some(id) => Some(id),
         None => match raw.key {
-            Some(key) => decode_key(key, opts)?,
+            Some(key) => decode_key(key, opts, schemas)?,
             None => None,
         },
     };
