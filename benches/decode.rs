@@ -1,5 +1,6 @@
-//! Decoding throughput: ~2 KB Lead records, in the JsonConverter schema envelope and as
-//! plain JSON, reported both as records/s and as bytes/s.
+//! Decoding throughput: ~2 KB Lead records, in the JsonConverter schema envelope, as
+//! plain JSON and as Confluent Avro (AvroConverter, writer schema already cached),
+//! reported both as records/s and as bytes/s.
 //!
 //! Run: `cargo bench --bench decode` (add `-- --quick` for a short run).
 
@@ -8,13 +9,27 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::{json, Value};
-use sobject_sink::record::{decode, DecodeOptions, RawRecord, RecordCoords};
+use sobject_sink::config::converter::ConverterClass;
+use sobject_sink::record::avro::AvroSchema;
+use sobject_sink::record::registry::{BatchSchemas, Lookup, WriterSchema};
+use sobject_sink::record::{decode_with, DecodeOptions, Part, RawRecord, RecordCoords};
+
+/// The test producer of Confluent's wire format.
+#[path = "../tests/support/avro.rs"]
+#[allow(dead_code)]
+mod avro;
 
 const CREATED: &str = include_str!("../tests/fixtures/lead-created.schema.json");
 const KEY: &str = include_str!("../tests/fixtures/lead-key.schema.json");
 
 /// The sample Lead with a Description field, so the plain payload is about 2 KB.
 fn lead_records() -> (String, String) {
+    let (envelope, plain) = lead_envelope();
+    (envelope.to_string(), plain)
+}
+
+/// The envelope (as a value) and the plain payload text.
+fn lead_envelope() -> (Value, String) {
     let mut envelope: Value = serde_json::from_str(CREATED).expect("fixture is JSON");
     let description =
         "Met at the data summit; interested in streaming sync between two orgs. ".repeat(12);
@@ -28,7 +43,35 @@ fn lead_records() -> (String, String) {
         payload.insert("Description".into(), Value::String(description));
     }
     let plain = envelope["payload"].to_string();
-    (envelope.to_string(), plain)
+    (envelope, plain)
+}
+
+/// The same Lead as AvroConverter writes it (value and key), with the schemas the
+/// registry would return for ids 1 and 2.
+fn avro_records() -> (Vec<u8>, Vec<u8>, BatchSchemas) {
+    let (envelope, _) = lead_envelope();
+    let key: Value = serde_json::from_str(KEY).expect("key fixture is JSON");
+    let value_encoder =
+        avro::AvroEncoder::for_connect_schema(&envelope["schema"], avro::LogicalStyle::Both);
+    let key_encoder =
+        avro::AvroEncoder::for_connect_schema(&key["schema"], avro::LogicalStyle::Both);
+    let mut schemas = BatchSchemas::default();
+    for (part, id, text) in [
+        (Part::Value, 1, &value_encoder.schema_text),
+        (Part::Key, 2, &key_encoder.schema_text),
+    ] {
+        let parsed = AvroSchema::parse(text).expect("schema parses");
+        schemas.insert(
+            part,
+            id,
+            Lookup::Found(Arc::new(WriterSchema::Avro(parsed))),
+        );
+    }
+    (
+        avro::wire(1, &value_encoder.body(&envelope["payload"])),
+        avro::wire(2, &key_encoder.body(&key["payload"])),
+        schemas,
+    )
 }
 
 fn bench_decode(c: &mut Criterion) {
@@ -44,9 +87,26 @@ fn bench_decode(c: &mut Criterion) {
         value_schemas_enable: false,
         ..DecodeOptions::default()
     };
-    let cases = [
-        ("envelope", with_schema.as_str(), envelope_opts, Some(KEY)),
-        ("plain", plain.as_str(), plain_opts, None),
+    let (avro_value, avro_key, schemas) = avro_records();
+    let avro_opts = DecodeOptions {
+        key_converter: ConverterClass::Avro,
+        value_converter: ConverterClass::Avro,
+        ..DecodeOptions::default()
+    };
+    let cases: [(&str, &[u8], DecodeOptions, Option<&[u8]>); 3] = [
+        (
+            "envelope",
+            with_schema.as_bytes(),
+            envelope_opts,
+            Some(KEY.as_bytes()),
+        ),
+        ("plain", plain.as_bytes(), plain_opts, None),
+        (
+            "avro",
+            avro_value.as_slice(),
+            avro_opts,
+            Some(avro_key.as_slice()),
+        ),
     ];
     for (name, value, opts, key) in cases {
         let run = |b: &mut criterion::Bencher<'_>| {
@@ -54,10 +114,10 @@ fn bench_decode(c: &mut Criterion) {
                 let raw = RawRecord {
                     coords: coords.clone(),
                     timestamp: Some(0),
-                    key: key.map(str::as_bytes),
-                    value: Some(value.as_bytes()),
+                    key,
+                    value: Some(value),
                 };
-                black_box(decode(black_box(raw), &opts).expect("record decodes"))
+                black_box(decode_with(black_box(raw), &opts, &schemas).expect("record decodes"))
             })
         };
         let mut group = c.benchmark_group(format!("decode_lead_{name}"));

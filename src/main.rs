@@ -150,7 +150,9 @@ fn main() -> anyhow::Result<()> {
             for path in &connectors {
                 let map = read_connector(path)?;
                 // Validate up front so a typo stops the process with the key named.
-                sobject_sink::config::ConnectorConfig::from_map(&map)
+                // The worker's converter keys are the connector's defaults.
+                worker_config
+                    .connector_config(&map)
                     .map_err(|e| anyhow::anyhow!("connector file {}:\n{e}", path.display()))?;
                 configs.push(map);
             }

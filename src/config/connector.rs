@@ -13,7 +13,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::client_keys::{is_security_key, ClientProperties, ClientRole, IgnoredKey};
-use super::converter::{ConverterClass, ConverterConfig, DecimalFormat};
+use super::converter::{self, ConverterConfig, Side};
 use super::definitions::{closest_key_with_distance, definition};
 use super::error::ConfigErrors;
 use super::operation::Operation;
@@ -327,12 +327,7 @@ struct MapReader<'a> {
 impl<'a> MapReader<'a> {
     /// The value as shown in an error: hidden for password keys.
     fn shown(&self, key: &str) -> Option<String> {
-        let v = self.map.get(key)?;
-        if is_password_key(key) {
-            Some(HIDDEN.to_string())
-        } else {
-            Some(v.clone())
-        }
+        self.map.get(key).map(|v| shown_value(key, v))
     }
 
     fn error(&mut self, key: &str, message: impl Into<String>) {
@@ -441,9 +436,36 @@ pub fn is_password_key(key: &str) -> bool {
         "jaas.config",
         "credentials",
         "private.key",
+        "user.info",
     ]
     .iter()
     .any(|word| lower.contains(word))
+}
+
+/// A value as it may be shown (REST answers, errors, logs): `[hidden]` for a secret
+/// key, and the userinfo of any URL in it (a Schema Registry URL may carry
+/// `user:password@`) replaced by `[hidden]`.
+pub fn shown_value(key: &str, value: &str) -> String {
+    if is_password_key(key) {
+        return HIDDEN.to_string();
+    }
+    if !value.contains('@') || !value.contains("://") {
+        return value.to_string();
+    }
+    value
+        .split(',')
+        .map(|item| {
+            // Everything between the scheme and the last `@` is userinfo, whatever
+            // characters the password holds.
+            match (item.find("://"), item.rfind('@')) {
+                (Some(scheme), Some(at)) if at > scheme => {
+                    format!("{}{HIDDEN}{}", &item[..scheme + 3], &item[at..])
+                }
+                _ => item.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// True for a plausible Salesforce API name (`Lead`, `Foo__c`, `ns__Bar__c`).
@@ -558,8 +580,8 @@ impl ConnectorConfig {
         // governs records that cannot be decoded, and the dead-letter queue).
         let errors = read_error_handling(&mut r);
         let reporter = read_reporter(&mut r, &name);
-        let key_converter = read_converter(&mut r, "key.converter", true);
-        let value_converter = read_converter(&mut r, "value.converter", false);
+        let key_converter = read_converter(&mut r, Side::Key, &mut ignored);
+        let value_converter = read_converter(&mut r, Side::Value, &mut ignored);
         let sink = read_sink(&mut r, allow_insecure_http);
         let transforms = read_transforms(&mut r);
 
@@ -622,14 +644,7 @@ impl ConnectorConfig {
     /// The map with every credential's value replaced by `[hidden]` (REST responses).
     pub fn redacted_map(map: &BTreeMap<String, String>) -> BTreeMap<String, String> {
         map.iter()
-            .map(|(k, v)| {
-                let v = if is_password_key(k) {
-                    HIDDEN.to_string()
-                } else {
-                    v.clone()
-                };
-                (k.clone(), v)
-            })
+            .map(|(k, v)| (k.clone(), shown_value(k, v)))
             .collect()
     }
 
@@ -1116,42 +1131,15 @@ fn read_report_formats(r: &mut MapReader<'_>) {
     }
 }
 
-fn read_converter(r: &mut MapReader<'_>, prefix: &str, is_key: bool) -> ConverterConfig {
-    let class_raw = r.string(prefix).unwrap_or_default();
-    let class = match ConverterClass::parse(&class_raw) {
-        Some(ConverterClass::String) if !is_key => {
-            r.error(
-                prefix,
-                "values must be read with org.apache.kafka.connect.json.JsonConverter",
-            );
-            ConverterClass::Json
-        }
-        Some(c) => c,
-        None => {
-            let allowed = if is_key {
-                "org.apache.kafka.connect.json.JsonConverter or org.apache.kafka.connect.storage.StringConverter"
-            } else {
-                "org.apache.kafka.connect.json.JsonConverter"
-            };
-            r.error(prefix, format!("unsupported converter; use {allowed}"));
-            ConverterClass::Json
-        }
-    };
-    let schemas_key = format!("{prefix}.schemas.enable");
-    let schemas_enable = r.bool(&schemas_key);
-    let decimal_key = format!("{prefix}.decimal.format");
-    let decimal_format = match r.string(&decimal_key) {
-        None => DecimalFormat::Base64,
-        Some(v) => DecimalFormat::parse(&v).unwrap_or_else(|| {
-            r.error(&decimal_key, "must be BASE64 or NUMERIC");
-            DecimalFormat::Base64
-        }),
-    };
-    ConverterConfig {
-        class,
-        schemas_enable,
-        decimal_format,
+fn read_converter(r: &mut MapReader<'_>, side: Side, ignored: &mut Vec<String>) -> ConverterConfig {
+    let reading = converter::read_converter(r.map, side);
+    for p in reading.problems {
+        r.error(&p.key, p.message);
     }
+    ignored.extend(reading.ignored);
+    ignored.sort();
+    ignored.dedup();
+    reading.config
 }
 
 /// The smallest `sink.max.buffered.records` that leaves room for Bulk API 2.0 jobs.
@@ -1220,6 +1208,7 @@ pub fn known_keys_in(map: &BTreeMap<String, String>) -> BTreeSet<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::converter::{ConverterClass, DecimalFormat};
 
     fn base() -> BTreeMap<String, String> {
         [
@@ -1780,9 +1769,56 @@ mod tests {
         assert!(!e.messages_for("value.converter").is_empty());
         let e = errors(&with(&[(
             "value.converter",
-            "io.confluent.connect.avro.AvroConverter",
+            "io.confluent.connect.protobuf.ProtobufConverter",
         )]));
-        assert!(!e.messages_for("value.converter").is_empty());
+        assert!(e.messages_for("value.converter")[0]
+            .starts_with("io.confluent.connect.protobuf.ProtobufConverter"));
+        let c = config_with(&[
+            ("value.converter", "io.confluent.connect.avro.AvroConverter"),
+            (
+                "value.converter.schema.registry.url",
+                "http://registry:8081",
+            ),
+        ]);
+        assert_eq!(c.value_converter.class, ConverterClass::Avro);
+        assert!(c.value_converter.registry.is_some());
+    }
+
+    #[test]
+    fn registry_credentials_are_hidden_in_answers_and_errors() {
+        let pairs = [
+            ("value.converter", "io.confluent.connect.avro.AvroConverter"),
+            (
+                "value.converter.schema.registry.url",
+                "https://sr-user:s3cr@t@registry:8081/api,http://plain:8081",
+            ),
+            ("key.converter", "io.confluent.connect.avro.AvroConverter"),
+            ("key.converter.schema.registry.url", "http://registry:8081"),
+            ("key.converter.basic.auth.credentials.source", "USER_INFO"),
+            ("key.converter.basic.auth.user.info", "sr-user:hunter2"),
+        ];
+        let c = config_with(&pairs);
+        assert!(!format!("{c:?}").contains("hunter2") && !format!("{c:?}").contains("s3cr"));
+        let red = ConnectorConfig::redacted_map(&with(&pairs));
+        assert_eq!(red["key.converter.basic.auth.user.info"], "[hidden]");
+        assert_eq!(
+            red["value.converter.schema.registry.url"],
+            "https://[hidden]@registry:8081/api,http://plain:8081"
+        );
+        let mut bad = with(&pairs);
+        bad.insert(
+            "value.converter.basic.auth.user.info".into(),
+            "u:hunter3".into(),
+        );
+        bad.insert(
+            "value.converter.schema.registry.url".into(),
+            "ftp://u:hunter4@registry".into(),
+        );
+        let text = errors(&bad).to_string();
+        assert!(
+            !text.contains("hunter3") && !text.contains("hunter4"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -13,7 +13,8 @@ use std::time::Duration;
 use url::Url;
 
 use super::client_keys::{split_prefixed, translate, ClientProperties, ClientRole, IgnoredKey};
-use super::connector::is_password_key;
+use super::connector::{is_password_key, shown_value, ConnectorConfig};
+use super::converter::{read_converter, with_worker_defaults, Side};
 use super::definitions::edit_distance;
 use super::error::ConfigErrors;
 use super::providers::ConfigProviders;
@@ -129,9 +130,21 @@ pub struct WorkerConfig {
     client: ClientProperties,
     consumer: ClientProperties,
     producer: ClientProperties,
-    connector_defaults: BTreeMap<String, String>,
+    connector_defaults: ConnectorDefaults,
     ignored: Vec<String>,
     client_ignored: Vec<IgnoredKey>,
+}
+
+/// The worker's converter keys; `Debug` hides credentials (registry passwords).
+#[derive(Clone, PartialEq, Eq, Default)]
+struct ConnectorDefaults(BTreeMap<String, String>);
+
+impl fmt::Debug for ConnectorDefaults {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| (k, shown_value(k, v))))
+            .finish()
+    }
 }
 
 struct WorkerReader<'a> {
@@ -141,13 +154,7 @@ struct WorkerReader<'a> {
 
 impl WorkerReader<'_> {
     fn error(&mut self, key: &str, message: impl Into<String>) {
-        let shown = self.map.get(key).map(|v| {
-            if is_password_key(key) {
-                HIDDEN.to_string()
-            } else {
-                v.clone()
-            }
-        });
+        let shown = self.map.get(key).map(|v| shown_value(key, v));
         self.errors.push(key, shown, message);
     }
 
@@ -241,6 +248,16 @@ impl WorkerConfig {
             }
         }
 
+        // A converter the sink cannot run is refused here, naming the worker's key,
+        // rather than at every connector start.
+        for side in [Side::Key, Side::Value] {
+            if connector_defaults.contains_key(side.prefix()) {
+                for p in read_converter(&connector_defaults, side).problems {
+                    r.error(&p.key, p.message);
+                }
+            }
+        }
+
         let bootstrap_servers = r.string("bootstrap.servers").unwrap_or_else(|| {
             r.error("bootstrap.servers", "is required");
             String::new()
@@ -302,7 +319,7 @@ impl WorkerConfig {
             client: ClientProperties(client),
             consumer: ClientProperties(consumer),
             producer: ClientProperties(producer),
-            connector_defaults,
+            connector_defaults: ConnectorDefaults(connector_defaults),
             ignored,
             client_ignored,
         })
@@ -329,7 +346,25 @@ impl WorkerConfig {
     /// Worker-level `key.converter*` / `value.converter*` keys, which (as in Kafka
     /// Connect) are defaults for connectors that do not set them.
     pub fn connector_defaults(&self) -> &BTreeMap<String, String> {
-        &self.connector_defaults
+        &self.connector_defaults.0
+    }
+
+    /// A connector's own map with this worker's converter defaults under it (see
+    /// [`with_worker_defaults`]): what a task of the connector runs with.
+    pub fn effective_connector_map(
+        &self,
+        map: &BTreeMap<String, String>,
+    ) -> BTreeMap<String, String> {
+        with_worker_defaults(map, &self.connector_defaults.0)
+    }
+
+    /// Parses a connector's map as this worker runs it: its own keys over the worker's
+    /// converter defaults. Every start path and `validate` go through here.
+    pub fn connector_config(
+        &self,
+        map: &BTreeMap<String, String>,
+    ) -> Result<ConnectorConfig, ConfigErrors> {
+        ConnectorConfig::from_map(&self.effective_connector_map(map))
     }
 
     /// Keys accepted but not used (e.g. `plugin.path`), for one log line at startup.
@@ -855,6 +890,71 @@ mod tests {
                 .get("value.converter.schemas.enable")
                 .map(String::as_str),
             Some("false")
+        );
+    }
+
+    #[test]
+    fn worker_converter_keys_are_every_connectors_defaults() {
+        let w = WorkerConfig::from_map(&map(&[
+            ("bootstrap.servers", "b:9092"),
+            (
+                "key.converter",
+                "org.apache.kafka.connect.storage.StringConverter",
+            ),
+            (
+                "value.converter",
+                "org.apache.kafka.connect.json.JsonConverter",
+            ),
+            ("value.converter.schemas.enable", "false"),
+        ]))
+        .unwrap();
+        let text = include_str!("../../config/connector-lead-upsert.properties");
+        let mut own = crate::config::properties::parse_map(text).unwrap();
+        own.retain(|k, _| !k.contains("converter"));
+        let c = w.connector_config(&own).unwrap();
+        assert!(!c.value_converter.schemas_enable);
+        assert_eq!(
+            c.key_converter.class,
+            crate::config::converter::ConverterClass::String
+        );
+        own.insert("value.converter.schemas.enable".into(), "true".into());
+        assert!(
+            w.connector_config(&own)
+                .unwrap()
+                .value_converter
+                .schemas_enable
+        );
+    }
+
+    #[test]
+    fn worker_converters_the_sink_lacks_are_refused_and_registry_secrets_hidden() {
+        let e = WorkerConfig::from_map(&map(&[
+            ("bootstrap.servers", "b:9092"),
+            (
+                "value.converter",
+                "io.confluent.connect.protobuf.ProtobufConverter",
+            ),
+        ]))
+        .unwrap_err();
+        assert!(e.messages_for("value.converter")[0]
+            .starts_with("io.confluent.connect.protobuf.ProtobufConverter"));
+        let w = WorkerConfig::from_map(&map(&[
+            ("bootstrap.servers", "b:9092"),
+            ("value.converter", "io.confluent.connect.avro.AvroConverter"),
+            (
+                "value.converter.schema.registry.url",
+                "http://u:url-secret@registry:8081",
+            ),
+            ("key.converter", "io.confluent.connect.avro.AvroConverter"),
+            ("key.converter.schema.registry.url", "http://registry:8081"),
+            ("key.converter.basic.auth.credentials.source", "USER_INFO"),
+            ("key.converter.basic.auth.user.info", "u:info-secret"),
+        ]))
+        .unwrap();
+        let dbg = format!("{w:?}");
+        assert!(
+            !dbg.contains("url-secret") && !dbg.contains("info-secret"),
+            "{dbg}"
         );
     }
 

@@ -10,7 +10,7 @@
 //! supervisor actor.
 
 use crate::config::providers::redacted_map;
-use crate::config::{config_definitions, ConnectorConfig};
+use crate::config::{config_definitions, ConnectorConfig, WorkerConfig};
 use crate::connect::offsets::PartitionOffset;
 use crate::connect::supervisor::{ApiFailure, Reply, Request, Supervisor};
 use actix::Addr;
@@ -57,6 +57,7 @@ struct AppState {
     supervisor: Addr<Supervisor>,
     auth: Arc<RestAuth>,
     started: watch::Receiver<bool>,
+    worker: Arc<WorkerConfig>,
 }
 
 fn error(status: u16, message: impl Into<String>) -> Response {
@@ -138,16 +139,19 @@ async fn guard(
 }
 
 /// The API's routes. `started` turns true once the worker has completed its start
-/// (joined the cluster and read its config topic, or created its connectors).
+/// (joined the cluster and read its config topic, or created its connectors);
+/// `validate` checks a config as `worker` would run it.
 pub fn router(
     supervisor: Addr<Supervisor>,
     auth: RestAuth,
     started: watch::Receiver<bool>,
+    worker: Arc<WorkerConfig>,
 ) -> Router {
     let state = AppState {
         supervisor,
         auth: Arc::new(auth),
         started,
+        worker,
     };
     Router::new()
         .route("/", get(root))
@@ -545,7 +549,11 @@ async fn plugins() -> Json<Value> {
     }]))
 }
 
-async fn validate(Path(plugin): Path<String>, body: Option<Json<Value>>) -> Response {
+async fn validate(
+    State(s): State<AppState>,
+    Path(plugin): Path<String>,
+    body: Option<Json<Value>>,
+) -> Response {
     let short = CONNECTOR_CLASS
         .rsplit('.')
         .next()
@@ -563,7 +571,7 @@ async fn validate(Path(plugin): Path<String>, body: Option<Json<Value>>) -> Resp
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let errors = match ConnectorConfig::from_map(&config) {
+    let errors = match s.worker.connector_config(&config) {
         Ok(_) => Default::default(),
         Err(e) => e,
     };

@@ -201,7 +201,7 @@ impl Supervisor {
     /// what it resolved to.
     fn parse(&self, raw: &BTreeMap<String, String>) -> Result<ConnectorConfig, ApiFailure> {
         let resolved = self.worker.config_providers.resolve_where_possible(raw);
-        ConnectorConfig::from_map(&resolved).map_err(|mut e| {
+        self.worker.connector_config(&resolved).map_err(|mut e| {
             for err in &mut e.0 {
                 if let Some(original) = raw.get(&err.key).filter(|v| has_placeholder(v)) {
                     err.value = Some(original.clone());
@@ -429,7 +429,7 @@ impl Supervisor {
                 .resolve(&entry.raw)
                 .map_err(|e| e.to_string())
                 .and_then(|m| {
-                    ConnectorConfig::from_map(&m).map(Arc::new).map_err(|e| {
+                    self.worker.connector_config(&m).map(Arc::new).map_err(|e| {
                         let keys: Vec<String> = e
                             .iter()
                             .map(|err| format!("{}: {}", err.key, err.message))

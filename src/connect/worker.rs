@@ -137,7 +137,7 @@ impl WorkerHandle {
             (None, None) => RestAuth::Open,
         };
         let (started, started_rx) = tokio::sync::watch::channel(false);
-        let app = router(supervisor.clone(), auth, started_rx);
+        let app = router(supervisor.clone(), auth, started_rx, worker.clone());
         match tls {
             Some(acceptor) => {
                 rest_runtime.spawn(crate::connect::tls::serve(listener, acceptor, app));

@@ -5,7 +5,7 @@
 use std::fmt;
 
 /// Which half of the Kafka record a problem is in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Part {
     /// The record key.
     Key,
@@ -92,6 +92,42 @@ pub enum DecodeError {
         /// The logical type name.
         logical: &'static str,
         /// What is wrong.
+        reason: String,
+    },
+    /// A Confluent converter's record without the wire-format header.
+    #[error("the record {part} does not start with Confluent's wire-format header (magic byte 0 and a 4-byte schema id), which {part}.converter={converter} reads")]
+    NotWireFormat {
+        /// Key or value.
+        part: Part,
+        /// The converter class.
+        converter: &'static str,
+    },
+    /// The header names a schema id the Schema Registry does not have.
+    #[error("the record {part} names schema id {id}, which the Schema Registry does not have")]
+    UnknownSchemaId {
+        /// Key or value.
+        part: Part,
+        /// The schema id.
+        id: u32,
+    },
+    /// The registry has the id, but its schema cannot read this record.
+    #[error("the record {part} names schema id {id}, but {reason}")]
+    UnusableSchema {
+        /// Key or value.
+        part: Part,
+        /// The schema id.
+        id: u32,
+        /// Why the schema cannot be used.
+        reason: String,
+    },
+    /// An Avro body that does not match its writer schema.
+    #[error("the record {part} does not match its Avro schema (id {id}): {reason}")]
+    AvroBody {
+        /// Key or value.
+        part: Part,
+        /// The schema id.
+        id: u32,
+        /// What is wrong (never a field's content).
         reason: String,
     },
     /// Nesting beyond what any SObject record has; refused to bound stack use.

@@ -6,12 +6,17 @@
 
 use std::sync::Arc;
 
+pub mod avro;
+pub mod converters;
 pub mod decode;
 pub mod error;
 pub mod logical;
+pub mod registry;
 mod schema;
+pub mod wire;
 
-pub use decode::{decode, DecodeOptions, RawRecord};
+pub use converters::RecordConverters;
+pub use decode::{decode, decode_with, DecodeOptions, RawRecord};
 pub use error::{DecodeError, Part};
 
 /// Where a record sits in Kafka; every error about a record names these.

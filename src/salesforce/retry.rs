@@ -108,6 +108,10 @@ impl Cause {
                 "check the org's availability and the network, raise \
                  request.max.retries.time.ms if outages are expected, then restart the task"
             }
+            SCHEMA_REGISTRY_UNAVAILABLE => {
+                "make the Schema Registry reachable with the configured credentials, then \
+                 restart the task; it resumes at this record"
+            }
             _ => "fix the cause named above, then restart the task; it resumes at this record",
         }
     }
@@ -117,6 +121,9 @@ impl Cause {
 pub const BAD_RECORD: &str = "BAD_RECORD";
 /// The code of a halt after transient failures outlasted the retry budget.
 pub const RETRIES_EXHAUSTED: &str = "RETRIES_EXHAUSTED";
+/// The code of a halt because the Schema Registry stayed unusable past the retry
+/// budget (the records themselves are not bad).
+pub const SCHEMA_REGISTRY_UNAVAILABLE: &str = "SCHEMA_REGISTRY_UNAVAILABLE";
 
 /// What to do about an answer.
 #[derive(Debug, Clone, PartialEq, Eq)]

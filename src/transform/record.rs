@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::chain::{Outcome, TransformChain};
 use super::TransformError;
 use crate::record::decode::{assemble, decode_key_value, decode_value_object, key_id};
+use crate::record::registry::BatchSchemas;
 use crate::record::{DecodeError, DecodeOptions, RawRecord, RecordCoords, SinkRecord};
 
 /// What a record carries besides key and value.
@@ -59,18 +60,20 @@ pub enum Transformed {
 }
 
 impl TransformChain {
-    /// Decodes `raw`, runs the chain on it and builds the record to write.
+    /// Decodes `raw` (wire-format records find their writer schema in `schemas`), runs
+    /// the chain on it and builds the record to write.
     pub fn run(
         &self,
         raw: RawRecord<'_>,
         header_keys: Vec<String>,
         opts: &DecodeOptions,
+        schemas: &BatchSchemas,
     ) -> Result<Transformed, ChainError> {
-        let value = decode_value_object(raw.value, opts)?;
+        let value = decode_value_object(raw.value, opts, schemas)?;
         let key = match (self.reads_key(), raw.key) {
             (false, _) => None,
             (true, None) => Some(Value::Null),
-            (true, Some(bytes)) => Some(decode_key_value(bytes, opts)?),
+            (true, Some(bytes)) => Some(decode_key_value(bytes, opts, schemas)?),
         };
         let mut record = ConnectRecord {
             meta: RecordMeta {
@@ -89,7 +92,7 @@ impl TransformChain {
         let sink = assemble(meta.coords, meta.timestamp, value, || match key {
             Some(k) => key_id(k),
             None => match raw_key {
-                Some(bytes) => key_id(decode_key_value(bytes, opts)?),
+                Some(bytes) => key_id(decode_key_value(bytes, opts, schemas)?),
                 None => Ok(None),
             },
         })?;
@@ -173,6 +176,7 @@ mod tests {
                 ),
                 vec![],
                 &plain(),
+                &BatchSchemas::default(),
             )
             .unwrap();
         let Transformed::Record(r) = out else {
@@ -196,7 +200,12 @@ mod tests {
             ..plain()
         };
         let Transformed::Record(r) = c
-            .run(raw(Some("00QKEY"), Some(r#"{"A":{"B":1}}"#)), vec![], &opts)
+            .run(
+                raw(Some("00QKEY"), Some(r#"{"A":{"B":1}}"#)),
+                vec![],
+                &opts,
+                &BatchSchemas::default(),
+            )
             .unwrap()
         else {
             panic!("kept")
@@ -218,7 +227,9 @@ mod tests {
             ),
             ("predicates.t.pattern", "other"),
         ]);
-        let e = c.run(raw(None, None), vec![], &plain()).unwrap_err();
+        let e = c
+            .run(raw(None, None), vec![], &plain(), &BatchSchemas::default())
+            .unwrap_err();
         assert_eq!(e, ChainError::Decode(DecodeError::Tombstone));
         let c = chain(&[
             ("transforms", "drop"),
@@ -231,7 +242,12 @@ mod tests {
             ),
         ]);
         assert_eq!(
-            c.run(raw(None, Some("null")), vec![], &plain()),
+            c.run(
+                raw(None, Some("null")),
+                vec![],
+                &plain(),
+                &BatchSchemas::default()
+            ),
             Ok(Transformed::Filtered {
                 alias: "drop".into()
             })
@@ -250,6 +266,7 @@ mod tests {
                 raw(Some(r#"{"LeadId":"00QK"}"#), Some(r#"{"A":1}"#)),
                 vec![],
                 &plain(),
+                &BatchSchemas::default(),
             )
             .unwrap()
         else {
@@ -257,7 +274,12 @@ mod tests {
         };
         assert_eq!(r.id.as_deref(), Some("00QK"));
         let e = c
-            .run(raw(Some("{bad"), Some(r#"{"A":1}"#)), vec![], &plain())
+            .run(
+                raw(Some("{bad"), Some(r#"{"A":1}"#)),
+                vec![],
+                &plain(),
+                &BatchSchemas::default(),
+            )
             .unwrap_err();
         assert!(
             matches!(e, ChainError::Decode(DecodeError::NotJson { .. })),

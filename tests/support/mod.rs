@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod avro;
+pub mod registry;
+
 use serde_json::Value;
 use sobject_sink::config::WorkerConfig;
 use sobject_sink::connect::worker::WorkerHandle;
