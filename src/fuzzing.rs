@@ -6,8 +6,9 @@
 use bytes::Bytes;
 
 use crate::salesforce::bulk::{read_result_files, ResultFiles};
-use crate::salesforce::client::{http_error, CallError, Endpoint};
-use crate::salesforce::collections::{parse_results, RecordResult};
+use crate::salesforce::client::http_error;
+use crate::salesforce::collections::parse_results;
+use crate::salesforce::wire::{CallError, Endpoint, RecordResult};
 
 /// Reads an sObject Collections answer to a write of `expected` records.
 pub fn collections_results(body: &[u8], expected: usize) -> Result<Vec<RecordResult>, CallError> {

@@ -121,7 +121,7 @@ fn avro_and_json_records_of_the_same_leads_decode_to_the_same_sink_records() {
             schemas.insert(
                 part,
                 id,
-                Lookup::Found(Arc::new(WriterSchema::Avro(parsed))),
+                Lookup::Found(Arc::new(WriterSchema::Avro(Box::new(parsed)))),
             );
         }
         let avro_opts = DecodeOptions {

@@ -301,6 +301,9 @@ pub fn closest_key_with_distance(name: &str) -> Option<(&'static str, usize)> {
     let limit = (name.len() / 4).clamp(2, 6);
     DEFINITIONS
         .iter()
+        // The distance is at least the difference in length: skip keys that cannot
+        // be within the limit without computing it (a long unknown key stays cheap).
+        .filter(|d| name.len().abs_diff(d.name.len()) <= limit)
         .map(|d| (edit_distance(name, d.name), d.name))
         .filter(|&(dist, _)| dist <= limit)
         .min_by_key(|&(dist, _)| dist)
@@ -396,5 +399,7 @@ mod tests {
             Some("sink.batch.max.records")
         );
         assert_eq!(closest_key("something.else.entirely"), None);
+        // A key far longer than any known one is answered without comparing it.
+        assert_eq!(closest_key(&"x".repeat(100_000)), None);
     }
 }

@@ -13,12 +13,12 @@ use std::time::Duration;
 use url::Url;
 
 use super::client_keys::{split_prefixed, translate, ClientProperties, ClientRole, IgnoredKey};
-use super::connector::{is_password_key, shown_value, ConnectorConfig};
+use super::connector::{shown_value, ConnectorConfig};
 use super::converter::{read_converter, with_worker_defaults, Side};
 use super::definitions::edit_distance;
 use super::error::ConfigErrors;
 use super::providers::ConfigProviders;
-use super::secret::{Secret, HIDDEN};
+use super::secret::Secret;
 
 /// Keys this module reads (used for typo suggestions on `rest.*` and `log.*`).
 const WORKER_KEYS: &[&str] = &[
@@ -235,6 +235,7 @@ impl WorkerConfig {
             } else if key.starts_with("rest.") || key.starts_with("log.") {
                 let closest = WORKER_KEYS
                     .iter()
+                    .filter(|k| key.len().abs_diff(k.len()) <= 4)
                     .map(|k| (edit_distance(key, k), *k))
                     .min_by_key(|&(d, _)| d)
                     .filter(|&(d, _)| d <= 4);
@@ -398,13 +399,18 @@ fn prefixed_client_keys(
     properties
 }
 
+/// librdkafka properties, name and value.
+pub(crate) type Properties = Vec<(String, String)>;
+/// `(key, message)` for each key that cannot be used.
+pub(crate) type KeyErrors = Vec<(String, String)>;
+
 /// The security keys under `prefix` (`reporter.security.protocol`, `reporter.sasl.*`,
 /// ...) translated for librdkafka as the worker's own are: `(properties, errors)`,
 /// each error naming the prefixed key.
 pub(crate) fn security_properties_under(
     map: &BTreeMap<String, String>,
     prefix: &str,
-) -> (Vec<(String, String)>, Vec<(String, String)>) {
+) -> (Properties, KeyErrors) {
     let (security, _) = split_prefixed(map, prefix);
     let mut properties = Vec::new();
     let mut errors = Vec::new();
@@ -427,11 +433,7 @@ pub(crate) fn client_keys_under(
     map: &BTreeMap<String, String>,
     prefix: &str,
     role: ClientRole,
-) -> (
-    Vec<(String, String)>,
-    Vec<IgnoredKey>,
-    Vec<(String, String)>,
-) {
+) -> (Properties, Vec<IgnoredKey>, KeyErrors) {
     let (_, rest) = split_prefixed(map, prefix);
     let mut errors = Vec::new();
     let mut owned = Vec::new();

@@ -10,7 +10,7 @@
 //! supervisor actor.
 
 use crate::config::providers::redacted_map;
-use crate::config::{config_definitions, ConnectorConfig, WorkerConfig};
+use crate::config::{config_definitions, WorkerConfig};
 use crate::connect::offsets::PartitionOffset;
 use crate::connect::supervisor::{ApiFailure, Reply, Request, Supervisor};
 use actix::Addr;
@@ -643,11 +643,11 @@ mod tests {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let worker = crate::config::WorkerConfig::from_map(&worker).unwrap();
+        let worker = Arc::new(crate::config::WorkerConfig::from_map(&worker).unwrap());
         actix::System::new().block_on(async move {
-            let supervisor = Supervisor::new(Arc::new(worker), "127.0.0.1:1".into()).start();
+            let supervisor = Supervisor::new(worker.clone(), "127.0.0.1:1".into()).start();
             let (started, rx) = watch::channel(false);
-            let app = router(supervisor, RestAuth::Open, rx);
+            let app = router(supervisor, RestAuth::Open, rx, worker);
             let get = |path: &str| {
                 let request = axum::http::Request::get(path)
                     .body(axum::body::Body::empty())

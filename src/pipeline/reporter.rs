@@ -407,6 +407,7 @@ mod tests {
                 timestamp: None,
                 key: None,
                 value: Some(b"not json".to_vec()),
+                header_keys: Vec::new(),
             }),
             reason: "not JSON".into(),
         };

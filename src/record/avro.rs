@@ -275,6 +275,7 @@ impl AvroSchema {
                 let bytes = <Vec<u8>>::try_from(&decimal)
                     .map_err(|e| bad_logical(logical::DECIMAL, short_reason(&e), &*path))?;
                 logical::decimal_value(&bytes, d.scale.min(i32::MAX as usize) as i32)
+                    .map_err(|r| bad_logical(logical::DECIMAL, r, &*path))?
             }
             Avro::BigDecimal(_) | Avro::Duration(_) => {
                 return Err(DecodeError::SchemaMismatch {

@@ -267,7 +267,7 @@ fn avro_body<'a, 's>(
 ) -> Result<(u32, &'s AvroSchema, &'a [u8]), DecodeError> {
     let (id, body) = wire::split(bytes, part, ConverterClass::Avro.class_name())?;
     match writer_schema(schemas, part, id)? {
-        WriterSchema::Avro(schema) => Ok((id, schema, body)),
+        WriterSchema::Avro(schema) => Ok((id, &**schema, body)),
         WriterSchema::Json => Err(DecodeError::UnusableSchema {
             part,
             id,

@@ -33,7 +33,7 @@ const MAX_DELAY: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub enum WriterSchema {
     /// An Avro schema, ready to decode datums.
-    Avro(AvroSchema),
+    Avro(Box<AvroSchema>),
     /// A JSON Schema: the body is JSON and decodes without it.
     Json,
 }
@@ -308,7 +308,7 @@ impl SchemaRegistry {
         }
         match (self.class, kind.as_str()) {
             (ConverterClass::Avro, "AVRO") => match AvroSchema::parse(&answer.schema) {
-                Ok(s) => Lookup::Found(Arc::new(WriterSchema::Avro(s))),
+                Ok(s) => Lookup::Found(Arc::new(WriterSchema::Avro(Box::new(s)))),
                 Err(why) => Lookup::Unusable(format!("its Avro schema cannot be read: {why}")),
             },
             (ConverterClass::JsonSchema, "JSON") => Lookup::Found(Arc::new(WriterSchema::Json)),
