@@ -15,8 +15,7 @@
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
-use super::connector::is_password_key;
-use super::secret::HIDDEN;
+use super::connector::{is_password_key, shown_value};
 
 /// Kafka's class of the properties-file provider.
 pub const FILE_PROVIDER_CLASS: &str = "org.apache.kafka.common.config.provider.FileConfigProvider";
@@ -125,10 +124,10 @@ pub fn has_placeholder(value: &str) -> bool {
 pub fn redacted_map(map: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     map.iter()
         .map(|(k, v)| {
-            let shown = if is_password_key(k) && !only_placeholders(v) {
-                HIDDEN.to_string()
-            } else {
+            let shown = if is_password_key(k) && only_placeholders(v) {
                 v.clone()
+            } else {
+                shown_value(k, v)
             };
             (k.clone(), shown)
         })
@@ -416,6 +415,7 @@ fn check_allowed(path: &Path, allowed: Option<&[PathBuf]>) -> Result<PathBuf, St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::secret::HIDDEN;
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs

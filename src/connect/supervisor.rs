@@ -14,7 +14,7 @@
 //! alike from the heartbeats in the status topic; when a worker joins or leaves, each
 //! worker stops the tasks it lost and starts the ones it gained.
 
-use crate::config::connector::{is_password_key, TopicSelection};
+use crate::config::connector::{is_password_key, shown_value, TopicSelection};
 use crate::config::providers::{has_placeholder, redacted_map};
 use crate::config::secret::HIDDEN;
 use crate::config::{ConfigErrors, ConnectorConfig, WorkerConfig};
@@ -211,7 +211,8 @@ impl Supervisor {
         })
     }
 
-    /// A secret sent back as `[hidden]` (as GET showed it) keeps the stored value.
+    /// A value sent back exactly as GET showed it (a secret as `[hidden]`, a URL with
+    /// its `user:password@` as `[hidden]@`) keeps the stored value.
     fn restore_masked(
         &self,
         name: &str,
@@ -219,12 +220,11 @@ impl Supervisor {
     ) -> Result<(), ApiFailure> {
         let stored = self.connectors.get(name).map(|e| &e.raw);
         for (key, value) in config.iter_mut() {
-            if value != HIDDEN || !is_password_key(key) {
-                continue;
-            }
             match stored.and_then(|s| s.get(key)) {
-                Some(old) => value.clone_from(old),
-                None => {
+                Some(old) if value != old && *value == shown_value(key, old) => {
+                    value.clone_from(old)
+                }
+                None if value == HIDDEN && is_password_key(key) => {
                     return Err(ApiFailure {
                         status: 400,
                         message: format!(
@@ -232,6 +232,7 @@ impl Supervisor {
                         ),
                     })
                 }
+                _ => {}
             }
         }
         Ok(())
