@@ -187,7 +187,7 @@ impl Decoder {
                     );
                     match decide_bad_record(&self.policy, reason) {
                         Action::Reject(cause) => {
-                            tracing::warn!("{}; set aside (errors.tolerance=all)", cause.message);
+                            tracing::debug!("{}; set aside (errors.tolerance=all)", cause.message);
                             out.set_aside.push(Report::BadRecord {
                                 raw: Box::new(raw),
                                 reason: cause.message,

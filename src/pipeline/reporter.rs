@@ -57,6 +57,47 @@ pub struct ReportTargets {
     pub dlq_context_headers: bool,
     /// `behavior.on.api.errors=log`: tolerated Salesforce errors are logged at warn.
     pub log_rejections: bool,
+    /// `errors.log.enable` and `errors.log.include.messages`.
+    pub error_log: ErrorLog,
+}
+
+/// Connect's error log: with `errors.log.enable`, every tolerated record (a bad record
+/// set aside, a Salesforce error skipped) gets one ERROR line naming the stage and the
+/// reason; `errors.log.include.messages` adds where the record sits (topic, partition,
+/// offset, timestamp), never its content.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ErrorLog {
+    /// `errors.log.enable`.
+    pub enable: bool,
+    /// `errors.log.include.messages`.
+    pub include_messages: bool,
+}
+
+impl ErrorLog {
+    /// The line to log for a tolerated record, `None` when the log is off.
+    pub fn line(
+        self,
+        connector: &str,
+        stage: &str,
+        reason: &str,
+        coords: &RecordCoords,
+        timestamp: Option<i64>,
+    ) -> Option<String> {
+        if !self.enable {
+            return None;
+        }
+        let mut line = format!("connector {connector}: tolerated error in stage {stage}: {reason}");
+        if self.include_messages {
+            line.push_str(&format!(
+                "; consumed record is topic={} partition={} offset={} timestamp={}",
+                coords.topic,
+                coords.partition,
+                coords.offset,
+                timestamp.map_or_else(|| "none".to_string(), |t| t.to_string())
+            ));
+        }
+        Some(line)
+    }
 }
 
 /// The reporter actor.
@@ -173,7 +214,16 @@ impl Handler<Report> for Reporter {
                 self.take_on(vec![rec], None, "success report")
             }
             Report::Rejected { change, cause } => {
-                if t.log_rejections {
+                let reason = format!("{}: {}", cause.code, cause.message);
+                if let Some(line) = t.error_log.line(
+                    &connector,
+                    "TASK_PUT",
+                    &reason,
+                    &change.record.coords,
+                    change.record.timestamp,
+                ) {
+                    tracing::error!("{line}");
+                } else if t.log_rejections {
                     tracing::warn!(
                         connector = %connector,
                         "Salesforce rejected record {} (Id {}): {}: {}",
@@ -221,6 +271,15 @@ impl Handler<Report> for Reporter {
                 self.take_on(out, Some(coords), "report rejected")
             }
             Report::BadRecord { raw, reason } => {
+                if let Some(line) = t.error_log.line(
+                    &connector,
+                    "VALUE_CONVERTER",
+                    &reason,
+                    &raw.coords,
+                    raw.timestamp,
+                ) {
+                    tracing::error!("{line}");
+                }
                 let mut out = Vec::new();
                 if let Some(topic) = &t.error_topic {
                     let subject = ReportSubject {
@@ -305,6 +364,46 @@ mod tests {
                 self.0.lock().push(format!("ack {}", c.offset));
             }
         }
+    }
+
+    #[test]
+    fn the_error_log_says_nothing_when_off_and_where_the_record_sits_only_when_asked() {
+        let coords = RecordCoords {
+            topic: Arc::from("leads"),
+            partition: 3,
+            offset: 17,
+        };
+        let off = ErrorLog::default();
+        assert_eq!(off.line("c", "TASK_PUT", "X: y", &coords, Some(5)), None);
+        let on = ErrorLog {
+            enable: true,
+            include_messages: false,
+        };
+        let line = on
+            .line(
+                "c",
+                "TASK_PUT",
+                "STRING_TOO_LONG: too long",
+                &coords,
+                Some(5),
+            )
+            .unwrap();
+        assert!(
+            line.contains("TASK_PUT") && line.contains("STRING_TOO_LONG"),
+            "{line}"
+        );
+        assert!(!line.contains("offset="), "{line}");
+        let with_messages = ErrorLog {
+            enable: true,
+            include_messages: true,
+        };
+        let line = with_messages
+            .line("c", "VALUE_CONVERTER", "not JSON", &coords, Some(5))
+            .unwrap();
+        assert!(
+            line.contains("topic=leads partition=3 offset=17 timestamp=5"),
+            "{line}"
+        );
     }
 
     fn start(

@@ -22,7 +22,7 @@ use crate::pipeline::messages::{DrainTargets, Forget, Positions, SetPaused, Shut
 use crate::pipeline::offset_tracker::OffsetTracker;
 use crate::pipeline::ordering::MAX_BULK_BATCH;
 use crate::pipeline::reader::{PartitionReader, ReaderSettings, ReaderTargets};
-use crate::pipeline::reporter::{ReportTargets, Reporter, REPORTS_IN_FLIGHT};
+use crate::pipeline::reporter::{ErrorLog, ReportTargets, Reporter, REPORTS_IN_FLIGHT};
 use crate::pipeline::sequencer::{Sequencer, SequencerSettings, SequencerTargets};
 use crate::pipeline::status::{State, TaskStatusCell};
 use crate::pipeline::writer::{Permits, SObjectWriter, WriterSettings};
@@ -250,6 +250,10 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
     // Reporter and dead-letter queue.
     let mut targets = ReportTargets {
         log_rejections: config.behavior_on_api_errors == ApiErrorBehavior::Log,
+        error_log: ErrorLog {
+            enable: config.errors.log_enable,
+            include_messages: config.errors.log_include_messages,
+        },
         dlq_context_headers: config.errors.dlq_context_headers,
         ..ReportTargets::default()
     };
