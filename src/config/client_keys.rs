@@ -134,6 +134,16 @@ pub(crate) fn translate<'a>(
     let mut out = Translation::default();
     for (key, value) in entries {
         let full = format!("{prefix}{key}");
+        if key == "plugin.library.paths" {
+            // librdkafka loads the named libraries as soon as the setting is made,
+            // which validation itself does: never let a configuration load code.
+            out.errors.push((
+                full,
+                "librdkafka plugins cannot be loaded through a worker or connector setting"
+                    .to_string(),
+            ));
+            continue;
+        }
         if let Some((_, reason)) = NO_EQUIVALENT.iter().find(|(k, _)| *k == key) {
             out.ignored.push(IgnoredKey { key: full, reason });
             continue;
@@ -374,6 +384,18 @@ mod tests {
         assert_eq!(t.errors.len(), 1);
         assert_eq!(t.errors[0].0, "consumer.fetch.min.bytes");
         assert!(t.errors[0].1.contains("consumer setting"));
+    }
+
+    #[test]
+    fn librdkafka_plugins_are_refused_before_librdkafka_sees_them() {
+        let t = run(
+            ClientRole::Consumer,
+            &[("plugin.library.paths", "/tmp/not-a-plugin.so")],
+        );
+        assert!(t.properties.is_empty() && t.ignored.is_empty());
+        assert_eq!(t.errors.len(), 1);
+        assert_eq!(t.errors[0].0, "consumer.plugin.library.paths");
+        assert!(t.errors[0].1.contains("plugins cannot be loaded"));
     }
 
     #[test]
