@@ -9,6 +9,7 @@ use sobject_sink_fuzz::check_record;
 
 const PLAIN: DecodeOptions = DecodeOptions {
     key_converter: ConverterClass::Json,
+    value_converter: ConverterClass::Json,
     key_schemas_enable: false,
     value_schemas_enable: false,
     decimal_format: DecimalFormat::Base64,

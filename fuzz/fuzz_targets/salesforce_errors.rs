@@ -5,23 +5,13 @@
 
 use libfuzzer_sys::fuzz_target;
 use sobject_sink::fuzzing::error_answer;
-use sobject_sink::salesforce::outcome::{classify_call, classify_failed_call_record, RecordOp};
 
 fuzz_target!(|data: &[u8]| {
     let [high, low, body @ ..] = data else {
         return;
     };
     let status = 400 + u16::from_be_bytes([*high, *low]) % 200;
-    let error = error_answer(status, body);
-    assert_eq!(error.status(), Some(status));
-    assert!(!error.to_string().is_empty());
-    let _ = classify_call(&error);
-    for op in [
-        RecordOp::Insert,
-        RecordOp::Update,
-        RecordOp::Upsert,
-        RecordOp::Delete,
-    ] {
-        let _ = classify_failed_call_record(op, error.api_errors(), false);
-    }
+    let (read_status, message) = error_answer(status, body);
+    assert_eq!(read_status, Some(status));
+    assert!(!message.is_empty());
 });

@@ -7,7 +7,8 @@
 
 use std::sync::Arc;
 
-use sobject_sink::record::{decode, DecodeOptions, RawRecord, RecordCoords};
+use sobject_sink::record::registry::BatchSchemas;
+use sobject_sink::record::{decode_with, DecodeOptions, RawRecord, RecordCoords};
 use sobject_sink::salesforce::id;
 
 /// Splits `data` at its first NUL byte: `(before, after)`. JSON text holds no raw NUL,
@@ -19,9 +20,20 @@ pub fn split_at_nul(data: &[u8]) -> (&[u8], Option<&[u8]>) {
     }
 }
 
-/// Decodes `value NUL key` with `opts` and checks the answer.
+/// Decodes `value NUL key` with `opts` (no registry schemas) and checks the answer.
 pub fn check_record(data: &[u8], opts: &DecodeOptions) {
     let (value, key) = split_at_nul(data);
+    check_decoded(value, key, opts, &BatchSchemas::default());
+}
+
+/// Decodes the record (`value`, `key`) with `opts`, its writer schemas looked up in
+/// `schemas`, and checks the answer.
+pub fn check_decoded(
+    value: &[u8],
+    key: Option<&[u8]>,
+    opts: &DecodeOptions,
+    schemas: &BatchSchemas,
+) {
     let raw = || RawRecord {
         coords: RecordCoords {
             topic: Arc::from("fuzz"),
@@ -32,8 +44,8 @@ pub fn check_record(data: &[u8], opts: &DecodeOptions) {
         key,
         value: Some(value),
     };
-    let first = decode(raw(), opts);
-    let second = decode(raw(), opts);
+    let first = decode_with(raw(), opts, schemas);
+    let second = decode_with(raw(), opts, schemas);
     assert_eq!(first, second, "the same bytes decoded twice differ");
     match first {
         Ok(record) => {
