@@ -51,6 +51,27 @@ fn lock_failure(id: Option<&str>) -> RecordError {
     RecordError::new("UNABLE_TO_LOCK_ROW", msg, vec![])
 }
 
+/// A create's or update's result as that record's outcome; `Err` is a malformed
+/// request, which fails the whole call (the caller rolls its writes back).
+fn record_outcome(
+    written: Result<Saved, WriteError>,
+) -> Result<Result<Saved, RecordError>, ApiError> {
+    match written {
+        Ok(saved) => Ok(Ok(saved)),
+        Err(WriteError::Request(e)) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "JSON_PARSER_ERROR",
+            e.message,
+        )),
+        Err(WriteError::Record(e)) => Ok(Err(e)),
+        Err(WriteError::MultipleMatches(_)) => Ok(Err(RecordError::new(
+            "DUPLICATE_EXTERNAL_ID",
+            "more than one record found",
+            vec![],
+        ))),
+    }
+}
+
 /// One record's outcome before rendering.
 struct Outcome {
     /// Id to show on failure (the given one for update/delete).
@@ -193,22 +214,12 @@ pub fn create(call: &Call<'_>) -> Answer {
             });
             continue;
         }
-        let result = match data.create(&t, fields, &opts, &mut undo) {
-            Ok(s) => Ok(s),
-            Err(WriteError::Request(e)) => {
+        let result = match record_outcome(data.create(&t, fields, &opts, &mut undo)) {
+            Ok(result) => result,
+            Err(request) => {
                 data.rollback(undo);
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "JSON_PARSER_ERROR",
-                    e.message,
-                ));
+                return Err(request);
             }
-            Err(WriteError::Record(e)) => Err(e),
-            Err(WriteError::MultipleMatches(_)) => Err(RecordError::new(
-                "DUPLICATE_EXTERNAL_ID",
-                "more than one record found",
-                vec![],
-            )),
         };
         outcomes.push(Outcome {
             given_id: None,
@@ -272,22 +283,13 @@ pub fn update(call: &Call<'_>) -> Answer {
             });
             continue;
         }
-        let result = match data.update(t.as_deref(), &id, fields, &opts, &mut undo) {
-            Ok(s) => Ok(s),
-            Err(WriteError::Request(e)) => {
+        let result = match record_outcome(data.update(t.as_deref(), &id, fields, &opts, &mut undo))
+        {
+            Ok(result) => result,
+            Err(request) => {
                 data.rollback(undo);
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "JSON_PARSER_ERROR",
-                    e.message,
-                ));
+                return Err(request);
             }
-            Err(WriteError::Record(e)) => Err(e),
-            Err(WriteError::MultipleMatches(_)) => Err(RecordError::new(
-                "DUPLICATE_EXTERNAL_ID",
-                "more than one record found",
-                vec![],
-            )),
         };
         outcomes.push(Outcome {
             given_id: Some(shown),

@@ -2,10 +2,10 @@
 //! schema, limits and fault plan. Org files are TOML under `config/sim/`; the default org
 //! file is embedded so `salesforce-sim` works with no flags.
 
+use crate::config::secret::Secret;
 use crate::sim::faults::FaultPlan;
 use crate::sim::schema::OrgSchema;
-use serde::{Deserialize, Serialize};
-use std::fmt;
+use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use thiserror::Error;
@@ -24,29 +24,6 @@ pub const DEFAULT_SECURITY_TOKEN: &str = "SIMTOKEN";
 pub const DEFAULT_CONSUMER_KEY: &str = "sim-consumer-key";
 /// Default OAuth consumer secret.
 pub const DEFAULT_CONSUMER_SECRET: &str = "sim-consumer-secret";
-
-/// A secret string (password, token, client secret) whose Debug output is hidden.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    /// The secret itself, for comparing and for printing on purpose (the CLI banner).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[hidden]")
-    }
-}
 
 /// Why a simulator configuration cannot be used.
 #[derive(Debug, Error)]

@@ -7,33 +7,34 @@
 //! fine) and serves in the background until [`SimHandle::shutdown`].
 
 pub mod admin;
-pub mod admin_client;
-pub mod auth;
-pub mod bulk;
-pub mod collections;
-pub mod composite;
-pub mod config;
-pub mod fast_hash;
-pub mod faults;
+pub(crate) mod admin_client;
+pub(crate) mod auth;
+pub(crate) mod bulk;
+pub(crate) mod collections;
+pub(crate) mod composite;
+pub(crate) mod config;
+pub(crate) mod fast_hash;
+pub(crate) mod faults;
 pub mod org;
-pub mod query;
-pub mod record;
-pub mod relationships;
-pub mod reply;
-pub mod rest;
-pub mod routes;
-pub mod row;
-pub mod rules;
+pub(crate) mod query;
+pub(crate) mod record;
+pub(crate) mod relationships;
+pub(crate) mod reply;
+pub(crate) mod rest;
+pub(crate) mod routes;
+pub(crate) mod row;
+pub(crate) mod rules;
 pub mod schema;
-pub mod server;
-pub mod snapshot;
-pub mod store;
-pub mod transaction;
-pub mod writes;
+pub(crate) mod server;
+pub(crate) mod snapshot;
+pub(crate) mod store;
+pub(crate) mod transaction;
+pub(crate) mod writes;
 
-pub use admin_client::SimAdmin;
-pub use config::{OrgConfig, Secret, SimConfig};
+pub use admin_client::{SimAdmin, SimRow};
+pub use config::{OrgConfig, SimConfig};
 pub use faults::{FaultKind, FaultPlan, ScriptedFault};
+pub use server::serve;
 
 use crate::sim::config::ConfigError;
 use crate::sim::org::Org;

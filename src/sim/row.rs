@@ -252,7 +252,7 @@ impl<'a> RowView<'a> {
     }
 
     /// A copy of the row in its JSON form.
-    pub fn to_row(&self) -> Row {
+    pub fn to_row(self) -> Row {
         Row {
             id: self.row.id.clone(),
             seq: self.row.seq,

@@ -96,6 +96,7 @@ impl CheckedFields {
     }
 
     /// The value set for a field, by canonical name.
+    #[cfg(test)]
     pub fn get(&self, name: &str) -> Option<&Value> {
         let (position, _) = self.order.iter().find(|(_, n)| n == name)?;
         self.value(*position)
@@ -104,11 +105,6 @@ impl CheckedFields {
     /// Number of fields set.
     pub fn len(&self) -> usize {
         self.order.len()
-    }
-
-    /// True when the record sets no field.
-    pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
     }
 
     /// The fields under their names, in the record's order.
