@@ -26,8 +26,10 @@ const JWT_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// How long a JWT assertion stays valid; Salesforce wants a short one.
 const JWT_LIFETIME_SECS: u64 = 180;
 
-/// How the sink proves who it is.
+/// How the sink proves who it is. The variants are named after the OAuth flows, one of
+/// which is Salesforce's "client credentials" flow.
 #[derive(Clone, Debug)]
+#[allow(clippy::enum_variant_names)]
 pub enum Credentials {
     /// `grant_type=password`; the security token is appended to the password.
     Password {

@@ -64,6 +64,11 @@ pub struct ClientOptions {
     pub proxy: Option<ProxyOptions>,
     /// Receives one event per HTTP call (metrics).
     pub observer: Option<Arc<dyn CallObserver>>,
+    /// `curl.logging`: log each call as an equivalent `curl` command.
+    pub curl_logging: bool,
+    /// Named on every call as `Sforce-Call-Options: client=<id>` (`sink.client.id`), so
+    /// the org's change events say which writes came from the sink.
+    pub call_client: Option<String>,
 }
 
 impl fmt::Debug for ClientOptions {
@@ -76,6 +81,7 @@ impl fmt::Debug for ClientOptions {
             .field("auth_retry_budget", &self.auth_retry_budget)
             .field("proxy", &self.proxy)
             .field("observer", &self.observer.is_some())
+            .field("call_client", &self.call_client)
             .finish()
     }
 }
@@ -91,6 +97,8 @@ impl ClientOptions {
             auth_retry_budget: Duration::from_secs(30),
             proxy: None,
             observer: None,
+            curl_logging: false,
+            call_client: None,
         }
     }
 }
@@ -225,6 +233,9 @@ struct Inner {
     logins: AtomicU64,
     calls: AtomicU64,
     observer: Option<Arc<dyn CallObserver>>,
+    curl_logging: bool,
+    /// The `Sforce-Call-Options` header value, when a client id is configured.
+    call_options: Option<reqwest::header::HeaderValue>,
 }
 
 /// A logged-in Salesforce REST client. Clone it freely.
@@ -279,6 +290,13 @@ impl SalesforceClient {
             o.on_login(session.is_ok());
         }
         let session = session?;
+        let call_options = match &opts.call_client {
+            Some(id) => Some(
+                reqwest::header::HeaderValue::from_str(&format!("client={id}"))
+                    .map_err(|e| ClientError::Http(format!("sink.client.id={id}: {e}")))?,
+            ),
+            None => None,
+        };
         let (usage, _) = watch::channel(None);
         let client = SalesforceClient {
             inner: Arc::new(Inner {
@@ -296,6 +314,8 @@ impl SalesforceClient {
                 logins: AtomicU64::new(1),
                 calls: AtomicU64::new(0),
                 observer: opts.observer,
+                curl_logging: opts.curl_logging,
+                call_options,
             }),
         };
         let version = match opts.api_version {
@@ -472,12 +492,18 @@ impl SalesforceClient {
         session: &Session,
     ) -> Result<ApiResponse, CallError> {
         let url = self.url_for(session, &request.path);
+        if self.inner.curl_logging {
+            tracing::info!("{}", curl_line(request, &url));
+        }
         let mut builder = self
             .inner
             .http
             .request(request.method.clone(), url)
             .bearer_auth(session.access_token.expose())
             .header(reqwest::header::ACCEPT, request.accept);
+        if let Some(options) = &self.inner.call_options {
+            builder = builder.header("Sforce-Call-Options", options.clone());
+        }
         if let Some(body) = &request.body {
             builder = builder
                 .header(reqwest::header::CONTENT_TYPE, request.content_type)
@@ -548,6 +574,24 @@ pub(crate) fn http_error(endpoint: Endpoint, status: u16, body: &[u8]) -> CallEr
     }
 }
 
+/// `request` as the `curl` command that would send it (`curl.logging`), with the
+/// bearer token shown as `[hidden]` and the body as its size: records hold personal
+/// data, and tokens must never reach a log.
+fn curl_line(request: &ApiRequest, url: &str) -> String {
+    let mut line = format!(
+        "curl -X {} '{url}' -H 'Authorization: Bearer [hidden]' -H 'Accept: {}'",
+        request.method, request.accept
+    );
+    if let Some(body) = &request.body {
+        line.push_str(&format!(
+            " -H 'Content-Type: {}' --data-binary @body.json  # body: {} bytes, not logged",
+            request.content_type,
+            body.len()
+        ));
+    }
+    line
+}
+
 fn transport_error(endpoint: Endpoint, e: &reqwest::Error) -> CallError {
     let message = describe_transport_error(e);
     let endpoint = endpoint.as_str();
@@ -562,6 +606,29 @@ fn transport_error(endpoint: Endpoint, e: &reqwest::Error) -> CallError {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_curl_line_names_the_call_and_hides_token_and_body() {
+        let request = ApiRequest::new(
+            Endpoint::CollectionsCreate,
+            Method::POST,
+            "/composite/sobjects",
+        )
+        .json_body(r#"{"records":[{"Email":"a@b.c"}]}"#);
+        let line = curl_line(
+            &request,
+            "https://org/services/data/v60.0/composite/sobjects",
+        );
+        assert!(
+            line.starts_with("curl -X POST 'https://org/services/data/v60.0/composite/sobjects'"),
+            "{line}"
+        );
+        assert!(
+            line.contains("Bearer [hidden]") && line.contains("31 bytes"),
+            "{line}"
+        );
+        assert!(!line.contains("a@b.c"), "{line}");
+    }
+
     use super::*;
     use crate::salesforce::test_org::TestOrg;
     use axum::http::{HeaderMap, StatusCode};

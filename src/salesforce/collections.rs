@@ -33,7 +33,7 @@ struct QueryPage {
 }
 
 /// Refuses names that could change the meaning of a URL path or a SOQL statement.
-fn check_api_name(kind: &str, name: &str) -> Result<(), CallError> {
+pub(super) fn check_api_name(kind: &str, name: &str) -> Result<(), CallError> {
     if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         Ok(())
     } else {
@@ -43,7 +43,7 @@ fn check_api_name(kind: &str, name: &str) -> Result<(), CallError> {
     }
 }
 
-fn check_batch(len: usize) -> Result<(), CallError> {
+pub(super) fn check_batch(len: usize) -> Result<(), CallError> {
     if len > MAX_COLLECTION_RECORDS {
         Err(CallError::InvalidRequest(format!(
             "a collections call takes at most {MAX_COLLECTION_RECORDS} records, got {len}"
@@ -53,7 +53,7 @@ fn check_batch(len: usize) -> Result<(), CallError> {
     }
 }
 
-fn encode(value: &str) -> String {
+pub(super) fn encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 

@@ -154,6 +154,9 @@ pub struct FieldInfo {
     pub length: u32,
     /// A picklist that refuses values outside its list.
     pub restricted_picklist: bool,
+    /// The compound field this one is a component of (`BillingAddress` for
+    /// `BillingStreet`, `Name` for `FirstName`).
+    pub compound_field_name: Option<String>,
 }
 
 /// The wire shape of a describe field entry.
@@ -181,6 +184,8 @@ struct RawField {
     length: Option<u32>,
     #[serde(default)]
     restricted_picklist: bool,
+    #[serde(default)]
+    compound_field_name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -193,6 +198,11 @@ struct RawDescribe {
     fields: Vec<RawField>,
 }
 
+/// A map keyed by field name, looked up for every field of every record written:
+/// hashed with foldhash, which is several times cheaper than the standard SipHash on
+/// short names (the names come from the org's describe, not from an attacker).
+pub type FieldMap<V> = HashMap<String, V, foldhash::fast::RandomState>;
+
 /// What the target org says about one SObject.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SObjectSchema {
@@ -201,11 +211,11 @@ pub struct SObjectSchema {
     /// The 3-character Id prefix, when the SObject has one.
     pub key_prefix: Option<String>,
     /// Fields by canonical API name.
-    pub fields: HashMap<String, FieldInfo>,
+    pub fields: FieldMap<FieldInfo>,
     /// Lower-cased name → canonical name: Salesforce names are case-insensitive.
-    by_lower: HashMap<String, String>,
+    by_lower: FieldMap<String>,
     /// Lower-cased relationship name → the reference field that carries it.
-    relationships: HashMap<String, String>,
+    relationships: FieldMap<String>,
 }
 
 impl SObjectSchema {
@@ -215,8 +225,7 @@ impl SObjectSchema {
         key_prefix: Option<String>,
         fields: impl IntoIterator<Item = FieldInfo>,
     ) -> Self {
-        let fields: HashMap<String, FieldInfo> =
-            fields.into_iter().map(|f| (f.name.clone(), f)).collect();
+        let fields: FieldMap<FieldInfo> = fields.into_iter().map(|f| (f.name.clone(), f)).collect();
         let by_lower = fields
             .keys()
             .map(|k| (k.to_lowercase(), k.clone()))
@@ -253,6 +262,7 @@ impl SObjectSchema {
             reference_to: f.reference_to.unwrap_or_default(),
             length: f.length.unwrap_or(0),
             restricted_picklist: f.restricted_picklist,
+            compound_field_name: f.compound_field_name.filter(|c| !c.is_empty()),
         });
         Ok(SObjectSchema::new(
             raw.name,
@@ -268,6 +278,52 @@ impl SObjectSchema {
                 .get(&name.to_lowercase())
                 .and_then(|canonical| self.fields.get(canonical))
         })
+    }
+
+    /// The field a compound component's dotted name stands for, as Change Data Capture
+    /// names them: `BillingAddress.Street` → `BillingStreet`, `Name.FirstName` →
+    /// `FirstName`, `Loc__c.Latitude` → `Loc__Latitude__s`. Read from describe's
+    /// `compoundFieldName`; a person name's parts (`Name.*`) are also found by their
+    /// own name when the org does not link them to `Name`.
+    pub fn component(&self, dotted: &str) -> Option<&FieldInfo> {
+        let (compound, part) = dotted.split_once('.')?;
+        let mut parts: Vec<&FieldInfo> = self
+            .fields
+            .values()
+            .filter(|f| {
+                f.compound_field_name
+                    .as_deref()
+                    .is_some_and(|c| c.eq_ignore_ascii_case(compound))
+            })
+            .collect();
+        parts.sort_by(|a, b| a.name.cmp(&b.name));
+        let named = |wanted: &str| {
+            parts
+                .iter()
+                .copied()
+                .find(|f| f.name.eq_ignore_ascii_case(wanted))
+        };
+        let address_prefix = compound
+            .len()
+            .checked_sub("Address".len())
+            .filter(|&at| compound[at..].eq_ignore_ascii_case("Address"))
+            .map(|at| &compound[..at]);
+        let geolocation_base = compound
+            .len()
+            .checked_sub("c".len())
+            .filter(|&at| compound.ends_with("__c") && at > 0)
+            .map(|at| &compound[..at]);
+        named(part)
+            .or_else(|| address_prefix.and_then(|p| named(&format!("{p}{part}"))))
+            .or_else(|| geolocation_base.and_then(|b| named(&format!("{b}{part}__s"))))
+            .or_else(|| {
+                if compound.eq_ignore_ascii_case("Name") {
+                    self.field(part)
+                        .filter(|f| !f.field_type.is_compound() && f.compound_field_name.is_none())
+                } else {
+                    None
+                }
+            })
     }
 
     /// The reference field whose relationship is called `name` (any case).
@@ -528,6 +584,42 @@ pub(crate) mod tests {
         assert!(s.field("Address").unwrap().field_type.is_compound());
         assert!(s.field("Status").unwrap().restricted_picklist);
         assert!(s.field("Nope__c").is_none());
+    }
+
+    /// An Account-like schema with a billing address, a geolocation and name parts.
+    pub(crate) fn compound_schema() -> SObjectSchema {
+        let field = |name: &str, compound: Option<&str>| {
+            serde_json::json!({"name": name, "type": "string", "createable": true, "updateable": true,
+                   "compoundFieldName": compound})
+        };
+        let body = serde_json::json!({"name": "Account", "keyPrefix": "001", "fields": [
+            field("BillingStreet", Some("BillingAddress")),
+            field("BillingCity", Some("BillingAddress")),
+            field("BillingStateCode", Some("BillingAddress")),
+            field("BillingState", Some("BillingAddress")),
+            {"name": "BillingAddress", "type": "address"},
+            field("Loc__Latitude__s", Some("Loc__c")),
+            field("FirstName", None),
+            field("Salutation", Some("Name")),
+            field("City", None),
+        ]});
+        SObjectSchema::from_describe_json(body.to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn dotted_compound_names_find_their_component_fields() {
+        let s = compound_schema();
+        let name = |dotted: &str| s.component(dotted).map(|f| f.name.as_str());
+        assert_eq!(name("BillingAddress.Street"), Some("BillingStreet"));
+        assert_eq!(name("billingaddress.state"), Some("BillingState"));
+        assert_eq!(name("Loc__c.Latitude"), Some("Loc__Latitude__s"));
+        assert_eq!(name("Name.Salutation"), Some("Salutation"));
+        // A person name's part the org does not link to Name.
+        assert_eq!(name("Name.FirstName"), Some("FirstName"));
+        // A plain field of the same name is no component of an address.
+        assert_eq!(name("ShippingAddress.City"), None);
+        assert_eq!(name("BillingAddress.Planet"), None);
+        assert_eq!(name("NoDot"), None);
     }
 
     #[test]

@@ -1,15 +1,16 @@
 //! The Salesforce side: record Ids, login, the REST client, describe, request building,
-//! sObject Collections and Bulk API 2.0. `retry.rs` decides what every answer means;
+//! sObject Collections, Composite and Bulk API 2.0. `retry.rs` decides what every answer means;
 //! `wire.rs` holds the shapes answers and failures take, at the bottom of the folder.
 
-pub mod auth;
-pub mod bulk;
-pub mod client;
-pub mod collections;
+pub(crate) mod auth;
+pub(crate) mod bulk;
+pub(crate) mod client;
+pub(crate) mod collections;
+pub(crate) mod composite;
 pub mod describe;
 pub mod id;
 pub mod request;
-pub mod retry;
+pub(crate) mod retry;
 #[cfg(test)]
 mod test_org;
-pub mod wire;
+pub(crate) mod wire;

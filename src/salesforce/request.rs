@@ -159,8 +159,16 @@ pub fn record_body(
                 f.updateable
             }
         };
-        if let Some(field) = schema.field(name) {
+        // A compound component under its dotted name (from a CDC event) is written
+        // as the component field describe names for it.
+        let field = if name.contains('.') {
+            schema.component(name)
+        } else {
+            schema.field(name)
+        };
+        if let Some(field) = field {
             if field.field_type.is_compound()
+                || rules.is_ignored(&field.name)
                 || (rules.ignore_reference_fields && field.field_type == FieldType::Reference)
                 || !writable(field)
                 || (value.is_object() && rules.skip_relationship_fields)
@@ -339,6 +347,29 @@ mod tests {
         );
         assert_eq!(body.fields["attributes"], json!({"type": "Lead"}));
         assert!(body.unknown_fields.is_empty());
+    }
+
+    #[test]
+    fn dotted_compound_components_become_their_fields_and_nulls_clear() {
+        let schema = crate::salesforce::describe::tests::compound_schema();
+        let r = record(
+            Some("001A"),
+            json!({"BillingAddress.Street": "1 Main", "BillingAddress.City": null,
+                   "Name.FirstName": "Ada", "Orbit.Height": 3}),
+        );
+        let body = record_body(&WriteKind::UpdateById, &r, &schema, &rules()).unwrap();
+        assert_eq!(
+            keys(&body),
+            [
+                "attributes",
+                "id",
+                "BillingStreet",
+                "BillingCity",
+                "FirstName"
+            ]
+        );
+        assert_eq!(body.fields["BillingCity"], Value::Null);
+        assert_eq!(body.unknown_fields, ["Orbit.Height"]);
     }
 
     #[test]

@@ -102,6 +102,8 @@ pub enum Endpoint {
     CollectionsDelete,
     /// `GET /composite/sobjects/{T}`
     CollectionsRetrieve,
+    /// `POST /composite` (sObject Collections subrequests packed into one call)
+    Composite,
     /// `GET /query`
     Query,
     /// `GET /limits`
@@ -121,6 +123,7 @@ impl Endpoint {
             Endpoint::CollectionsUpsert => "collections_upsert",
             Endpoint::CollectionsDelete => "collections_delete",
             Endpoint::CollectionsRetrieve => "collections_retrieve",
+            Endpoint::Composite => "composite",
             Endpoint::Query => "query",
             Endpoint::Limits => "limits",
             Endpoint::BulkIngest => "bulk_ingest",
