@@ -2,12 +2,14 @@
 //! plain JSON and as Confluent Avro (AvroConverter, writer schema already cached),
 //! reported both as records/s and as bytes/s.
 //!
-//! Run: `cargo bench --bench decode` (add `-- --quick` for a short run).
+//! Run: `cargo bench --bench decode` (add `-- --quick` for a short run). With
+//! `BENCH_ITERATIONS=N BENCH_CASE=envelope|plain|avro` it decodes that case N times
+//! without criterion, for counting instructions (`benches/instructions.sh`).
 
 use std::hint::black_box;
 use std::sync::Arc;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, Criterion, Throughput};
 use serde_json::{json, Value};
 use sobject_sink::config::converter::ConverterClass;
 use sobject_sink::record::avro::AvroSchema;
@@ -19,13 +21,18 @@ use sobject_sink::record::{decode_with, DecodeOptions, Part, RawRecord, RecordCo
 #[allow(dead_code)]
 mod avro;
 
+// The sink's own allocator, so that allocation costs what it costs in the sink.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const CREATED: &str = include_str!("../tests/fixtures/lead-created.schema.json");
 const KEY: &str = include_str!("../tests/fixtures/lead-key.schema.json");
 
-/// The sample Lead with a Description field, so the plain payload is about 2 KB.
 /// One decode benchmark: its name, the value bytes, the options, the key bytes.
 type DecodeCase<'a> = (&'a str, &'a [u8], DecodeOptions, Option<&'a [u8]>);
 
+/// The sample Lead with a Description field (payload about 2 KB, 5 KB with its
+/// schema envelope): the envelope text and the plain payload text.
 fn lead_records() -> (String, String) {
     let (envelope, plain) = lead_envelope();
     (envelope.to_string(), plain)
@@ -77,51 +84,67 @@ fn avro_records() -> (Vec<u8>, Vec<u8>, BatchSchemas) {
     )
 }
 
-fn bench_decode(c: &mut Criterion) {
-    let (with_schema, plain) = lead_records();
-    let coords = RecordCoords {
-        topic: Arc::from("sfdc-pushtopic-leads"),
-        partition: 0,
-        offset: 0,
-    };
-    let envelope_opts = DecodeOptions::default();
+/// The three cases: name, value bytes, options, key bytes (the bytes are owned by the
+/// caller's strings).
+fn cases<'a>(
+    with_schema: &'a str,
+    plain: &'a str,
+    avro_value: &'a [u8],
+    avro_key: &'a [u8],
+) -> [DecodeCase<'a>; 3] {
     let plain_opts = DecodeOptions {
         key_schemas_enable: false,
         value_schemas_enable: false,
         ..DecodeOptions::default()
     };
-    let (avro_value, avro_key, schemas) = avro_records();
     let avro_opts = DecodeOptions {
         key_converter: ConverterClass::Avro,
         value_converter: ConverterClass::Avro,
         ..DecodeOptions::default()
     };
-    let cases: [DecodeCase<'_>; 3] = [
+    [
         (
             "envelope",
             with_schema.as_bytes(),
-            envelope_opts,
+            DecodeOptions::default(),
             Some(KEY.as_bytes()),
         ),
         ("plain", plain.as_bytes(), plain_opts, None),
-        (
-            "avro",
-            avro_value.as_slice(),
-            avro_opts,
-            Some(avro_key.as_slice()),
-        ),
-    ];
-    for (name, value, opts, key) in cases {
+        ("avro", avro_value, avro_opts, Some(avro_key)),
+    ]
+}
+
+fn coords() -> RecordCoords {
+    RecordCoords {
+        topic: Arc::from("sfdc-pushtopic-leads"),
+        partition: 0,
+        offset: 0,
+    }
+}
+
+fn decode_once(
+    coords: &RecordCoords,
+    value: &[u8],
+    opts: &DecodeOptions,
+    key: Option<&[u8]>,
+    schemas: &BatchSchemas,
+) {
+    let raw = RawRecord {
+        coords: coords.clone(),
+        timestamp: Some(0),
+        key,
+        value: Some(value),
+    };
+    black_box(decode_with(black_box(raw), opts, schemas).expect("record decodes"));
+}
+
+fn bench_decode(c: &mut Criterion) {
+    let (with_schema, plain) = lead_records();
+    let coords = coords();
+    let (avro_value, avro_key, schemas) = avro_records();
+    for (name, value, opts, key) in cases(&with_schema, &plain, &avro_value, &avro_key) {
         let run = |b: &mut criterion::Bencher<'_>| {
-            b.iter(|| {
-                let raw = RawRecord {
-                    coords: coords.clone(),
-                    timestamp: Some(0),
-                    key,
-                    value: Some(value),
-                };
-                black_box(decode_with(black_box(raw), &opts, &schemas).expect("record decodes"))
-            })
+            b.iter(|| decode_once(&coords, value, &opts, key, &schemas))
         };
         let mut group = c.benchmark_group(format!("decode_lead_{name}"));
         group.throughput(Throughput::Elements(1));
@@ -132,5 +155,35 @@ fn bench_decode(c: &mut Criterion) {
     }
 }
 
+/// `BENCH_ITERATIONS=N BENCH_CASE=name`: decodes that case N times and nothing else.
+fn count_mode() -> bool {
+    let Some(n) = std::env::var("BENCH_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    else {
+        return false;
+    };
+    let wanted = std::env::var("BENCH_CASE").unwrap_or_else(|_| "envelope".into());
+    let (with_schema, plain) = lead_records();
+    let coords = coords();
+    let (avro_value, avro_key, schemas) = avro_records();
+    let all = cases(&with_schema, &plain, &avro_value, &avro_key);
+    let (_, value, opts, key) = all
+        .iter()
+        .find(|(name, ..)| *name == wanted)
+        .expect("BENCH_CASE is envelope, plain or avro");
+    for _ in 0..n {
+        decode_once(&coords, value, opts, *key, &schemas);
+    }
+    true
+}
+
 criterion_group!(benches, bench_decode);
-criterion_main!(benches);
+
+fn main() {
+    if count_mode() {
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -8,18 +8,26 @@
 //! measures a per-record mode (one REST call per record, one at a time: how the
 //! self-managed Confluent connector writes) and prints the ratios. Bulk API 2.0
 //! (`sink.bulk.threshold.records`) is measured on the slow backlog and on an initial
-//! load (one create per Lead), each against the Collections path on the same shape. Results also go to
+//! load (one create per Lead), each against the Collections path on the same shape.
+//! Composite packing (`sink.composite.collections`, up to five Collections calls in one
+//! API call) is measured beside plain Collections calls (`sink.composite.collections=1`)
+//! at 0 ms, at the slow latency plus 1 ms per record written (`--per-record-us`, the
+//! simulator's `latency_per_record_us`), and on an initial load. Results also go to
 //! `bench-results/load.json`.
 //!
 //! Run by `cargo test` (no `--bench` argument) it is a smoke test on a few thousand
 //! records that asserts the rows arrived, so it cannot rot.
 //!
 //! Options (after `--`): `--records N` (0 ms scenario), `--slow-records N` (150 ms
-//! scenario), `--per-record N`, `--latency-ms L` (the slow profile), `--backlog N`
+//! scenario), `--per-record N`, `--latency-ms L` (the slow profile), `--per-record-us U`
+//! (work per record written in the `*work` scenarios, default 1,000), `--backlog N`
 //! (peak-RSS run; 0 skips it), `--partitions P`, `--only SCENARIO` (one of fast, slow,
-//! bulk, load, loadbulk, perrecord, paced with `--rate R`, backlog; `load*` is an
-//! initial load, one create per Lead). Environment: `SINK_LOG` (the sink's
-//! `RUST_LOG`, shown on stdout), `SINK_EXTRA="key=value,..."` (extra connector keys).
+//! bulk, load, loadbulk, perrecord, paced with `--rate R`, backlog, and the Composite
+//! ones cfast, cslow, slowwork, cslowwork, cload; `*load` is an initial load, one
+//! create per Lead; scenarios without a leading `c` send plain Collections calls). Environment: `SINK_LOG` (the sink's
+//! `RUST_LOG`, shown on stdout), `SINK_EXTRA="key=value,..."` (extra connector keys),
+//! `SINK_WRAPPER` (a command the sink runs under, e.g. `valgrind --tool=callgrind
+//! --callgrind-out-file=/tmp/sink.%p` to count its instructions on a fixed run).
 
 use serde_json::{json, Value};
 use sobject_sink::demo::broker::{broker, free_port, produce_with};
@@ -41,6 +49,8 @@ struct Options {
     slow_records: usize,
     per_record: usize,
     latency_ms: u64,
+    /// Work per record written in the `*work` scenarios, µs.
+    per_record_us: u64,
     backlog: usize,
     partitions: i32,
     /// `--only SCENARIO`: run one scenario (for profiling).
@@ -70,6 +80,7 @@ fn options() -> Options {
             slow_records: get("--slow-records", 1000),
             per_record: get("--per-record", 20),
             latency_ms: get("--latency-ms", 20) as u64,
+            per_record_us: get("--per-record-us", 1000) as u64,
             backlog: 0,
             partitions: 4,
         }
@@ -81,6 +92,7 @@ fn options() -> Options {
             slow_records: get("--slow-records", 100_000),
             per_record: get("--per-record", 300),
             latency_ms: get("--latency-ms", 150) as u64,
+            per_record_us: get("--per-record-us", 1000) as u64,
             backlog: get("--backlog", 1_000_000),
             partitions: get("--partitions", 8) as i32,
         }
@@ -125,7 +137,7 @@ struct Sim {
     admin: SimAdmin,
 }
 
-fn start_sim(latency_ms: u64) -> Sim {
+fn start_sim(latency_ms: u64, latency_per_record_us: u64) -> Sim {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -135,6 +147,7 @@ fn start_sim(latency_ms: u64) -> Sim {
     org.daily_api_max = 50_000_000;
     org.faults = FaultPlan {
         latency_ms,
+        latency_per_record_us,
         ..Default::default()
     };
     let handle = rt
@@ -154,8 +167,21 @@ fn write_properties(path: &Path, map: &BTreeMap<String, String>) {
     std::fs::write(path, text).expect("write properties");
 }
 
+/// The sink process, run through `SINK_WRAPPER` when set (a command and its
+/// arguments, e.g. `valgrind --tool=callgrind` to count its instructions).
 fn spawn_sink(dir: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_sobject-sink"))
+    let sink = env!("CARGO_BIN_EXE_sobject-sink");
+    let wrapper = std::env::var("SINK_WRAPPER").unwrap_or_default();
+    let mut words = wrapper.split_whitespace();
+    let mut command = match words.next() {
+        Some(program) => {
+            let mut c = Command::new(program);
+            c.args(words).arg(sink);
+            c
+        }
+        None => Command::new(sink),
+    };
+    command
         .arg("standalone")
         .arg(dir.join("worker.properties"))
         .arg(dir.join("connector.properties"))
@@ -321,6 +347,8 @@ enum Feed {
 struct Scenario<'a> {
     name: &'a str,
     latency_ms: u64,
+    /// The simulator's work per record written, µs.
+    per_record_us: u64,
     records: usize,
     partitions: i32,
     keys: Vec<(&'static str, String)>,
@@ -336,6 +364,7 @@ impl<'a> Scenario<'a> {
         Scenario {
             name,
             latency_ms,
+            per_record_us: 0,
             records,
             partitions,
             keys: vec![],
@@ -350,6 +379,7 @@ fn run(sc: Scenario<'_>) -> RunResult {
     let Scenario {
         name,
         latency_ms: sim_latency_ms,
+        per_record_us,
         records,
         partitions,
         keys,
@@ -358,7 +388,7 @@ fn run(sc: Scenario<'_>) -> RunResult {
         ceiling,
     } = sc;
     let kafka = broker();
-    let sim = start_sim(sim_latency_ms);
+    let sim = start_sim(sim_latency_ms, per_record_us);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -532,7 +562,7 @@ impl RunResult {
 fn row(label: &str, r: &RunResult) {
     let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
     println!(
-        "{label:<34} {:>9} {:>10.0} {:>12.1} {:>8} {:>8} {:>9.0} {:>12.0}",
+        "{label:<40} {:>9} {:>10.0} {:>12.1} {:>8} {:>8} {:>9.0} {:>12.0}",
         r.records,
         r.per_second(),
         r.calls_per_1000(),
@@ -543,15 +573,21 @@ fn row(label: &str, r: &RunResult) {
     );
     if let Some(c) = r.broker_ceiling {
         println!(
-            "{:<34} {:>9} {c:>10.0}",
+            "{:<40} {:>9} {c:>10.0}",
             "  (bare consumer, same backlog)", r.records
         );
     }
 }
 
+/// Connector keys of plain sObject Collections calls, one batch per API call.
+fn collections_keys() -> Vec<(&'static str, String)> {
+    vec![("sink.composite.collections", "1".into())]
+}
+
 /// Connector keys of the per-record mode: one record per call, one call at a time.
 fn per_record_keys() -> Vec<(&'static str, String)> {
     vec![
+        ("sink.composite.collections", "1".into()),
         ("sink.batch.max.records", "1".into()),
         ("sink.max.in.flight.requests", "1".into()),
         ("sink.batch.linger.ms", "0".into()),
@@ -561,7 +597,10 @@ fn per_record_keys() -> Vec<(&'static str, String)> {
 /// Connector keys that send a backlog of `records` through Bulk API 2.0 jobs.
 fn bulk_keys(records: usize) -> Vec<(&'static str, String)> {
     let threshold = (records / 4).clamp(201, 2000);
-    vec![("sink.bulk.threshold.records", threshold.to_string())]
+    vec![
+        ("sink.bulk.threshold.records", threshold.to_string()),
+        ("sink.composite.collections", "1".into()),
+    ]
 }
 
 fn main() {
@@ -570,7 +609,7 @@ fn main() {
         println!("load benchmark: smoke mode (cargo test); run `cargo bench --bench load` for the real figures");
     }
     println!(
-        "{:<34} {:>9} {:>10} {:>12} {:>8} {:>8} {:>9} {:>12}",
+        "{:<40} {:>9} {:>10} {:>12} {:>8} {:>8} {:>9} {:>12}",
         "scenario",
         "records",
         "records/s",
@@ -582,10 +621,14 @@ fn main() {
     );
     if let Some(only) = &o.only {
         let mut sc = match only.as_str() {
-            "fast" => Scenario::backlog(only, 0, o.records, o.partitions),
-            "slow" | "paced" | "load" => {
+            "fast" | "cfast" => Scenario::backlog(only, 0, o.records, o.partitions),
+            "slow" | "paced" | "load" | "cslow" | "cload" => {
                 Scenario::backlog(only, o.latency_ms, o.slow_records, o.partitions)
             }
+            "slowwork" | "cslowwork" => Scenario {
+                per_record_us: o.per_record_us,
+                ..Scenario::backlog(only, o.latency_ms, o.slow_records, o.partitions)
+            },
             "bulk" | "loadbulk" => Scenario {
                 keys: bulk_keys(o.slow_records),
                 ..Scenario::backlog(only, o.latency_ms, o.slow_records, o.partitions)
@@ -596,11 +639,18 @@ fn main() {
             },
             "backlog" => Scenario::backlog(only, 0, o.backlog, o.partitions),
             other => panic!(
-                "--only {other}: expected fast, slow, bulk, load, loadbulk, perrecord, paced or backlog"
+                "--only {other}: expected fast, slow, bulk, load, loadbulk, perrecord, paced, \
+                 backlog, cfast, cslow, slowwork, cslowwork or cload"
             ),
         };
-        if only.starts_with("load") {
+        if only.ends_with("load") || only == "loadbulk" {
             sc.shape = Shape::InitialLoad;
+        }
+        if matches!(
+            only.as_str(),
+            "fast" | "slow" | "load" | "paced" | "slowwork" | "backlog"
+        ) {
+            sc.keys.extend(collections_keys());
         }
         if only == "paced" {
             // Produced at `--rate R` records/s (default 2,000/s).
@@ -619,12 +669,33 @@ fn main() {
     }
     let fast = run(Scenario {
         ceiling: true,
+        keys: collections_keys(),
         ..Scenario::backlog("fast", 0, o.records, o.partitions)
     });
-    row("batched, 0 ms API latency", &fast);
+    row("Collections, 0 ms API latency", &fast);
+    let composite_fast = run(Scenario::backlog("cfast", 0, o.records, o.partitions));
+    row("Composite, 0 ms API latency", &composite_fast);
     let ms = o.latency_ms;
-    let slow = run(Scenario::backlog("slow", ms, o.slow_records, o.partitions));
-    row(&format!("batched, {ms} ms API latency"), &slow);
+    let slow = run(Scenario {
+        keys: collections_keys(),
+        ..Scenario::backlog("slow", ms, o.slow_records, o.partitions)
+    });
+    row(&format!("Collections, {ms} ms API latency"), &slow);
+    let composite_slow = run(Scenario::backlog("cslow", ms, o.slow_records, o.partitions));
+    row(&format!("Composite, {ms} ms API latency"), &composite_slow);
+    let us = o.per_record_us;
+    let work = format!("{ms} ms + {us} µs/record");
+    let slow_work = run(Scenario {
+        keys: collections_keys(),
+        per_record_us: us,
+        ..Scenario::backlog("slowwork", ms, o.slow_records, o.partitions)
+    });
+    row(&format!("Collections, {work}"), &slow_work);
+    let composite_work = run(Scenario {
+        per_record_us: us,
+        ..Scenario::backlog("cslowwork", ms, o.slow_records, o.partitions)
+    });
+    row(&format!("Composite, {work}"), &composite_work);
     let bulk = run(Scenario {
         keys: bulk_keys(o.slow_records),
         ..Scenario::backlog("bulk", ms, o.slow_records, o.partitions)
@@ -632,9 +703,18 @@ fn main() {
     row(&format!("Bulk API 2.0, {ms} ms API latency"), &bulk);
     let load = run(Scenario {
         shape: Shape::InitialLoad,
+        keys: collections_keys(),
         ..Scenario::backlog("load", ms, o.slow_records, o.partitions)
     });
-    row(&format!("initial load, batched, {ms} ms"), &load);
+    row(&format!("initial load, Collections, {ms} ms"), &load);
+    let composite_load = run(Scenario {
+        shape: Shape::InitialLoad,
+        ..Scenario::backlog("cload", ms, o.slow_records, o.partitions)
+    });
+    row(
+        &format!("initial load, Composite, {ms} ms"),
+        &composite_load,
+    );
     let load_bulk = run(Scenario {
         shape: Shape::InitialLoad,
         keys: bulk_keys(o.slow_records),
@@ -650,11 +730,18 @@ fn main() {
     let paced_records = ((half_rate * 10.0) as usize).clamp(200, o.slow_records.max(200));
     let paced = run(Scenario {
         feed: Feed::Paced(half_rate),
+        keys: collections_keys(),
         ..Scenario::backlog("paced", ms, paced_records, o.partitions)
     });
-    row(&format!("batched at 50% load ({half_rate:.0}/s)"), &paced);
+    row(
+        &format!("Collections at 50% load ({half_rate:.0}/s)"),
+        &paced,
+    );
     let backlog = (o.backlog > 0).then(|| {
-        let b = run(Scenario::backlog("backlog", 0, o.backlog, o.partitions));
+        let b = run(Scenario {
+            keys: collections_keys(),
+            ..Scenario::backlog("backlog", 0, o.backlog, o.partitions)
+        });
         row("backlog drain (peak RSS)", &b);
         b
     });
@@ -662,16 +749,35 @@ fn main() {
     let call_ratio = per.calls_per_1000() / slow.calls_per_1000().max(1e-9);
     println!();
     println!(
-        "batched vs per-record at {} ms: {speedup:.0}x records/s, {call_ratio:.0}x fewer API calls",
+        "Collections vs per-record at {} ms: {speedup:.0}x records/s, {call_ratio:.0}x fewer API calls",
         o.latency_ms
     );
+    for (what, plain, packed) in [
+        ("0 ms", &fast, &composite_fast),
+        (&format!("{ms} ms") as &str, &slow, &composite_slow),
+        (&work, &slow_work, &composite_work),
+        (&format!("initial load, {ms} ms"), &load, &composite_load),
+    ] {
+        println!(
+            "Composite vs Collections, {what}: {:.2}x records/s, {:.1} vs {:.1} calls per 1,000 records",
+            packed.per_second() / plain.per_second().max(1e-9),
+            packed.calls_per_1000(),
+            plain.calls_per_1000()
+        );
+    }
     let result = json!({
         "smoke": o.smoke,
         "latency_ms": o.latency_ms,
+        "per_record_us": o.per_record_us,
         "fast": fast.json(),
+        "composite_fast": composite_fast.json(),
         "slow": slow.json(),
+        "composite_slow": composite_slow.json(),
+        "slow_with_work_per_record": slow_work.json(),
+        "composite_slow_with_work_per_record": composite_work.json(),
         "bulk": bulk.json(),
         "initial_load": load.json(),
+        "composite_initial_load": composite_load.json(),
         "initial_load_bulk": load_bulk.json(),
         "per_record": per.json(),
         "paced_50_percent": paced.json(),

@@ -20,6 +20,7 @@ use apache_avro::Schema;
 use base64::Engine as _;
 use serde_json::{Map, Number, Value};
 
+use super::avro_bounds;
 use super::error::{DecodeError, Part};
 use super::logical;
 use super::schema::{FieldPath, Step, MAX_DEPTH};
@@ -81,6 +82,44 @@ fn mark_connect_logical_types(node: &mut Value) {
     }
 }
 
+/// The schema kinds whose definitions carry a name and aliases.
+const NAMED_KINDS: [&str; 3] = ["record", "enum", "fixed"];
+
+/// Refuses a named type whose `name` or one of whose `aliases` is not a valid Avro
+/// name. apache-avro 0.21 panics on such a name instead of returning an error, and the
+/// schema text comes from the registry, so it is checked before apache-avro reads it.
+/// Walks the places a schema can hold another: unions, `type`, `items`, `values` and
+/// `fields` (a field object is read as a schema too).
+fn check_names(node: &Value) -> Result<(), String> {
+    match node {
+        Value::Array(items) => items.iter().try_for_each(check_names),
+        Value::Object(obj) => {
+            let kind = obj.get("type").and_then(Value::as_str);
+            if kind.is_some_and(|kind| NAMED_KINDS.contains(&kind)) {
+                let name = obj.get("name").and_then(Value::as_str);
+                let aliases = obj
+                    .get("aliases")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str);
+                for text in name.into_iter().chain(aliases) {
+                    if Name::new(text).is_err() {
+                        return Err(format!(
+                            "{text:?} is not a valid Avro name (letters, digits and _, not starting with a digit, in dot-separated parts)"
+                        ));
+                    }
+                }
+            }
+            ["type", "items", "values", "fields"]
+                .iter()
+                .filter_map(|key| obj.get(*key))
+                .try_for_each(check_names)
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The part of an apache-avro message before its first `:` (what went wrong, not the
 /// value it went wrong on: record values carry personal data).
 fn short_reason(e: &apache_avro::Error) -> String {
@@ -94,6 +133,7 @@ impl AvroSchema {
     pub fn parse(text: &str) -> Result<AvroSchema, String> {
         let mut json: Value = serde_json::from_str(text).map_err(|e| format!("not JSON ({e})"))?;
         mark_connect_logical_types(&mut json);
+        check_names(&json)?;
         let root = Schema::parse(&json).map_err(|e| short_reason(&e))?;
         let names = ResolvedSchema::try_from(&root)
             .map_err(|e| short_reason(&e))?
@@ -106,6 +146,7 @@ impl AvroSchema {
 
     /// Decodes one Avro body (the bytes after the wire-format header) into JSON.
     pub fn decode(&self, body: &[u8], part: Part, id: u32) -> Result<Value, DecodeError> {
+        avro_bounds::check(&self.root, |name| self.resolve(name), body, part, id)?;
         let mut rest = body;
         let datum = apache_avro::from_avro_datum(&self.root, &mut rest, None).map_err(|e| {
             DecodeError::AvroBody {
@@ -478,6 +519,28 @@ mod tests {
     #[test]
     fn schema_text_that_is_not_avro_is_refused() {
         assert!(AvroSchema::parse("{").is_err());
+    }
+
+    /// Found by the `record_avro` fuzz target: apache-avro panicked on these names.
+    #[test]
+    fn invalid_names_and_aliases_are_refused_without_a_panic() {
+        let cases = [
+            // The fuzzer's find: a record name with a non-ASCII letter.
+            r#"{"type":"record","name":"Amouønts","fields":[]}"#,
+            r#"{"type":"record","name":"R","fields":[{"name":"f","type":{"type":"fixed","name":"","size":1}}]}"#,
+            r#"{"type":"record","name":"R","aliases":["not a name"],"fields":[]}"#,
+            // A field object is read as a schema, aliases included.
+            r#"{"type":"record","name":"R","fields":[{"name":"f","type":"enum","symbols":["A"],"aliases":["1st"]}]}"#,
+            r#"["null",{"type":"enum","name":"E","symbols":["A"],"aliases":["x.y-z"]}]"#,
+            r#"{"type":"array","items":{"type":"map","values":{"type":"fixed","name":"a b","size":2}}}"#,
+        ];
+        for text in cases {
+            let err = AvroSchema::parse(text).expect_err(text);
+            assert!(err.contains("is not a valid Avro name"), "{text}: {err}");
+        }
+        let fine = r#"{"type":"record","name":"ns.R","aliases":["Old","a.b.C"],"fields":[
+            {"name":"f","type":{"type":"enum","name":"E","symbols":["A"],"aliases":["F"]}}]}"#;
+        assert!(AvroSchema::parse(fine).is_ok());
         assert!(AvroSchema::parse(r#"{"type":"record","name":"R"}"#).is_err());
     }
 }

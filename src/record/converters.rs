@@ -39,7 +39,11 @@ fn registry_for(
             registry,
             converter.class,
             prefix,
-            config.request_max_retries_time,
+            config
+                .errors
+                .retry_timeout
+                .unwrap_or(config.request_max_retries_time),
+            config.errors.retry_delay_max,
         )
     })
 }

@@ -6,7 +6,8 @@
 //! those (a struct with `Id`, a string or null), StringConverter text, or
 //! ByteArrayConverter bytes (never read for an `Id`). JSON parsing uses simd-json on a
 //! reused scratch copy of the bytes (simd-json parses in place), then walks the tape
-//! once into `serde_json` values. Writer schemas come from the registry beforehand, in
+//! once into `serde_json` values. An envelope whose schema text was seen before has
+//! only its payload parsed (see `schema_cache`). Writer schemas come from the registry beforehand, in
 //! a [`BatchSchemas`].
 
 use std::cell::RefCell;
@@ -20,6 +21,7 @@ use super::avro::AvroSchema;
 use super::error::{DecodeError, Part};
 use super::registry::{BatchSchemas, Lookup, WriterSchema};
 use super::schema::{kind_of, plain, FieldPath, SchemaWalker};
+use super::schema_cache;
 use super::wire;
 use super::{EventType, RecordCoords, SinkRecord};
 use crate::config::converter::{ConverterClass, DecimalFormat};
@@ -84,6 +86,9 @@ pub struct RawRecord<'a> {
 struct Scratch {
     input: Vec<u8>,
     buffers: Buffers,
+    /// For an envelope's payload parsed on its own: one level less deep than a whole
+    /// record may go, since the payload sits inside the envelope.
+    payload_buffers: Buffers,
     /// The node vector of the last parse, kept empty between parses.
     tape: Option<Tape<'static>>,
 }
@@ -93,6 +98,7 @@ impl Scratch {
         Scratch {
             input: Vec::with_capacity(capacity),
             buffers: Buffers::new(capacity),
+            payload_buffers: Buffers::with_max_depth(capacity, simd_json::DEFAULT_MAX_DEPTH - 1),
             tape: None,
         }
     }
@@ -102,10 +108,28 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::new(8192));
 }
 
+/// What is being parsed: a whole record part, or an envelope's payload on its own.
+#[derive(Clone, Copy, PartialEq)]
+enum Parsed {
+    Whole,
+    Payload,
+}
+
 /// Parses `bytes` and runs `f` on the root of the tape.
 fn with_tape<T>(
     bytes: &[u8],
     part: Part,
+    f: impl FnOnce(TapeValue<'_, '_>) -> Result<T, DecodeError>,
+) -> Result<T, DecodeError> {
+    parse(bytes, part, Parsed::Whole, f)
+}
+
+/// Parses `bytes` (as a whole part, or as an envelope's payload, which may nest one
+/// level less) and runs `f` on the root of the tape.
+fn parse<T>(
+    bytes: &[u8],
+    part: Part,
+    what: Parsed,
     f: impl FnOnce(TapeValue<'_, '_>) -> Result<T, DecodeError>,
 ) -> Result<T, DecodeError> {
     let run = |scratch: &mut Scratch| {
@@ -113,12 +137,17 @@ fn with_tape<T>(
         scratch.input.extend_from_slice(bytes);
         // `reset` empties the tape, so it borrows nothing while stored as 'static.
         let mut tape = scratch.tape.take().unwrap_or_else(Tape::null).reset();
-        let parsed = simd_json::fill_tape(&mut scratch.input, &mut scratch.buffers, &mut tape)
-            .map_err(|e| DecodeError::NotJson {
+        let buffers = match what {
+            Parsed::Whole => &mut scratch.buffers,
+            Parsed::Payload => &mut scratch.payload_buffers,
+        };
+        let parsed = simd_json::fill_tape(&mut scratch.input, buffers, &mut tape).map_err(|e| {
+            DecodeError::NotJson {
                 part,
                 position: e.index(),
                 reason: format!("{:?}", e.error()),
-            });
+            }
+        });
         let result = parsed.and_then(|()| f(tape.as_value()));
         scratch.tape = Some(tape.reset());
         result
@@ -172,8 +201,30 @@ impl FieldSink for Map<String, Value> {
 struct Row {
     id: Option<String>,
     object_type: Option<String>,
-    event_type: Option<EventType>,
+    /// `_EventType` as given; read once the whole value is seen (see [`Row::event_type`]).
+    event_text: Option<String>,
     fields: Map<String, Value>,
+}
+
+impl Row {
+    /// The record's `_EventType`. A Change Data Capture event (a value with a
+    /// `ChangeEventHeader` struct) carries an event schema id there instead, so it is
+    /// kept among the fields for the CDC reader rather than read as a PushTopic event.
+    fn event_type(&mut self) -> Result<Option<EventType>, DecodeError> {
+        let Some(text) = self.event_text.take() else {
+            return Ok(None);
+        };
+        if self
+            .fields
+            .get(super::cdc::HEADER_FIELD)
+            .is_some_and(Value::is_object)
+        {
+            self.fields
+                .insert("_EventType".to_string(), Value::String(text));
+            return Ok(None);
+        }
+        parse_event_type(&text).map(Some)
+    }
 }
 
 impl FieldSink for Row {
@@ -186,12 +237,7 @@ impl FieldSink for Row {
         match name {
             "Id" => self.id = metadata_string(name, value)?,
             "_ObjectType" => self.object_type = metadata_string(name, value)?,
-            "_EventType" => {
-                self.event_type = match metadata_string(name, value)? {
-                    None => None,
-                    Some(text) => Some(parse_event_type(&text)?),
-                }
-            }
+            "_EventType" => self.event_text = metadata_string(name, value)?,
             _ => {
                 self.fields.insert(name.to_string(), value);
             }
@@ -325,6 +371,55 @@ fn decode_value<S: FieldSink>(
 }
 
 fn decode_json_value<S: FieldSink>(bytes: &[u8], schemas_enable: bool) -> Result<S, DecodeError> {
+    if !schemas_enable {
+        return decode_json_in_full(bytes, false);
+    }
+    if let Some((schema, payload)) = schema_cache::split(bytes) {
+        // Any failure is reported as the whole envelope's, by the full decode.
+        if let Ok(row) = parse(payload, Part::Value, Parsed::Payload, |payload| {
+            let mut row = S::default();
+            row.reserve(schema.fields().len());
+            SchemaWalker { part: Part::Value }.walk_compiled(
+                schema.fields(),
+                payload,
+                &mut FieldPath::new(),
+                &mut |name, value| row.accept(name, value),
+            )?;
+            Ok(row)
+        }) {
+            return Ok(row);
+        }
+        return decode_json_in_full(bytes, true);
+    }
+    let row = decode_json_in_full(bytes, true)?;
+    schema_cache::learn(bytes);
+    Ok(row)
+}
+
+/// Converts an envelope's payload as its Connect schema says.
+fn walk_payload<'t, 'i, S: FieldSink>(
+    schema: TapeValue<'t, 'i>,
+    payload: TapeValue<'t, 'i>,
+) -> Result<S, DecodeError> {
+    let part = Part::Value;
+    let walker = SchemaWalker { part };
+    let fields = walker
+        .root_struct_fields(schema)?
+        .ok_or(DecodeError::NotAnObject {
+            part,
+            found: "not a Connect struct",
+        })?;
+    let mut row = S::default();
+    row.reserve(fields.map_or(0, |f| f.len()));
+    let mut path = FieldPath::new();
+    walker.walk_struct(&fields, payload, &mut path, 0, &mut |name, value| {
+        row.accept(name, value)
+    })?;
+    Ok(row)
+}
+
+/// Parses the whole value, envelope and all, and converts it.
+fn decode_json_in_full<S: FieldSink>(bytes: &[u8], schemas_enable: bool) -> Result<S, DecodeError> {
     let part = Part::Value;
     with_tape(bytes, part, |root| {
         let mut row = S::default();
@@ -348,19 +443,7 @@ fn decode_json_value<S: FieldSink>(bytes: &[u8], schemas_enable: bool) -> Result
             }
             return Ok(row);
         }
-        let walker = SchemaWalker { part };
-        let fields = walker
-            .root_struct_fields(schema)?
-            .ok_or(DecodeError::NotAnObject {
-                part,
-                found: "not a Connect struct",
-            })?;
-        row.reserve(fields.map_or(0, |f| f.len()));
-        let mut path = FieldPath::new();
-        walker.walk_struct(&fields, payload, &mut path, 0, &mut |name, value| {
-            row.accept(name, value)
-        })?;
-        Ok(row)
+        walk_payload(schema, payload)
     })
 }
 
@@ -463,7 +546,8 @@ pub fn assemble(
     value: Value,
     key_id: impl FnOnce() -> Result<Option<String>, DecodeError>,
 ) -> Result<SinkRecord, DecodeError> {
-    let row: Row = row_of(value, Part::Value)?;
+    let mut row: Row = row_of(value, Part::Value)?;
+    let event_type = row.event_type()?;
     let id = match row.id {
         Some(id) => Some(id),
         None => key_id()?,
@@ -473,7 +557,7 @@ pub fn assemble(
         timestamp,
         id,
         object_type: row.object_type,
-        event_type: row.event_type,
+        event_type,
         fields: row.fields,
     })
 }
@@ -493,7 +577,8 @@ pub fn decode_with(
     schemas: &BatchSchemas,
 ) -> Result<SinkRecord, DecodeError> {
     let value = raw.value.ok_or(DecodeError::Tombstone)?;
-    let row: Row = decode_value(value, opts, schemas)?;
+    let mut row: Row = decode_value(value, opts, schemas)?;
+    let event_type = row.event_type()?;
     let id = match row.id {
         Some(id) => Some(id),
         None => match raw.key {
@@ -506,7 +591,7 @@ pub fn decode_with(
         timestamp: raw.timestamp,
         id,
         object_type: row.object_type,
-        event_type: row.event_type,
+        event_type,
         fields: row.fields,
     })
 }
@@ -562,6 +647,78 @@ mod tests {
             json!({"F": value}),
         );
         decode(raw(None, Some(&text)), &DecodeOptions::default()).map(|r| r.fields["F"].clone())
+    }
+
+    #[test]
+    fn a_schema_seen_before_gives_the_same_answers_as_a_full_parse() {
+        let opts = DecodeOptions::default();
+        let compact: Value = serde_json::from_str(CREATED).unwrap();
+        let schema = compact["schema"].to_string();
+        let payload = compact["payload"].to_string();
+        let with = |p: &str| format!(r#"{{"schema":{schema},"payload":{p}}}"#);
+        let mut other = compact["payload"].clone();
+        other["LastName"] = json!("Other");
+        let mut wrong_type = compact["payload"].clone();
+        wrong_type["LastName"] = json!(42);
+        let records = [
+            with(&payload),
+            with(&other.to_string()),
+            with(&wrong_type.to_string()),
+            with("null"),
+            with("[1,2]"),
+            with("{}"),
+            with(&format!("{payload},\"extra\":1")),
+            with(&format!("{payload} trailing")),
+            with("{\"LastName\":"),
+            // Nested as deep as a whole record may go, counting the envelope's level.
+            with(&format!(
+                "{{\"Deep\":{}{}}}",
+                "[".repeat(simd_json::DEFAULT_MAX_DEPTH - 2),
+                "]".repeat(simd_json::DEFAULT_MAX_DEPTH - 2)
+            )),
+            with(&format!(
+                "{{\"Deep\":{}{}}}",
+                "[".repeat(simd_json::DEFAULT_MAX_DEPTH - 3),
+                "]".repeat(simd_json::DEFAULT_MAX_DEPTH - 3)
+            )),
+            format!(r#"{{"schema":{schema},"payload":{payload}}}   "#),
+        ];
+        for text in &records {
+            let in_full = decode_json_in_full::<Row>(text.as_bytes(), true);
+            // The first decode of the schema learns it; the second reuses it.
+            for round in 0..2 {
+                let got = decode(raw(None, Some(text)), &opts);
+                let want = in_full
+                    .as_ref()
+                    .map(|_| decode_in_full_record(text))
+                    .map_err(Clone::clone);
+                assert_eq!(got, want.and_then(|r| r), "round {round} of {text}");
+            }
+        }
+        assert!(
+            schema_cache::split(records[1].as_bytes()).is_some(),
+            "the schema was learned"
+        );
+        // The two deep records sit on either side of the parser's depth limit.
+        let deep: Vec<bool> = records[10..12]
+            .iter()
+            .map(|t| decode_json_in_full::<Row>(t.as_bytes(), true).is_ok())
+            .collect();
+        assert_eq!(deep, [false, true]);
+    }
+
+    /// What [`decode`] gives for `text` when the envelope is parsed whole.
+    fn decode_in_full_record(text: &str) -> Result<SinkRecord, DecodeError> {
+        let mut row: Row = decode_json_in_full(text.as_bytes(), true)?;
+        let event_type = row.event_type()?;
+        Ok(SinkRecord {
+            coords: coords(),
+            timestamp: Some(1),
+            id: row.id,
+            object_type: row.object_type,
+            event_type,
+            fields: row.fields,
+        })
     }
 
     #[test]

@@ -55,15 +55,39 @@ fn push_date(out: &mut String, days: i64) -> Result<(), String> {
     if !(0..=9999).contains(&y) {
         return Err(format!("year {y} is outside 0000-9999"));
     }
-    let _ = write!(out, "{y:04}-{m:02}-{d:02}");
+    push_digits(out, y as u32, 4);
+    out.push('-');
+    push_digits(out, m, 2);
+    out.push('-');
+    push_digits(out, d, 2);
     Ok(())
 }
 
+/// Appends the last `width` decimal digits of `value`, zero-padded (every caller
+/// passes a value that fits). Done by hand: `write!` with a width costs several
+/// times more, and timestamps are on every record.
+fn push_digits(out: &mut String, value: u32, width: u32) {
+    let mut divisor = 10u32.pow(width - 1);
+    while divisor > 0 {
+        out.push(char::from(b'0' + (value / divisor % 10) as u8));
+        divisor /= 10;
+    }
+}
+
 fn push_time_of_day(out: &mut String, ms: i64) {
+    // 0 <= ms < one day here, so every part fits in u32.
+    let ms = ms as u32;
     let (h, rest) = (ms / 3_600_000, ms % 3_600_000);
     let (min, rest) = (rest / 60_000, rest % 60_000);
     let (s, milli) = (rest / 1000, rest % 1000);
-    let _ = write!(out, "{h:02}:{min:02}:{s:02}.{milli:03}Z");
+    push_digits(out, h, 2);
+    out.push(':');
+    push_digits(out, min, 2);
+    out.push(':');
+    push_digits(out, s, 2);
+    out.push('.');
+    push_digits(out, milli, 3);
+    out.push('Z');
 }
 
 /// Days since the epoch → `YYYY-MM-DD`.
@@ -246,6 +270,26 @@ mod tests {
             timestamp_from_millis(-1).unwrap(),
             "1969-12-31T23:59:59.999Z"
         );
+        // Every field at its widest and narrowest, against `format!`'s padding.
+        for ms in [
+            0,
+            86_399_999,
+            253_402_300_799_999, // 9999-12-31T23:59:59.999
+            -62_167_219_200_000, // 0000-01-01T00:00:00.000
+            1_000_000_000_007,
+        ] {
+            let text = timestamp_from_millis(ms).unwrap();
+            let (days, rest) = (ms.div_euclid(MS_PER_DAY), ms.rem_euclid(MS_PER_DAY));
+            let (y, m, d) = civil_from_days(days);
+            let want = format!(
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+                rest / 3_600_000,
+                rest / 60_000 % 60,
+                rest / 1000 % 60,
+                rest % 1000
+            );
+            assert_eq!(text, want);
+        }
     }
 
     #[test]

@@ -7,13 +7,16 @@
 use std::sync::Arc;
 
 pub mod avro;
-pub mod converters;
+mod avro_bounds;
+pub(crate) mod cdc;
+pub(crate) mod converters;
 pub mod decode;
-pub mod error;
-pub mod logical;
+pub(crate) mod error;
+pub(crate) mod logical;
 pub mod registry;
 mod schema;
-pub mod wire;
+mod schema_cache;
+pub(crate) mod wire;
 
 pub use converters::RecordConverters;
 pub use decode::{decode, decode_with, DecodeOptions, RawRecord};

@@ -24,10 +24,9 @@ use crate::config::converter::{ConverterClass, RegistryConfig, RegistryCredentia
 
 /// Longest wait for one registry answer.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// First retry delay; it doubles per attempt up to [`MAX_DELAY`].
+/// First retry delay; it doubles per attempt up to the longest delay configured
+/// (`errors.retry.delay.max.ms`).
 const FIRST_DELAY: Duration = Duration::from_millis(100);
-/// Longest single retry delay.
-const MAX_DELAY: Duration = Duration::from_secs(5);
 
 /// A writer schema as the converter reads it.
 #[derive(Debug)]
@@ -125,6 +124,7 @@ pub struct SchemaRegistry {
     class: ConverterClass,
     prefix: &'static str,
     budget: Duration,
+    max_delay: Duration,
     cache: Mutex<HashMap<u32, Arc<WriterSchema>>>,
 }
 
@@ -141,13 +141,14 @@ enum Attempt {
 
 impl SchemaRegistry {
     /// A client for `config`, read by a converter of `class` (`prefix` names it in
-    /// messages), retrying transient failures for up to `budget`. Nothing is
-    /// contacted until the first fetch.
+    /// messages), retrying transient failures for up to `budget`, waiting at most
+    /// `max_delay` between tries. Nothing is contacted until the first fetch.
     pub fn new(
         config: &RegistryConfig,
         class: ConverterClass,
         prefix: &'static str,
         budget: Duration,
+        max_delay: Duration,
     ) -> Self {
         SchemaRegistry {
             http: OnceLock::new(),
@@ -156,6 +157,7 @@ impl SchemaRegistry {
             class,
             prefix,
             budget,
+            max_delay,
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -171,7 +173,7 @@ impl SchemaRegistry {
             return Ok(Lookup::Found(found));
         }
         let start = Instant::now();
-        let mut delay = FIRST_DELAY;
+        let mut delay = FIRST_DELAY.min(self.max_delay);
         let mut attempt = 0usize;
         loop {
             let Some(url) = self.urls.get(attempt % self.urls.len().max(1)) else {
@@ -193,7 +195,7 @@ impl SchemaRegistry {
                 Attempt::Retry(why) => why,
             };
             let spent = start.elapsed();
-            if spent + delay > self.budget {
+            if spent.saturating_add(delay) > self.budget {
                 return Err(RegistryError::Unavailable {
                     registry: origin(url),
                     id,
@@ -208,7 +210,7 @@ impl SchemaRegistry {
                 delay.as_millis()
             );
             tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(MAX_DELAY);
+            delay = delay.saturating_mul(2).min(self.max_delay);
         }
     }
 

@@ -1,14 +1,14 @@
 //! Walks a JsonConverter payload along its Connect schema: checks every value against
 //! its declared type and converts logical types, producing `serde_json` values.
 //!
-//! Both the schema and the payload are read straight from the simd-json tape (no
-//! intermediate schema structure is built), because the schema arrives again with
-//! every record and building it would cost more than the walk itself.
+//! Both the schema and the payload are read straight from the simd-json tape. A
+//! schema seen before (see `schema_cache`) also keeps its top-level fields read
+//! ([`CompiledFields`]), so a record's walk starts at its values.
 
 use base64::Engine as _;
 use serde_json::{Map, Number, Value};
 use simd_json::prelude::*;
-use simd_json::tape::{Object, Value as TapeValue};
+use simd_json::tape::Value as TapeValue;
 use simd_json::ValueType;
 
 use super::error::{DecodeError, Part};
@@ -69,11 +69,13 @@ impl<'i> FieldPath<'i> {
 }
 
 /// The attributes of one Connect schema node, read in one pass over its keys.
-struct SchemaNode<'t, 'i> {
+#[derive(Clone, Copy)]
+pub(crate) struct SchemaNode<'t, 'i> {
     ty: &'i str,
     optional: bool,
     name: Option<&'i str>,
-    parameters: Option<Object<'t, 'i>>,
+    /// The `parameters` object.
+    parameters: Option<TapeValue<'t, 'i>>,
     fields: Option<simd_json::tape::Array<'t, 'i>>,
     items: Option<TapeValue<'t, 'i>>,
     keys: Option<TapeValue<'t, 'i>>,
@@ -136,6 +138,16 @@ pub(crate) fn plain(v: TapeValue<'_, '_>, part: Part, depth: usize) -> Result<Va
     })
 }
 
+/// One field of a struct schema: as it stands in the tape, or already read.
+#[derive(Clone, Copy)]
+enum FieldSchema<'t, 'i> {
+    Raw(TapeValue<'t, 'i>),
+    Read(&'i str, SchemaNode<'t, 'i>),
+}
+
+/// A struct schema's fields, each with its name and its node already read.
+pub(crate) type CompiledFields<'t, 'i> = Vec<(&'i str, SchemaNode<'t, 'i>)>;
+
 /// Checks and converts payloads against Connect schemas for one record part.
 pub(crate) struct SchemaWalker {
     pub(crate) part: Part,
@@ -174,7 +186,7 @@ impl SchemaWalker {
                 "type" => node.ty = v.into_string().unwrap_or_default(),
                 "optional" => node.optional = v.as_bool().unwrap_or(false),
                 "name" => node.name = v.into_string(),
-                "parameters" => node.parameters = v.as_object(),
+                "parameters" if v.is_object() => node.parameters = Some(v),
                 "fields" => node.fields = v.as_array(),
                 "items" => node.items = Some(v),
                 "keys" => node.keys = Some(v),
@@ -212,6 +224,17 @@ impl SchemaWalker {
             });
         }
         let node = self.node(schema, path)?;
+        self.convert_node(&node, value, path, depth)
+    }
+
+    /// Converts `value` as the already-read schema `node` describes.
+    fn convert_node<'t, 'i>(
+        &self,
+        node: &SchemaNode<'t, 'i>,
+        value: TapeValue<'t, 'i>,
+        path: &mut FieldPath<'i>,
+        depth: usize,
+    ) -> Result<Value, DecodeError> {
         let value = if value.is_null() {
             match node.default {
                 // Connect replaces a null with the schema default.
@@ -229,7 +252,7 @@ impl SchemaWalker {
             value
         };
         if let Some(logical) = node.name {
-            if let Some(converted) = self.logical(&node, logical, value, path)? {
+            if let Some(converted) = self.logical(node, logical, value, path)? {
                 return Ok(converted);
             }
         }
@@ -265,10 +288,10 @@ impl SchemaWalker {
                 }
                 Ok(Value::String(s.to_string()))
             }
-            "array" => self.array(&node, value, path, depth),
-            "map" => self.map(&node, value, path, depth),
+            "array" => self.array(node, value, path, depth),
+            "map" => self.map(node, value, path, depth),
             "struct" => {
-                let fields = node_fields(&node);
+                let fields = node_fields(node);
                 let mut out = Map::with_capacity(fields.map_or(0, |f| f.len()));
                 self.walk_struct(&fields, value, path, depth, &mut |k, v| {
                     out.insert(k.to_string(), v);
@@ -360,7 +383,10 @@ impl SchemaWalker {
             ValueType::I64 | ValueType::U64 | ValueType::F64 => Ok(plain(value, self.part, 0)?),
             // decimal.format=BASE64: unscaled two's-complement bytes plus the scale.
             ValueType::String => {
-                let scale_param = node.parameters.as_ref().and_then(|p| p.get("scale"));
+                let scale_param = node
+                    .parameters
+                    .and_then(|p| p.as_object())
+                    .and_then(|p| p.get("scale"));
                 let scale = match scale_param {
                     Some(s) => s
                         .as_str()
@@ -464,29 +490,93 @@ impl SchemaWalker {
         let fields = fields
             .as_ref()
             .ok_or_else(|| self.invalid(path, "a struct schema needs \"fields\""))?;
+        self.walk_fields(
+            fields.iter().map(FieldSchema::Raw),
+            value,
+            path,
+            depth,
+            sink,
+        )
+    }
+
+    /// Walks a struct whose fields were read beforehand, like [`Self::walk_struct`].
+    pub(crate) fn walk_compiled<'t, 'i>(
+        &self,
+        fields: &CompiledFields<'t, 'i>,
+        value: TapeValue<'t, 'i>,
+        path: &mut FieldPath<'i>,
+        sink: &mut dyn FnMut(&'i str, Value) -> Result<(), DecodeError>,
+    ) -> Result<(), DecodeError> {
+        let read = fields
+            .iter()
+            .map(|&(name, node)| FieldSchema::Read(name, node));
+        self.walk_fields(read, value, path, 0, sink)
+    }
+
+    /// Reads every field of a struct schema once, for [`Self::walk_compiled`].
+    pub(crate) fn compile<'t, 'i>(
+        &self,
+        fields: &Option<simd_json::tape::Array<'t, 'i>>,
+    ) -> Result<CompiledFields<'t, 'i>, DecodeError> {
+        let mut path = FieldPath::new();
+        let fields = fields
+            .as_ref()
+            .ok_or_else(|| self.invalid(&path, "a struct schema needs \"fields\""))?;
+        fields
+            .iter()
+            .map(|f| self.read_field(FieldSchema::Raw(f), &mut path))
+            .collect()
+    }
+
+    /// A struct field's name and schema node (`path` is the struct's).
+    fn read_field<'t, 'i>(
+        &self,
+        field: FieldSchema<'t, 'i>,
+        path: &mut FieldPath<'i>,
+    ) -> Result<(&'i str, SchemaNode<'t, 'i>), DecodeError> {
+        let field_schema = match field {
+            FieldSchema::Read(name, node) => return Ok((name, node)),
+            FieldSchema::Raw(field_schema) => field_schema,
+        };
+        let name = field_schema
+            .as_object()
+            .and_then(|o| o.get("field"))
+            .and_then(|f| f.into_string())
+            .ok_or_else(|| self.invalid(path, "a struct field has no \"field\" name"))?;
+        path.push(Step::Field(name));
+        let node = self.node(field_schema, path);
+        path.pop();
+        Ok((name, node?))
+    }
+
+    fn walk_fields<'t, 'i>(
+        &self,
+        fields: impl Iterator<Item = FieldSchema<'t, 'i>>,
+        value: TapeValue<'t, 'i>,
+        path: &mut FieldPath<'i>,
+        depth: usize,
+        sink: &mut dyn FnMut(&'i str, Value) -> Result<(), DecodeError>,
+    ) -> Result<(), DecodeError> {
         let obj = value
             .as_object()
             .ok_or_else(|| self.mismatch(path, "struct", &value))?;
-        // JsonConverter writes payload fields in schema order, so a cursor finds nearly
-        // every field at once; a scan covers payloads written in another order.
-        let entries: Vec<(&'i str, TapeValue<'t, 'i>)> = obj.iter().collect();
-        let mut cursor = 0;
-        for field_schema in fields.iter() {
-            let name = field_schema
-                .as_object()
-                .and_then(|o| o.get("field"))
-                .and_then(|f| f.into_string())
-                .ok_or_else(|| self.invalid(path, "a struct field has no \"field\" name"))?;
-            let found = match entries.get(cursor) {
-                Some(&(k, v)) if k == name => {
-                    cursor += 1;
+        // JsonConverter writes payload fields in schema order, so walking the payload
+        // alongside finds nearly every field at once; a lookup covers payloads
+        // written in another order.
+        let mut entries = obj.iter();
+        let mut next = entries.next();
+        for field in fields {
+            let (name, node) = self.read_field(field, path)?;
+            let found = match next {
+                Some((k, v)) if k == name => {
+                    next = entries.next();
                     Some(v)
                 }
-                _ => entries.iter().find(|(k, _)| *k == name).map(|&(_, v)| v),
+                _ => obj.get(name),
             };
             let field_value = found.unwrap_or(TapeValue::null());
             path.push(Step::Field(name));
-            let converted = self.convert(field_schema, field_value, path, depth + 1);
+            let converted = self.convert_node(&node, field_value, path, depth + 1);
             path.pop();
             sink(name, converted?)?;
         }

@@ -36,8 +36,7 @@ pub mod replace_field;
 pub mod timestamp_converter;
 pub mod value_to_key;
 
-pub use chain::{Outcome, TransformChain};
-pub use record::{ConnectRecord, RecordMeta};
+pub use chain::TransformChain;
 
 /// Why a transform could not be applied to one record. Messages name fields and
 /// types, never field contents (records carry personal data).
