@@ -24,10 +24,10 @@ pub mod connect;
 pub mod demo;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod kafka;
-pub mod metrics;
-pub mod pipeline;
+pub(crate) mod kafka;
+pub(crate) mod metrics;
+pub(crate) mod pipeline;
 pub mod record;
 pub mod salesforce;
 pub mod sim;
-pub mod transform;
+pub(crate) mod transform;

@@ -43,10 +43,15 @@ enum Command {
         /// The worker file; it must set `group.id`.
         worker: PathBuf,
     },
-    /// Try it end to end with nothing set up: starts a local Kafka broker (installing
-    /// `tansu` when missing) and a simulated Salesforce org, produces a stream of Lead
-    /// changes, syncs them, and prints what happened.
+    /// Try it end to end with nothing set up: starts an embedded Kafka broker (or with
+    /// `--broker tansu` a local `tansu`, installed when missing) and a simulated
+    /// Salesforce org, produces a stream of Lead changes, syncs them, and prints what
+    /// happened.
     Quickstart(sobject_sink::demo::quickstart::QuickstartArgs),
+    /// An embedded Kafka (librdkafka's mock cluster) for tests: creates the topics it
+    /// is given, prints `BOOTSTRAP=host:port`, and serves until stdin closes.
+    #[command(hide = true)]
+    MockBroker(sobject_sink::demo::mock_broker::MockBrokerArgs),
 }
 
 fn read_connector(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
@@ -183,6 +188,10 @@ fn main() -> anyhow::Result<()> {
         Command::Quickstart(args) => {
             init_logging(false, "warn");
             sobject_sink::demo::quickstart::run(args).map_err(anyhow::Error::from)
+        }
+        Command::MockBroker(args) => {
+            init_logging(false, "warn");
+            sobject_sink::demo::mock_broker::serve(args).map_err(anyhow::Error::from)
         }
     }
 }

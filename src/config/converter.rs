@@ -191,15 +191,15 @@ pub struct ConverterProblem {
     pub message: String,
 }
 
-/// What [`read_converter`] found: the settings, the problems, and keys that were set
-/// but mean nothing for the chosen class (for the caller to log as ignored).
+/// What [`read_converter`] found: the settings, the problems, and writer-side registry
+/// keys that cannot change what is read (for the caller to log as having no effect).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConverterReading {
     /// The settings (defaults where a key was bad).
     pub config: ConverterConfig,
     /// Problems, each naming its key.
     pub problems: Vec<ConverterProblem>,
-    /// Keys set for another converter class.
+    /// Keys of [`WRITER_SIDE_REGISTRY_KEYS`] that were set.
     pub ignored: Vec<String>,
 }
 
@@ -213,6 +213,24 @@ const REGISTRY_KEYS: &[&str] = &[
 
 /// Sub-keys of JsonConverter that are read.
 const JSON_KEYS: &[&str] = &["schemas.enable", "decimal.format"];
+
+/// Sub-keys of the registry converters that only shape writing (registering schemas,
+/// choosing subjects) or the Connect schema's metadata: a reader that looks each
+/// writer schema up by its id decodes the same values whatever they say, in Connect as
+/// here. They are accepted and logged as having no effect.
+pub const WRITER_SIDE_REGISTRY_KEYS: &[&str] = &[
+    "auto.register.schemas",
+    "use.latest.version",
+    "latest.compatibility.strict",
+    "key.subject.name.strategy",
+    "value.subject.name.strategy",
+    "normalize.schemas",
+    "id.compatibility.strict",
+    "schemas.cache.config",
+    "connect.meta.data",
+    "enhanced.avro.schema.support",
+    "scrub.invalid.names",
+];
 
 /// Sub-key prefixes of Schema Registry client features the sink does not have.
 const UNSUPPORTED_REGISTRY_PREFIXES: &[(&str, &str)] = &[
@@ -312,18 +330,34 @@ pub fn read_converter(map: &BTreeMap<String, String>, side: Side) -> ConverterRe
     let own_prefix = format!("{prefix}.");
     for key in map.keys().filter(|k| k.starts_with(&own_prefix)) {
         let sub = &key[own_prefix.len()..];
-        let for_json = JSON_KEYS.contains(&sub);
-        let for_registry = REGISTRY_KEYS.contains(&sub);
-        if (for_json && class != ConverterClass::Json) || (for_registry && !class.uses_registry()) {
-            ignored.push(key.clone());
-        }
-        if class.uses_registry() {
-            if let Some((_, why)) = UNSUPPORTED_REGISTRY_PREFIXES
-                .iter()
-                .find(|(p, _)| sub.starts_with(p))
-            {
-                r.problem(key.clone(), *why);
+        let unsupported = UNSUPPORTED_REGISTRY_PREFIXES
+            .iter()
+            .find(|(p, _)| sub.starts_with(p));
+        if JSON_KEYS.contains(&sub) {
+            if class != ConverterClass::Json {
+                r.problem(
+                    key.clone(),
+                    format!("is a JsonConverter setting, and {class} does not read it; remove it"),
+                );
             }
+        } else if REGISTRY_KEYS.contains(&sub) {
+            if !class.uses_registry() {
+                r.problem(
+                    key.clone(),
+                    format!(
+                        "is a Schema Registry setting, and {class} reads no registry; remove it"
+                    ),
+                );
+            }
+        } else if let Some((_, why)) = unsupported {
+            r.problem(key.clone(), *why);
+        } else if class.uses_registry() && WRITER_SIDE_REGISTRY_KEYS.contains(&sub) {
+            ignored.push(key.clone());
+        } else {
+            r.problem(
+                key.clone(),
+                format!("is not a setting of {class} that this sink knows; remove it"),
+            );
         }
     }
 
@@ -595,23 +629,28 @@ mod tests {
     }
 
     #[test]
-    fn keys_for_another_class_are_reported_as_ignored_and_missing_features_refused() {
+    fn keys_for_another_class_or_unknown_are_refused_and_writer_side_keys_logged() {
         let r = read_converter(
             &map(&[
                 ("value.converter", AVRO_CONVERTER),
                 ("value.converter.schema.registry.url", "http://r:8081"),
                 ("value.converter.schemas.enable", "false"),
                 ("value.converter.bearer.auth.token", "t"),
+                ("value.converter.auto.register.schemas", "false"),
+                ("value.converter.schemas.cache.sise", "10"),
             ]),
             Side::Value,
         );
-        assert_eq!(r.ignored, ["value.converter.schemas.enable"]);
+        assert_eq!(r.ignored, ["value.converter.auto.register.schemas"]);
+        assert!(messages(&r, "value.converter.schemas.enable")[0].contains("JsonConverter"));
         assert!(!messages(&r, "value.converter.bearer.auth.token").is_empty());
+        assert!(messages(&r, "value.converter.schemas.cache.sise")[0].contains("not a setting"));
         let r = read_converter(
             &map(&[("value.converter.schema.registry.url", "http://r:8081")]),
             Side::Value,
         );
-        assert_eq!(r.ignored, ["value.converter.schema.registry.url"]);
+        assert!(messages(&r, "value.converter.schema.registry.url")[0].contains("no registry"));
+        assert!(r.ignored.is_empty());
         assert!(r.config.registry.is_none());
     }
 

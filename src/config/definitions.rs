@@ -171,12 +171,22 @@ const DEFINITIONS: &[ConfigKeyDef] = &[
         "Proxy password for BASIC authentication."),
     def("connection.timeout", T::Long, Some("30000"), false, Low, G_CONNECTION,
         "HTTP connect and request timeout in milliseconds."),
+    def("http.proxy.auth.ntlm.domain", T::String, None, false, Medium, G_CONNECTION,
+        "NTLM domain of the proxy: NTLM is not supported, so a value is refused (use `http.proxy.auth.scheme=BASIC`)."),
+    def("connection.max.message.size", T::Int, None, false, Low, G_CONNECTION,
+        "Confluent's streaming sources' long-poll message limit; the sink has no long poll, so a value is refused."),
+    def("curl.logging", T::Boolean, Some("false"), false, Low, G_CONNECTION,
+        "Log an equivalent `curl` command (method, URL, headers, body size) for each Salesforce call, with the token and the body left out."),
+    def("header.converter", T::Class, Some("org.apache.kafka.connect.storage.SimpleHeaderConverter"), false, Low, G_CONVERTERS,
+        "Header converter class. The sink reads no header values (predicates read header keys only), so Kafka's built-in classes all behave the same here; other classes are refused."),
+    def("config.action.reload", T::String, Some("restart"), false, Low, G_CONNECTOR,
+        "`restart` or `none`: what a config provider's change does. The built-in file, directory and env providers announce no changes, so values are read when a task starts, as in Connect."),
     def("request.max.retries.time.ms", T::Long, Some("900000"), false, Low, G_CONNECTION,
         "Total time in ms spent retrying one transiently failing request before the task fails."),
     def("salesforce.auth.retries.time.ms", T::Long, Some("30000"), false, Low, G_CONNECTION,
         "Total time in ms spent retrying transient login failures."),
     def("salesforce.object", T::String, None, true, High, G_WRITE,
-        "API name of the target SObject, e.g. `Lead` or `Foo__c`."),
+        "API name of the target SObject, e.g. `Lead` or `Foo__c`; or several, comma-separated (`Account,Contact`): each record then goes to the SObject its `_ObjectType` (PushTopic) or `ChangeEventHeader.entityName` (CDC) names, each with its own writer, describe and calls, and a record for an SObject not listed is a bad record. `*` sends every record to the SObject it names, starting that SObject's writer when its first record comes (a record naming none, or an SObject the org lacks, halts the task)."),
     def("salesforce.sink.object.operation", T::String, Some("insert"), false, Low, G_WRITE,
         "`insert`, `update`, `upsert` or `delete` (any case), used for every record when `override.event.type=true`."),
     def("override.event.type", T::Boolean, Some("false"), false, Low, G_WRITE,
@@ -205,6 +215,10 @@ const DEFINITIONS: &[ConfigKeyDef] = &[
         "Log one ERROR line for each tolerated record (a bad record set aside, a Salesforce error skipped), naming the stage and the reason."),
     def("errors.log.include.messages", T::Boolean, Some("false"), false, Low, G_ERRORS,
         "Add the tolerated record's topic, partition, offset and timestamp to that line (never its content)."),
+    def("errors.retry.timeout", T::Long, None, false, Medium, G_ERRORS,
+        "How long a converter-stage operation that can succeed later (a Schema Registry lookup) is retried, in ms; -1 retries without end, 0 not at all. Unset: `request.max.retries.time.ms`. Past it the task fails; the record is never set aside for it."),
+    def("errors.retry.delay.max.ms", T::Long, Some("60000"), false, Medium, G_ERRORS,
+        "Longest wait between two of those retries, in ms (the wait doubles from 100 ms up to it)."),
     def("reporter.bootstrap.servers", T::List, None, false, Medium, G_REPORTER,
         "Brokers for the result/error reporter; unset disables the reporter."),
     def("reporter.result.topic.name", T::String, Some("${connector}-success"), false, Medium, G_REPORTER,
@@ -253,6 +267,8 @@ const DEFINITIONS: &[ConfigKeyDef] = &[
         "How long a partly filled batch waits for more records before it is sent."),
     def("sink.max.in.flight.requests", T::Int, Some("8"), false, Medium, G_SINK,
         "Most Salesforce write calls in flight at once per task."),
+    def("sink.composite.collections", T::Int, Some("5"), false, Medium, G_SINK,
+        "Most sObject Collections calls packed into one Composite API call (1 to 5, Salesforce's cap): ready batches leave together and count once against the daily API allocation. 1 sends each batch as its own Collections call."),
     def("sink.api.requests.per.second", T::Int, Some("0"), false, Medium, G_SINK,
         "Pace of Salesforce API calls per task; 0 means no pacing beyond `sink.max.in.flight.requests` and the daily reserve."),
     def("sink.api.daily.reserve.percent", T::Int, Some("10"), false, Medium, G_SINK,
@@ -275,6 +291,18 @@ const DEFINITIONS: &[ConfigKeyDef] = &[
         "Records read from Kafka but not yet written (memory bound); the consumer pauses above it."),
     def("sink.api.budget.poll.ms", T::Long, Some("30000"), false, Low, G_SINK,
         "While paused for the daily API allocation, how often /limits is read to see whether it freed up."),
+    def("sink.input.format", T::String, Some("auto"), false, Medium, G_WRITE,
+        "How record values are read: `auto` (a record with a `ChangeEventHeader` is a Change Data Capture event in the format of Confluent's Salesforce CDC Source connector, any other a PushTopic record), `pushtopic` or `cdc`."),
+    def("sink.cdc.gap.behavior", T::String, Some("fail"), false, Medium, G_WRITE,
+        "What a CDC `GAP_*` event (a change the stream does not carry) does: `fail` halts the task with a trace that says how to resync; `skip` reports it (error topic, dead-letter queue) and goes on."),
+    def("sink.client.id", T::String, Some("sobject-sink"), false, Medium, G_WRITE,
+        "Sent on every Salesforce call as `Sforce-Call-Options: client=<id>`; CDC records whose `changeOrigin` names this client are the sink's own writes coming back and are skipped (letters, digits, `-`, `_`, `.`)."),
+    def("sink.references", T::String, Some("keep"), false, Medium, G_WRITE,
+        "`keep` sends reference fields as they are; `external.id` (needs `salesforce.use.custom.id.field=true`) sends each lookup whose target SObject has the field `salesforce.custom.id.field.name` through its relationship as `{\"<ExtId>\": \"<source Id>\"}` (a polymorphic one picks its SObject by the Id's key prefix); a lookup whose target lacks that field is dropped and counted, or set from `sink.references.static`."),
+    def("sink.references.static", T::List, Some(""), false, Low, G_WRITE,
+        "With `sink.references=external.id`: reference fields set to a fixed Id of the target org, as `Field:Id` pairs (`OwnerId:005...,RecordTypeId:012...`)."),
+    def("sink.references.wait.ms", T::Long, Some("600000"), false, Low, G_WRITE,
+        "With `sink.references=external.id`: how long a record whose parent is not in the target org yet is retried (with backoff, later changes of its Id waiting behind it) before it is an error (halt, or dead-letter queue with `errors.tolerance=all`)."),
 ];
 
 /// Every connector key the sink understands, in README order.
@@ -291,39 +319,54 @@ pub fn definition(name: &str) -> Option<&'static ConfigKeyDef> {
         .copied()
 }
 
-/// The known key closest to a misspelt `name`, when one is close enough to be a typo.
-pub fn closest_key(name: &str) -> Option<&'static str> {
-    closest_key_with_distance(name).map(|(key, _)| key)
-}
-
-/// Like [`closest_key`], also giving the edit distance.
+/// The known key closest to a misspelt `name`, when one is close enough to be a typo,
+/// with the edit distance.
 pub fn closest_key_with_distance(name: &str) -> Option<(&'static str, usize)> {
     let limit = (name.len() / 4).clamp(2, 6);
     DEFINITIONS
         .iter()
-        // The distance is at least the difference in length: skip keys that cannot
-        // be within the limit without computing it (a long unknown key stays cheap).
-        .filter(|d| name.len().abs_diff(d.name.len()) <= limit)
-        .map(|d| (edit_distance(name, d.name), d.name))
-        .filter(|&(dist, _)| dist <= limit)
+        .filter_map(|d| edit_distance_within(name, d.name, limit).map(|dist| (dist, d.name)))
         .min_by_key(|&(dist, _)| dist)
         .map(|(dist, key)| (key, dist))
 }
 
-/// Levenshtein distance over bytes (keys are ASCII).
-pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
-    let b = b.as_bytes();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.bytes().enumerate() {
-        cur[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+/// The Levenshtein distance over bytes (keys are ASCII) between `a` and `b` when it is
+/// at most `limit`, else `None`. Only the cells within `limit` of the diagonal are
+/// computed (any other is further away than that), and the rows stop as soon as every
+/// cell of one is over the limit, so an unknown key costs little against each known
+/// one whatever its length.
+pub(crate) fn edit_distance_within(a: &str, b: &str, limit: usize) -> Option<usize> {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len().abs_diff(b.len()) > limit {
+        return None;
+    }
+    // Distances over the limit are all written as `over`.
+    let over = limit + 1;
+    let mut prev: Vec<usize> = (0..=b.len()).map(|j| j.min(over)).collect();
+    let mut cur = vec![over; b.len() + 1];
+    for (i, &ca) in (1usize..).zip(a) {
+        let lo = i.saturating_sub(limit).max(1);
+        let hi = (i + limit).min(b.len());
+        cur[lo - 1] = if lo == 1 { i.min(over) } else { over };
+        let mut row_min = cur[lo - 1];
+        for j in lo..=hi {
+            let cost = usize::from(ca != b[j - 1]);
+            let d = (prev[j - 1] + cost)
+                .min(prev[j] + 1)
+                .min(cur[j - 1] + 1)
+                .min(over);
+            cur[j] = d;
+            row_min = row_min.min(d);
+        }
+        if let Some(next) = cur.get_mut(hi + 1) {
+            *next = over;
+        }
+        if row_min > limit {
+            return None;
         }
         std::mem::swap(&mut prev, &mut cur);
     }
-    prev[b.len()]
+    Some(prev[b.len()]).filter(|&d| d <= limit)
 }
 
 /// The README configuration table (Markdown), one row per key, grouped.
@@ -388,6 +431,10 @@ mod tests {
         assert!(table.contains("`${connector}-success`"));
     }
 
+    fn closest_key(name: &str) -> Option<&'static str> {
+        closest_key_with_distance(name).map(|(key, _)| key)
+    }
+
     #[test]
     fn typo_suggestion_finds_the_intended_key() {
         assert_eq!(
@@ -401,5 +448,19 @@ mod tests {
         assert_eq!(closest_key("something.else.entirely"), None);
         // A key far longer than any known one is answered without comparing it.
         assert_eq!(closest_key(&"x".repeat(100_000)), None);
+    }
+
+    #[test]
+    fn edit_distance_is_exact_within_the_limit_and_none_beyond() {
+        assert_eq!(edit_distance_within("kitten", "sitting", 3), Some(3));
+        assert_eq!(edit_distance_within("kitten", "sitting", 2), None);
+        assert_eq!(edit_distance_within("flaw", "lawn", 6), Some(2));
+        assert_eq!(edit_distance_within("", "abc", 3), Some(3));
+        assert_eq!(edit_distance_within("abc", "", 2), None);
+        assert_eq!(edit_distance_within("same.key", "same.key", 2), Some(0));
+        // Each edit far from the diagonal start still counts once.
+        assert_eq!(edit_distance_within("abcdefgh", "xbcdefgy", 2), Some(2));
+        assert_eq!(edit_distance_within("abcdefgh", "bcdefghi", 2), Some(2));
+        assert_eq!(edit_distance_within("abcdefgh", "hgfedcba", 6), None);
     }
 }

@@ -5,14 +5,15 @@
 //! resulting string maps in, so validation happens before any I/O.
 
 pub(crate) mod client_keys;
-pub mod connector;
+pub(crate) mod connector;
 pub mod converter;
-pub mod definitions;
-pub mod error;
-pub mod operation;
+pub(crate) mod definitions;
+pub(crate) mod error;
+pub(crate) mod operation;
 pub mod properties;
-pub mod providers;
-pub mod secret;
+pub(crate) mod providers;
+pub(crate) mod secret;
+pub(crate) mod sync;
 pub mod worker;
 
 /// Consumer properties the sink sets itself and no `consumer.*` or

@@ -9,8 +9,11 @@ use std::fmt;
 /// What a secret prints as, everywhere.
 pub const HIDDEN: &str = "[hidden]";
 
-/// A credential whose text never appears in `Debug` or `Display` output.
-#[derive(Clone, PartialEq, Eq)]
+/// A credential whose text never appears in `Debug` or `Display` output. It can be
+/// read from a file (the simulator's org files) but not written: serialising it would
+/// put the clear text wherever the output goes.
+#[derive(Clone, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Secret(String);
 
 impl Secret {

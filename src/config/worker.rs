@@ -15,7 +15,7 @@ use url::Url;
 use super::client_keys::{split_prefixed, translate, ClientProperties, ClientRole, IgnoredKey};
 use super::connector::{shown_value, ConnectorConfig};
 use super::converter::{read_converter, with_worker_defaults, Side};
-use super::definitions::edit_distance;
+use super::definitions::edit_distance_within;
 use super::error::ConfigErrors;
 use super::providers::ConfigProviders;
 use super::secret::Secret;
@@ -31,6 +31,8 @@ const WORKER_KEYS: &[&str] = &[
     "config.storage.replication.factor",
     "status.storage.replication.factor",
     "offset.storage.replication.factor",
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
     "rest.auth.basic.username",
     "rest.auth.basic.password",
     "rest.auth.bearer.token",
@@ -85,6 +87,12 @@ pub struct DistributedConfig {
     pub status_replication_factor: i16,
     /// `offset.storage.replication.factor`.
     pub offset_replication_factor: i16,
+    /// `session.timeout.ms` (default 10000, as in Connect): how long a worker may be
+    /// silent before the others take its tasks over.
+    pub session_timeout: Duration,
+    /// `heartbeat.interval.ms` (default 1000; Connect's is 3000): how often this
+    /// worker publishes its heartbeat and its tasks' states. Below `session.timeout.ms`.
+    pub heartbeat_interval: Duration,
 }
 
 /// How REST callers must authenticate (no setting means an open API).
@@ -235,10 +243,8 @@ impl WorkerConfig {
             } else if key.starts_with("rest.") || key.starts_with("log.") {
                 let closest = WORKER_KEYS
                     .iter()
-                    .filter(|k| key.len().abs_diff(k.len()) <= 4)
-                    .map(|k| (edit_distance(key, k), *k))
-                    .min_by_key(|&(d, _)| d)
-                    .filter(|&(d, _)| d <= 4);
+                    .filter_map(|k| edit_distance_within(key, k, 4).map(|d| (d, *k)))
+                    .min_by_key(|&(d, _)| d);
                 let message = match closest {
                     Some((_, k)) => format!("unknown key; did you mean {k}?"),
                     None => "unknown key".to_string(),
@@ -264,6 +270,28 @@ impl WorkerConfig {
             String::new()
         });
         let listeners = read_listeners(&mut r);
+        let session_ms = r.int("session.timeout.ms", 10_000, 1_000, 3_600_000);
+        let heartbeat_ms = r.int("heartbeat.interval.ms", 1_000, 100, 3_600_000);
+        if heartbeat_ms >= session_ms {
+            r.error(
+                "heartbeat.interval.ms",
+                format!(
+                    "must be below session.timeout.ms ({session_ms}), or every worker \
+                     would be taken for gone between two heartbeats"
+                ),
+            );
+        }
+        if r.string("group.id").is_none() {
+            for key in ["session.timeout.ms", "heartbeat.interval.ms"] {
+                if r.string(key).is_some() {
+                    r.error(
+                        key,
+                        "only applies to distributed workers (set group.id), where it \
+                         governs how soon a silent worker's tasks move",
+                    );
+                }
+            }
+        }
         let distributed = r.string("group.id").map(|group_id| DistributedConfig {
             group_id,
             config_topic: r
@@ -278,6 +306,8 @@ impl WorkerConfig {
             config_replication_factor: r.replication_factor("config.storage.replication.factor"),
             status_replication_factor: r.replication_factor("status.storage.replication.factor"),
             offset_replication_factor: r.replication_factor("offset.storage.replication.factor"),
+            session_timeout: Duration::from_millis(session_ms.max(0) as u64),
+            heartbeat_interval: Duration::from_millis(heartbeat_ms.max(0) as u64),
         });
         let rest_auth = read_rest_auth(&mut r);
         let rest_tls = read_rest_tls(&mut r, &listeners);
@@ -787,6 +817,51 @@ mod tests {
         assert_eq!(d.status_topic, "sink-status");
         assert_eq!(d.config_replication_factor, 1);
         assert_eq!(d.status_replication_factor, 3);
+        assert_eq!(d.session_timeout, Duration::from_secs(10));
+        assert_eq!(d.heartbeat_interval, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn worker_session_and_heartbeat_set_how_soon_tasks_move_and_are_checked() {
+        let base = [("bootstrap.servers", "b:9092"), ("group.id", "sinks")];
+        let with = |extra: &[(&str, &str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            WorkerConfig::from_map(&map(&pairs))
+        };
+        let d = with(&[
+            ("session.timeout.ms", "4000"),
+            ("heartbeat.interval.ms", "500"),
+        ])
+        .unwrap()
+        .distributed
+        .unwrap();
+        assert_eq!(d.session_timeout, Duration::from_secs(4));
+        assert_eq!(d.heartbeat_interval, Duration::from_millis(500));
+        let e = with(&[
+            ("session.timeout.ms", "3000"),
+            ("heartbeat.interval.ms", "3000"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("heartbeat.interval.ms") && e.contains("below"),
+            "{e}"
+        );
+        let e = with(&[("session.timeout.ms", "soon")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("session.timeout.ms"), "{e}");
+        let e = WorkerConfig::from_map(&map(&[
+            ("bootstrap.servers", "b:9092"),
+            ("session.timeout.ms", "4000"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("session.timeout.ms") && e.contains("group.id"),
+            "{e}"
+        );
     }
 
     #[test]

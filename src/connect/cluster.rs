@@ -32,9 +32,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// How long a worker may be silent before it is taken for gone.
-const WORKER_TIMEOUT_MS: i64 = 10_000;
-
 /// How long a request waits for this worker to read the config topic to its end.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -172,6 +169,11 @@ struct StatusView {
 /// This worker's link to the cluster's shared topics.
 pub struct ClusterLink {
     worker_id: String,
+    /// The worker's `session.timeout.ms`: how long a worker may be silent before it
+    /// is taken for gone.
+    session_timeout_ms: i64,
+    /// The worker's `heartbeat.interval.ms`.
+    heartbeat_interval: Duration,
     config_topic: String,
     status_topic: String,
     producer: FutureProducer,
@@ -228,6 +230,8 @@ impl ClusterLink {
             .map_err(|e| e.to_string())?;
         Ok(ClusterLink {
             worker_id: worker_id.to_string(),
+            session_timeout_ms: i64::try_from(dist.session_timeout.as_millis()).unwrap_or(i64::MAX),
+            heartbeat_interval: dist.heartbeat_interval,
             config_topic: dist.config_topic.clone(),
             status_topic: dist.status_topic.clone(),
             producer,
@@ -274,11 +278,6 @@ impl ClusterLink {
                 CATCH_UP_TIMEOUT.as_secs()
             )),
         }
-    }
-
-    /// This worker's id.
-    pub fn worker_id(&self) -> &str {
-        &self.worker_id
     }
 
     /// Writes a record; returns its offset.
@@ -345,6 +344,11 @@ impl ClusterLink {
         }
     }
 
+    /// How often this worker publishes its heartbeat and its tasks' states.
+    pub fn heartbeat_interval(&self) -> Duration {
+        self.heartbeat_interval
+    }
+
     /// Removes this worker's status of tasks it no longer runs.
     pub async fn clear_status(&self, connector: &str, tasks: &[u32]) {
         for n in tasks {
@@ -358,10 +362,11 @@ impl ClusterLink {
     pub fn live_workers(&self) -> Vec<String> {
         let view = self.view.read();
         let now = now_ms();
+        let timeout = self.session_timeout_ms;
         let mut out: Vec<String> = view
             .heartbeats
             .iter()
-            .filter(|(_, ts)| now - **ts < WORKER_TIMEOUT_MS)
+            .filter(|(_, ts)| now - **ts < timeout)
             .map(|(w, _)| w.clone())
             .collect();
         if !out.contains(&self.worker_id) {
@@ -378,7 +383,7 @@ impl ClusterLink {
         let alive = view
             .heartbeats
             .get(worker)
-            .is_some_and(|ts| now_ms() - ts < WORKER_TIMEOUT_MS);
+            .is_some_and(|ts| now_ms() - ts < self.session_timeout_ms);
         if !alive {
             return None;
         }

@@ -317,6 +317,8 @@ impl Supervisor {
     }
 
     /// Every second: heartbeat, follow the membership, publish this worker's tasks.
+    /// Every second: forgets tasks that finished stopping and, in a cluster, moves
+    /// tasks when the set of live workers changed.
     fn tick(&mut self, ctx: &mut Context<Self>) {
         for list in self.stopping.values_mut() {
             list.retain(|f| f.peek().is_none());
@@ -333,6 +335,17 @@ impl Supervisor {
             tracing::info!("workers of the cluster: {}", live.join(", "));
             self.members = live;
             self.rebalance(ctx);
+        }
+    }
+
+    /// Every `heartbeat.interval.ms` in a cluster: publishes this worker's heartbeat
+    /// and the states of the tasks it runs.
+    fn beat(&mut self, ctx: &mut Context<Self>) {
+        let Some(cluster) = self.cluster.clone() else {
+            return;
+        };
+        if self.leaving {
+            return;
         }
         let snapshot: Vec<(String, Vec<TaskStatus>)> = self
             .connectors
@@ -580,8 +593,9 @@ impl Actor for Supervisor {
 impl Handler<AttachCluster> for Supervisor {
     type Result = ();
 
-    fn handle(&mut self, msg: AttachCluster, _ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: AttachCluster, ctx: &mut Self::Context) {
         self.members = msg.0.live_workers();
+        ctx.run_interval(msg.0.heartbeat_interval(), |act, ctx| act.beat(ctx));
         self.cluster = Some(msg.0);
     }
 }

@@ -28,6 +28,7 @@ pub const TANSU_WORKER_TUNING: &[(&str, &str)] = &[("consumer.fetch.wait.max.ms"
 pub type Produced = (i32, Option<Vec<u8>>, Vec<u8>);
 
 /// A broker to talk to.
+#[derive(Debug, Clone)]
 pub struct Broker {
     /// `bootstrap.servers` for clients.
     pub bootstrap: String,
@@ -144,7 +145,8 @@ fn wait_until_ready(bootstrap: &str) {
 }
 
 impl Broker {
-    /// Creates `topic` with `partitions` partitions.
+    /// Creates `topic` with `partitions` partitions; on a broker without CreateTopics
+    /// (the embedded one, whose topics are made when it starts) the topic must exist.
     pub async fn create_topic(&self, topic: &str, partitions: i32) {
         let spec = TopicSpec {
             name: topic,

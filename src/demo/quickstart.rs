@@ -1,7 +1,9 @@
 //! The quickstart: the whole product end to end on one machine, with nothing set up.
 //!
-//! It gets a local Kafka-protocol broker running (installing `tansu` with cargo when it
-//! is missing), starts a simulated Salesforce org, produces a stream of Lead changes in
+//! It gets a Kafka broker running — by default an embedded one (librdkafka's mock
+//! cluster, hosted in this process: nothing to install or start, and it ends with the
+//! process), or with `--broker tansu` a local `tansu` broker process (installed with
+//! cargo when missing) — starts a simulated Salesforce org, produces a stream of Lead changes in
 //! the PushTopic source's format (creates, several updates per Lead, some deletes),
 //! runs the sink in standalone mode with an upsert-by-External-ID configuration, waits
 //! until every record is committed, and prints what happened: rows expected against
@@ -9,16 +11,30 @@
 
 use crate::config::WorkerConfig;
 use crate::connect::worker::WorkerHandle;
-use crate::demo::broker::{broker, install_tansu, tansu_installed};
+use crate::demo::broker::{broker, install_tansu, tansu_installed, Broker, TANSU_WORKER_TUNING};
 use crate::demo::lead_stream::{generate, same_value, StreamSpec};
+use crate::demo::mock_broker::{MockKafka, TopicSpec};
 use crate::sim::{OrgConfig, SimAdmin, SimConfig};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+/// Which Kafka the quickstart runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BrokerChoice {
+    /// librdkafka's mock cluster inside the quickstart's process: nothing to install.
+    Embedded,
+    /// A local `tansu` broker process, in memory (installed with cargo when missing).
+    Tansu,
+}
+
 /// Quickstart options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct QuickstartArgs {
+    /// The Kafka broker: `embedded` (in this process, nothing to install) or `tansu`
+    /// (a real broker process, installed with cargo the first time).
+    #[arg(long, value_enum, default_value_t = BrokerChoice::Embedded)]
+    pub broker: BrokerChoice,
     /// Distinct Leads in the generated stream.
     #[arg(long, default_value_t = 2000)]
     pub leads: usize,
@@ -80,12 +96,25 @@ pub fn connector_config(name: &str, topic: &str, login_url: &str) -> BTreeMap<St
 
 /// Runs the quickstart.
 pub fn run(args: QuickstartArgs) -> Result<(), QuickstartError> {
-    if !tansu_installed() {
-        println!("==> The local Kafka broker (tansu) is not installed: installing it with cargo (one time, about 8 minutes)...");
-        install_tansu().map_err(err)?;
-    }
-    println!("==> Starting a local Kafka broker (tansu, in memory)...");
-    let kafka = broker();
+    let topic = "sfdc.pushtopic.leads";
+    // The embedded cluster lives as long as this binding: to the end of the run.
+    let (kafka, _embedded, tuning): (Broker, Option<MockKafka>, &[(&str, &str)]) = match args.broker
+    {
+        BrokerChoice::Embedded => {
+            println!("==> Starting an embedded Kafka broker (librdkafka's mock cluster, in this process)...");
+            let mock =
+                MockKafka::start(1, &[TopicSpec::new(topic, args.partitions)]).map_err(err)?;
+            (mock.broker(), Some(mock), &[])
+        }
+        BrokerChoice::Tansu => {
+            if !tansu_installed() {
+                println!("==> The local Kafka broker (tansu) is not installed: installing it with cargo (one time, about 8 minutes)...");
+                install_tansu().map_err(err)?;
+            }
+            println!("==> Starting a local Kafka broker (tansu, in memory)...");
+            (broker().clone(), None, TANSU_WORKER_TUNING)
+        }
+    };
     println!("    bootstrap.servers={}", kafka.bootstrap);
 
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -105,7 +134,6 @@ pub fn run(args: QuickstartArgs) -> Result<(), QuickstartError> {
         .ok_or_else(|| err("the simulator did not start org b"))?;
     println!("==> Simulated Salesforce org B at {org_url} (user integration@org-b.example)");
 
-    let topic = "sfdc.pushtopic.leads";
     let stream = generate(&StreamSpec {
         leads: args.leads,
         partitions: args.partitions,
@@ -136,7 +164,7 @@ pub fn run(args: QuickstartArgs) -> Result<(), QuickstartError> {
         ("listeners", "http://127.0.0.1:0"),
     ]
     .into_iter()
-    .chain(super::broker::TANSU_WORKER_TUNING.iter().copied())
+    .chain(tuning.iter().copied())
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     let worker = WorkerConfig::from_map(&worker_map).map_err(err)?;

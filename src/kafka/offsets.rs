@@ -7,7 +7,7 @@
 //! It holds no Kafka handles, so it is unit-tested on its own; the offset-tracker
 //! actor wraps it and stores the answers in the consumer.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// A partition of a topic.
@@ -21,8 +21,9 @@ pub struct TopicPartition {
 
 #[derive(Debug, Default)]
 struct PartitionState {
-    /// Offsets handed to the pipeline whose outcome is not final yet.
-    in_flight: BTreeSet<i64>,
+    /// Offsets handed to the pipeline whose outcome is not final yet, with how many
+    /// changes of each are still open (more than one for a merged CDC event).
+    in_flight: BTreeMap<i64, usize>,
     /// The next offset after the highest one ever registered.
     next_unseen: Option<i64>,
     /// The last position reported as committable, to report only changes.
@@ -41,21 +42,33 @@ impl OffsetLedger {
         Self::default()
     }
 
-    /// Notes that `offset` of `tp` entered the pipeline.
+    /// Notes that `offset` of `tp` entered the pipeline; registered again, it waits
+    /// for one more [`OffsetLedger::complete`] (one record carrying several changes).
     pub fn register(&mut self, tp: &TopicPartition, offset: i64) {
         let state = self.partitions.entry(tp.clone()).or_default();
-        state.in_flight.insert(offset);
+        *state.in_flight.entry(offset).or_default() += 1;
         let next = offset + 1;
         if state.next_unseen.is_none_or(|n| next > n) {
             state.next_unseen = Some(next);
         }
     }
 
-    /// Notes that `offset` of `tp` has its final outcome. Unknown offsets (for
-    /// example of a partition revoked meanwhile) are ignored.
-    pub fn complete(&mut self, tp: &TopicPartition, offset: i64) {
-        if let Some(state) = self.partitions.get_mut(tp) {
+    /// Notes that one change of `offset` of `tp` has its final outcome; true when
+    /// that was the record's last open change. Unknown offsets (for example of a
+    /// partition revoked meanwhile) are ignored.
+    pub fn complete(&mut self, tp: &TopicPartition, offset: i64) -> bool {
+        let Some(state) = self.partitions.get_mut(tp) else {
+            return false;
+        };
+        let Some(open) = state.in_flight.get_mut(&offset) else {
+            return false;
+        };
+        *open -= 1;
+        if *open == 0 {
             state.in_flight.remove(&offset);
+            true
+        } else {
+            false
         }
     }
 
@@ -64,8 +77,8 @@ impl OffsetLedger {
     /// when nothing is in flight. `None` when nothing was ever registered.
     pub fn committable(&self, tp: &TopicPartition) -> Option<i64> {
         let state = self.partitions.get(tp)?;
-        match state.in_flight.first() {
-            Some(lowest) => Some(*lowest),
+        match state.in_flight.first_key_value() {
+            Some((lowest, _)) => Some(*lowest),
             None => state.next_unseen,
         }
     }
@@ -74,8 +87,8 @@ impl OffsetLedger {
     pub fn take_changes(&mut self) -> Vec<(TopicPartition, i64)> {
         let mut changes = Vec::new();
         for (tp, state) in &mut self.partitions {
-            let position = match state.in_flight.first() {
-                Some(lowest) => Some(*lowest),
+            let position = match state.in_flight.first_key_value() {
+                Some((lowest, _)) => Some(*lowest),
                 None => state.next_unseen,
             };
             if let Some(position) = position {
@@ -89,12 +102,8 @@ impl OffsetLedger {
         changes
     }
 
-    /// How many records of `tp` are still in flight.
-    pub fn in_flight(&self, tp: &TopicPartition) -> usize {
-        self.partitions.get(tp).map_or(0, |s| s.in_flight.len())
-    }
-
     /// How many records are in flight over all partitions.
+    #[cfg(test)]
     pub fn total_in_flight(&self) -> usize {
         self.partitions.values().map(|s| s.in_flight.len()).sum()
     }
@@ -173,5 +182,25 @@ mod tests {
         ledger.register(&tp(3), 1);
         assert_eq!(ledger.forget(&tp(3)), 1);
         assert_eq!(ledger.total_in_flight(), 0);
+    }
+
+    #[test]
+    fn a_record_registered_twice_is_done_after_its_second_completion() {
+        let mut ledger = OffsetLedger::new();
+        for o in [0, 1, 2] {
+            ledger.register(&tp(0), o);
+        }
+        // Offset 1 carries two changes (a merged CDC event).
+        ledger.register(&tp(0), 1);
+        assert!(ledger.complete(&tp(0), 0));
+        assert!(!ledger.complete(&tp(0), 1), "one change of 1 is still open");
+        assert!(ledger.complete(&tp(0), 2));
+        assert_eq!(ledger.committable(&tp(0)), Some(1));
+        assert!(ledger.complete(&tp(0), 1));
+        assert_eq!(ledger.committable(&tp(0)), Some(3));
+        assert!(
+            !ledger.complete(&tp(0), 1),
+            "an extra completion changes nothing"
+        );
     }
 }

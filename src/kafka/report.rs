@@ -162,18 +162,21 @@ pub fn dead_letter(
     }
 }
 
-/// Builds the producer for reports and dead letters.
+/// Builds the producer for reports and dead letters, writing to `bootstrap_servers`
+/// whatever `client_config` says.
 pub fn build_producer(
     bootstrap_servers: &str,
     client_config: &[(String, String)],
 ) -> rdkafka::error::KafkaResult<FutureProducer> {
     let mut cfg = ClientConfig::new();
-    cfg.set("bootstrap.servers", bootstrap_servers)
-        .set("linger.ms", "20")
+    cfg.set("linger.ms", "20")
         .set("message.timeout.ms", "60000");
     for (k, v) in client_config {
         cfg.set(k, v);
     }
+    // Last: the worker's settings carry its own cluster's `bootstrap.servers`, and a
+    // reporter on another cluster must not be sent there.
+    cfg.set("bootstrap.servers", bootstrap_servers);
     cfg.create()
 }
 

@@ -37,6 +37,10 @@ pub struct SinkMetrics {
     pub retries: IntCounterVec,
     /// Calls in flight.
     pub in_flight: IntGaugeVec,
+    /// Most sObject Collections subrequests the next Composite call may carry: the
+    /// configured `sink.composite.collections`, smaller for a while after a composite
+    /// ran into the org's per-transaction limits.
+    pub composite_size: IntGaugeVec,
     /// The org's daily API allocation as last seen in `Sforce-Limit-Info`.
     pub api_daily_used: IntGaugeVec,
     /// The org's daily API maximum.
@@ -57,6 +61,16 @@ pub struct SinkMetrics {
     pub record_latency: HistogramVec,
     /// Input partitions currently assigned to this worker's tasks.
     pub assigned_partitions: IntGaugeVec,
+    /// CDC events skipped because their `changeOrigin` names `sink.client.id`: the
+    /// sink's own writes coming back from the other org (offsets acknowledged).
+    pub cdc_echoes_skipped: IntCounterVec,
+    /// Records sent again because their parent (named by External ID) is not in the
+    /// target org yet.
+    pub records_waiting_for_parent: IntGaugeVec,
+    /// Reference field values left out of write requests because their target SObject
+    /// has no External ID field of the configured name (`sink.references=external.id`),
+    /// by field; a record sent again (waiting for a parent) counts again.
+    pub references_dropped: IntCounterVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -163,6 +177,12 @@ impl SinkMetrics {
                 "Salesforce calls in flight",
                 &[c],
             ),
+            composite_size: gauge(
+                &r,
+                "sobject_sink_composite_size",
+                "Most sObject Collections subrequests the next Composite call may carry",
+                &[c],
+            ),
             api_daily_used: gauge(
                 &r,
                 "sobject_sink_api_daily_used",
@@ -221,6 +241,24 @@ impl SinkMetrics {
                 "sobject_sink_assigned_partitions",
                 "Input partitions assigned to this worker's tasks",
                 &[c],
+            ),
+            cdc_echoes_skipped: counter(
+                &r,
+                "sobject_sink_cdc_echoes_skipped_total",
+                "CDC events of the sink's own writes (changeOrigin names sink.client.id), skipped",
+                &[c],
+            ),
+            records_waiting_for_parent: gauge(
+                &r,
+                "sobject_sink_records_waiting_for_parent",
+                "Records waiting for their parent (by External ID) to reach the target org",
+                &[c],
+            ),
+            references_dropped: counter(
+                &r,
+                "sobject_sink_references_dropped_total",
+                "Reference field values left out of write requests: their target has no External ID field of the configured name",
+                &[c, "field"],
             ),
             registry: r,
         }
