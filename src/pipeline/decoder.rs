@@ -15,17 +15,27 @@
 //! failure is a bad record naming the transform, and a record a `Filter` drops is
 //! acknowledged to the offset tracker at once, like a written one. Without transforms
 //! nothing of this runs.
+//!
+//! A Change Data Capture event (`sink.input.format`, see [`crate::record::cdc`]) becomes
+//! one change per Id it names; the extra changes of a merged event are registered with
+//! the offset tracker, so its offset is committed only once every one is done. The
+//! sink's own writes coming back (`changeOrigin` naming `sink.client.id`) are counted
+//! and acknowledged without a write; a gap event halts or is set aside as
+//! `salesforce/retry.rs` decides from `sink.cdc.gap.behavior`.
 
+use crate::config::sync::InputFormat;
 use crate::config::ConnectorConfig;
 use crate::metrics::metrics;
 use crate::pipeline::messages::{
-    Ack, Change, Halt, HaltReason, RawMessage, RecordBatch, Report, Submit,
+    Ack, Change, Halt, HaltReason, RawMessage, RecordBatch, Register, Report, Submit,
 };
 use crate::pipeline::plan::WriteGroup;
+use crate::record::cdc::{self, CdcEvent};
+use crate::record::decode::parse_event_type;
 use crate::record::registry::{BatchSchemas, RegistryError};
 use crate::record::{RawRecord, RecordConverters, SinkRecord};
 use crate::salesforce::retry::{
-    decide_bad_record, Action, Cause, Policy, SCHEMA_REGISTRY_UNAVAILABLE,
+    decide_bad_record, decide_cdc_gap, Action, Cause, Policy, SCHEMA_REGISTRY_UNAVAILABLE,
 };
 use crate::transform::record::Transformed;
 use actix::{Actor, ActorFutureExt, AtomicResponse, Context, Handler, Recipient, WrapFuture};
@@ -45,14 +55,20 @@ pub struct DecoderTargets {
     pub halt: Recipient<Halt>,
     /// The offset tracker, for records a `Filter` transform drops.
     pub tracker: Recipient<Ack>,
+    /// The offset tracker, for the extra changes of a merged CDC event.
+    pub register: Recipient<Register>,
 }
 
 /// What became of one raw record.
 enum Decoded {
-    /// A change to write.
-    Change(Box<Change>),
+    /// Changes to write: one, or one per Id of a merged CDC event.
+    Changes(Vec<Change>),
     /// Dropped by the `Filter` transform with this alias.
     Filtered(String),
+    /// A CDC event of the sink's own write, reflected back: nothing to write.
+    Echo,
+    /// A CDC gap event; the reason says which and for what.
+    Gap(String),
 }
 
 /// What one decoded batch hands on.
@@ -61,6 +77,8 @@ struct DecodedBatch {
     changes: Vec<Change>,
     set_aside: Vec<Report>,
     filtered: Vec<crate::record::RecordCoords>,
+    /// One entry per change beyond the first of a record (merged CDC events).
+    shared: Vec<crate::record::RecordCoords>,
 }
 
 /// The decoder actor.
@@ -73,6 +91,7 @@ pub struct Decoder {
     reporter: Recipient<Report>,
     halt: Recipient<Halt>,
     tracker: Recipient<Ack>,
+    register: Recipient<Register>,
 }
 
 impl Decoder {
@@ -89,6 +108,7 @@ impl Decoder {
             reporter: targets.reporter,
             halt: targets.halt,
             tracker: targets.tracker,
+            register: targets.register,
         }
     }
 
@@ -102,12 +122,64 @@ impl Decoder {
     }
 
     /// Decodes one record and decides its operation.
-    fn to_change(&self, raw: &RawMessage, schemas: &BatchSchemas) -> Result<Change, String> {
+    fn to_change(&self, raw: &RawMessage, schemas: &BatchSchemas) -> Result<Decoded, String> {
         let record = self
             .converters
             .decode(Self::raw_record(raw), schemas)
             .map_err(|e| e.to_string())?;
-        self.change_for(record, raw)
+        self.changes_for(record, raw)
+    }
+
+    /// Reads a decoded record in the configured input format: a PushTopic record is
+    /// one change; a CDC event is one per Id, an echo, or a gap.
+    fn changes_for(&self, mut record: SinkRecord, raw: &RawMessage) -> Result<Decoded, String> {
+        let is_cdc = match self.config.sync.input_format {
+            InputFormat::PushTopic => false,
+            InputFormat::Auto => cdc::is_cdc(&record),
+            InputFormat::Cdc => true,
+        };
+        if !is_cdc {
+            // Decoding left `_EventType` among the fields because of a
+            // ChangeEventHeader that this format reads as an ordinary field.
+            if let Some(serde_json::Value::String(text)) = record.fields.remove("_EventType") {
+                record.event_type = Some(parse_event_type(&text).map_err(|e| e.to_string())?);
+            }
+            return Ok(Decoded::Changes(vec![self.change_for(record, raw)?]));
+        }
+        let event = cdc::read_event(record, &self.config.sync.client_id)
+            .map_err(|e| format!("CDC event: {e}"))?;
+        match event {
+            CdcEvent::Changes(records) => records
+                .into_iter()
+                .map(|r| self.change_for(r, raw))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Decoded::Changes),
+            CdcEvent::Echo { origin } => {
+                tracing::trace!(
+                    connector = %self.config.name,
+                    "skipping {} (changeOrigin {origin}): the sink's own write",
+                    raw.coords
+                );
+                Ok(Decoded::Echo)
+            }
+            CdcEvent::Gap {
+                change_type,
+                entity,
+                record_ids,
+            } => Ok(Decoded::Gap(format!(
+                "CDC gap at topic={} partition={} offset={}: a {change_type} event for {entity} \
+                 {}; Salesforce did not put these changes in the stream, so the target org \
+                 does not have them",
+                raw.coords.topic,
+                raw.coords.partition,
+                raw.coords.offset,
+                if record_ids.is_empty() {
+                    "(no record Ids: any row may be affected)".to_string()
+                } else {
+                    format!("rows {}", record_ids.join(","))
+                }
+            ))),
+        }
     }
 
     /// Runs the transform chain on one record, then the sink's rules on the result.
@@ -128,14 +200,23 @@ impl Decoder {
             .map_err(|e| e.to_string())?;
         match transformed {
             Transformed::Filtered { alias } => Ok(Decoded::Filtered(alias)),
-            Transformed::Record(record) => self
-                .change_for(record, raw)
-                .map(|c| Decoded::Change(Box::new(c))),
+            Transformed::Record(record) => self.changes_for(record, raw),
         }
     }
 
     /// Decides the operation of a decoded record.
     fn change_for(&self, record: SinkRecord, raw: &RawMessage) -> Result<Change, String> {
+        let listed = &self.config.salesforce_objects;
+        if listed.len() > 1 {
+            let named = record.object_type.as_deref().unwrap_or_default();
+            if !listed.iter().any(|o| o.eq_ignore_ascii_case(named)) {
+                return Err(format!(
+                    "the record is for SObject {named:?} (_ObjectType, or entityName for CDC), \
+                     which salesforce.object ({}) does not list",
+                    listed.join(",")
+                ));
+            }
+        }
         let operation = self.config.operation_for(record.event_type)?;
         let group = WriteGroup::for_operation(operation, self.config.use_custom_id_field);
         if group.needs_id() && record.id.as_deref().is_none_or(str::is_empty) {
@@ -157,6 +238,46 @@ impl Decoder {
         })
     }
 
+    /// Carries out what `salesforce/retry.rs` decided about a record that will not be
+    /// written (a bad record, a CDC gap): set aside as `setting` allows (logged at warn
+    /// when `loud`), or halt the task. `true` when the batch must stop here: what follows stays unacknowledged
+    /// and is read again after a restart, so nothing is written past the failed record.
+    fn set_aside_or_halt(
+        &self,
+        action: Action,
+        raw: RawMessage,
+        out: &mut DecodedBatch,
+        setting: &str,
+        loud: bool,
+    ) -> bool {
+        match action {
+            Action::Reject(cause) => {
+                if loud {
+                    tracing::warn!("{}; set aside ({setting})", cause.message);
+                } else {
+                    tracing::debug!("{}; set aside ({setting})", cause.message);
+                }
+                out.set_aside.push(Report::BadRecord {
+                    raw: Box::new(raw),
+                    reason: cause.message,
+                });
+                false
+            }
+            Action::Halt(cause) => {
+                self.halt.do_send(Halt(HaltReason {
+                    cause,
+                    coords: Some(raw.coords),
+                    record_id: None,
+                }));
+                true
+            }
+            other => {
+                tracing::error!("unexpected decision on an unwritable record: {other:?}");
+                false
+            }
+        }
+    }
+
     /// Decodes a batch whose schemas are at hand; bad records are set aside or halt
     /// the task, as the policy says.
     fn decode_batch(&self, batch: Vec<RawMessage>, schemas: &BatchSchemas) -> DecodedBatch {
@@ -167,12 +288,35 @@ impl Decoder {
         for raw in batch {
             let decoded = if self.config.transforms.is_empty() {
                 self.to_change(&raw, schemas)
-                    .map(|c| Decoded::Change(Box::new(c)))
             } else {
                 self.transformed_change(&raw, schemas)
             };
             match decoded {
-                Ok(Decoded::Change(c)) => out.changes.push(*c),
+                Ok(Decoded::Changes(changes)) => {
+                    for _ in 1..changes.len() {
+                        out.shared.push(raw.coords.clone());
+                    }
+                    out.changes.extend(changes);
+                }
+                Ok(Decoded::Echo) => {
+                    metrics()
+                        .cdc_echoes_skipped
+                        .with_label_values(&[&self.config.name])
+                        .inc();
+                    out.filtered.push(raw.coords);
+                }
+                Ok(Decoded::Gap(reason)) => {
+                    let action = decide_cdc_gap(&self.policy, reason);
+                    if self.set_aside_or_halt(
+                        action,
+                        raw,
+                        &mut out,
+                        "sink.cdc.gap.behavior=skip",
+                        true,
+                    ) {
+                        break;
+                    }
+                }
                 Ok(Decoded::Filtered(alias)) => {
                     metrics()
                         .records_filtered
@@ -185,20 +329,12 @@ impl Decoder {
                         "bad record at topic={} partition={} offset={}: {reason}",
                         raw.coords.topic, raw.coords.partition, raw.coords.offset
                     );
-                    match decide_bad_record(&self.policy, reason) {
-                        Action::Reject(cause) => {
-                            tracing::debug!("{}; set aside (errors.tolerance=all)", cause.message);
-                            out.set_aside.push(Report::BadRecord {
-                                raw: Box::new(raw),
-                                reason: cause.message,
-                            });
-                        }
-                        Action::Halt(cause) => self.halt.do_send(Halt(HaltReason {
-                            cause,
-                            coords: Some(raw.coords.clone()),
-                            record_id: None,
-                        })),
-                        other => tracing::error!("unexpected decision on a bad record: {other:?}"),
+                    // Bad records are in the error topic and the dead-letter queue, and
+                    // in the log with errors.log.enable; a gap (lost changes) is rare.
+                    let action = decide_bad_record(&self.policy, reason);
+                    if self.set_aside_or_halt(action, raw, &mut out, "errors.tolerance=all", false)
+                    {
+                        break;
                     }
                 }
             }
@@ -220,12 +356,17 @@ impl Decoder {
     /// the reporter, changes to the sequencer; the batch counts as taken once they
     /// have them.
     fn hand_on(&self, batch: DecodedBatch) -> impl std::future::Future<Output = ()> {
-        let (sequencer, reporter, tracker) = (
+        let (sequencer, reporter, tracker, register) = (
             self.sequencer.clone(),
             self.reporter.clone(),
             self.tracker.clone(),
+            self.register.clone(),
         );
         async move {
+            // Before any of the changes can be acknowledged.
+            if !batch.shared.is_empty() {
+                let _ = register.send(Register(batch.shared)).await;
+            }
             if !batch.filtered.is_empty() {
                 let _ = tracker.send(Ack(batch.filtered)).await;
             }

@@ -78,6 +78,9 @@ pub struct RateGovernor {
     outstanding: u64,
     paused: bool,
     waiters: Vec<oneshot::Sender<()>>,
+    /// The usage answers reported, read when a permit comes back: the call's own
+    /// answer is in it by then, while its `UsageSeen` may still be on its way.
+    latest: watch::Receiver<Option<ApiUsage>>,
 }
 
 impl RateGovernor {
@@ -92,6 +95,7 @@ impl RateGovernor {
             .and_then(NonZeroU32::new)
             .map(|rps| Arc::new(RateLimiter::direct(Quota::per_second(rps))));
         Self {
+            latest: source.usage(),
             settings,
             source,
             status,
@@ -254,6 +258,12 @@ impl Handler<Release> for RateGovernor {
     type Result = ();
 
     fn handle(&mut self, _msg: Release, _ctx: &mut Self::Context) {
+        // The call is no longer outstanding once its usage counts as seen; otherwise
+        // a permit asked for right after would find the call counted nowhere.
+        let latest = *self.latest.borrow();
+        if let Some(usage) = latest {
+            self.observe(usage);
+        }
         self.outstanding = self.outstanding.saturating_sub(1);
     }
 }

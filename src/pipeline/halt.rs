@@ -3,18 +3,21 @@
 //! Whether an error halts is decided in `salesforce/retry.rs`; this actor carries the
 //! halt out. The first halt wins: it stops intake, lets the work already admitted drain
 //! (bounded by a deadline), commits the offsets of everything finished (never past the
-//! failed record, which is not acknowledged), and marks the task `FAILED` with a trace
-//! a person can act on. A restart resumes at the failed record.
+//! failed record, which is not acknowledged), writes that record to the error topic, and
+//! marks the task `FAILED` with a trace a person can act on. A restart resumes at the
+//! failed record.
 
-use crate::pipeline::messages::{DrainTargets, Halt, Shutdown, WireHalt};
+use crate::pipeline::messages::{DrainTargets, Halt, Report, Shutdown, WireHalt};
 use crate::pipeline::status::{State, TaskStatusCell};
-use actix::{Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, WrapFuture};
+use actix::{
+    Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Recipient, WrapFuture,
+};
 
 /// The halt actor.
 pub struct HaltActor {
     connector: String,
     status: TaskStatusCell,
-    targets: Option<DrainTargets>,
+    targets: Option<(DrainTargets, Recipient<Report>)>,
     halted: bool,
 }
 
@@ -38,7 +41,7 @@ impl Handler<WireHalt> for HaltActor {
     type Result = ();
 
     fn handle(&mut self, msg: WireHalt, _ctx: &mut Self::Context) {
-        self.targets = Some(msg.0);
+        self.targets = Some((msg.drain, msg.reporter));
     }
 }
 
@@ -57,11 +60,15 @@ impl Handler<Halt> for HaltActor {
         }
         self.halted = true;
         tracing::error!(connector = %self.connector, "task halts: {reason}");
-        let Some(targets) = self.targets.clone() else {
+        let Some((targets, reporter)) = self.targets.clone() else {
             self.status.set(State::Failed, Some(reason.to_string()));
             return;
         };
-        let work = async move { targets.drain_and_commit(true).await };
+        let halted = reason.clone();
+        let work = async move {
+            targets.drain_and_commit(true).await;
+            let _ = reporter.send(Report::Halted(halted)).await;
+        };
         ctx.wait(work.into_actor(self).map(move |_, act, _| {
             act.status.set(State::Failed, Some(reason.to_string()));
         }));

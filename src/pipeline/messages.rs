@@ -238,6 +238,9 @@ pub enum Report {
         /// Why.
         reason: String,
     },
+    /// The task halts on this record: it goes to the error topic too (→ the halt actor,
+    /// which waits for it before the task is marked failed).
+    Halted(HaltReason),
 }
 
 /// Why a task halts.
@@ -321,10 +324,16 @@ impl DrainTargets {
     }
 }
 
-/// Tells the halt actor what to drain (task wiring; the reader starts after it).
+/// Tells the halt actor what to drain and where to report the halted record (task
+/// wiring; the reader starts after it).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct WireHalt(pub DrainTargets);
+pub struct WireHalt {
+    /// What a halt drains.
+    pub drain: DrainTargets,
+    /// The reporter, which writes the halted record to the error topic.
+    pub reporter: Recipient<Report>,
+}
 
 #[cfg(test)]
 mod tests {

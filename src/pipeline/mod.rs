@@ -9,7 +9,9 @@
 //! ```
 //!
 //! Every message is in `messages.rs`; actors hold `Recipient`s of them, wired in
-//! `task.rs`. What a Salesforce answer means (retry, skip, halt) is decided in
+//! `task.rs`. With several SObjects (`salesforce.object=Account,Contact`) the
+//! sequencer's batches go through the `SObjectRouter` to one writer per SObject.
+//! What a Salesforce answer means (retry, skip, halt) is decided in
 //! `salesforce/retry.rs`; the actors carry the decision out.
 
 pub mod decoder;
@@ -21,6 +23,7 @@ pub mod ordering;
 pub mod plan;
 pub mod reader;
 pub mod reporter;
+pub mod router;
 pub mod sequencer;
 pub mod status;
 pub mod task;

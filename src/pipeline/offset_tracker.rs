@@ -92,8 +92,9 @@ impl Handler<Ack> for OffsetTracker {
         let mut released: HashMap<TopicPartition, usize> = HashMap::new();
         for c in &msg.0 {
             let tp = tp_of(c);
-            self.ledger.complete(&tp, c.offset);
-            *released.entry(tp).or_default() += 1;
+            if self.ledger.complete(&tp, c.offset) {
+                *released.entry(tp).or_default() += 1;
+            }
         }
         self.store_changes();
         for (tp, n) in released {

@@ -4,16 +4,22 @@
 //! set aside under a tolerance setting (a bad record, or a Salesforce error under
 //! `behavior.on.api.errors=log|ignore`) is acknowledged only once its error report and
 //! dead letter are acknowledged by the broker, so nothing is lost if the process dies
-//! in between. At most a fixed number of reports are on their way at once: a sender's
-//! `send` waits until the reporter can take its report on, so reports never pile up
-//! without bound behind a slow topic.
+//! in between; when the broker refuses them for good, the task halts naming the record.
+//! A record that halts the task is written to the error topic too. At most a fixed
+//! number of reports are on their way at once: a sender's `send` waits until the
+//! reporter can take its report on, so reports never pile up without bound behind a
+//! slow topic.
+//!
+//! Reports go to the reporter's cluster (`reporter.bootstrap.servers`); dead letters go
+//! to the worker's cluster, as Connect's dead-letter queue does.
 
 use crate::kafka::report::{
     dead_letter, error_report, send, success_report, DeadLetterContext, OutgoingRecord,
     ReportSubject,
 };
-use crate::pipeline::messages::{Ack, Report};
+use crate::pipeline::messages::{Ack, Halt, HaltReason, Report};
 use crate::record::RecordCoords;
+use crate::salesforce::retry::{set_aside_failed, Action, Cause, BAD_RECORD};
 use actix::{Actor, Context, Handler, Recipient, ResponseFuture};
 use futures::future::BoxFuture;
 use rdkafka::producer::FutureProducer;
@@ -45,8 +51,10 @@ impl ReportSink for FutureProducer {
 /// Where reports go; every part is optional.
 #[derive(Clone, Default)]
 pub struct ReportTargets {
-    /// Where records go, when any topic below is set.
-    pub sink: Option<Arc<dyn ReportSink>>,
+    /// The reporter's cluster: success and error reports, when a reporter topic is set.
+    pub reports: Option<Arc<dyn ReportSink>>,
+    /// The worker's cluster: dead letters, when the dead-letter queue is set.
+    pub dead_letters: Option<Arc<dyn ReportSink>>,
     /// `reporter.result.topic.name`, when the reporter is enabled.
     pub success_topic: Option<String>,
     /// `reporter.error.topic.name`, when the reporter is enabled.
@@ -106,17 +114,23 @@ pub struct Reporter {
     task: u32,
     targets: ReportTargets,
     tracker: Recipient<Ack>,
+    halt: Recipient<Halt>,
     in_flight: Arc<Semaphore>,
 }
 
+/// A record for one of the report topics, with the producer that writes it.
+type Outgoing = (Arc<dyn ReportSink>, OutgoingRecord);
+
 impl Reporter {
-    /// A reporter acknowledging set-aside records to `tracker`, with at most
-    /// `max_in_flight` reports on their way at once.
+    /// A reporter acknowledging set-aside records to `tracker` and halting the task
+    /// through `halt` when one cannot be set aside, with at most `max_in_flight`
+    /// reports on their way at once.
     pub fn new(
         connector: &str,
         task: u32,
         targets: ReportTargets,
         tracker: Recipient<Ack>,
+        halt: Recipient<Halt>,
         max_in_flight: usize,
     ) -> Self {
         Self {
@@ -124,31 +138,76 @@ impl Reporter {
             task,
             targets,
             tracker,
+            halt,
             in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
         }
     }
 
+    /// The error report for `reason`'s record, when an error topic is set.
+    fn error_report(
+        &self,
+        subject: &ReportSubject<'_>,
+        stage: &str,
+        cause: &Cause,
+    ) -> Option<Outgoing> {
+        let (Some(sink), Some(topic)) = (&self.targets.reports, &self.targets.error_topic) else {
+            return None;
+        };
+        let rec = error_report(
+            topic,
+            subject,
+            stage,
+            &cause.code,
+            &cause.message,
+            &cause.fields,
+        );
+        Some((sink.clone(), rec))
+    }
+
+    /// The dead letter for a record, when the dead-letter queue is set.
+    fn dead_letter(
+        &self,
+        coords: &RecordCoords,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        ctx: &DeadLetterContext<'_>,
+    ) -> Option<Outgoing> {
+        let (Some(sink), Some(topic)) = (&self.targets.dead_letters, &self.targets.dlq_topic)
+        else {
+            return None;
+        };
+        let rec = dead_letter(
+            topic,
+            coords,
+            key,
+            value,
+            self.targets.dlq_context_headers,
+            ctx,
+        );
+        Some((sink.clone(), rec))
+    }
+
     /// Takes a report on: waits for room among the reports in flight, then produces
     /// `records` in the background and, once the broker has them all, acknowledges
-    /// `ack` (a set-aside record). A failed report leaves the record unacknowledged.
+    /// `ack` (a set-aside record). When the broker refuses a set-aside record's report
+    /// for good (after the producer's retries), the record stays unacknowledged and the
+    /// task halts naming it.
     fn take_on(
         &self,
-        records: Vec<OutgoingRecord>,
-        ack: Option<RecordCoords>,
+        records: Vec<Outgoing>,
+        ack: Option<(RecordCoords, Option<String>)>,
         what: &'static str,
     ) -> ResponseFuture<()> {
-        let sink = self.targets.sink.clone();
-        let (Some(sink), false) = (sink, records.is_empty()) else {
-            if let Some(coords) = ack {
-                let tracker = self.tracker.clone();
-                return Box::pin(async move {
-                    let _ = tracker.send(Ack(vec![coords])).await;
-                });
-            }
-            return Box::pin(async {});
-        };
-        let room = self.in_flight.clone();
         let tracker = self.tracker.clone();
+        if records.is_empty() {
+            return Box::pin(async move {
+                if let Some((coords, _)) = ack {
+                    let _ = tracker.send(Ack(vec![coords])).await;
+                }
+            });
+        }
+        let room = self.in_flight.clone();
+        let halt = self.halt.clone();
         let connector = self.connector.clone();
         Box::pin(async move {
             let Ok(permit) = room.acquire_owned().await else {
@@ -156,22 +215,50 @@ impl Reporter {
             };
             actix::spawn(async move {
                 let _permit = permit;
-                for record in records {
+                for (sink, record) in records {
+                    let topic = record.topic.clone();
                     if let Err(e) = sink.produce(record).await {
-                        match &ack {
-                            Some(coords) => tracing::error!(
-                                connector = %connector,
-                                "could not {what} record {coords}; it stays uncommitted: {e}"
-                            ),
-                            None => tracing::warn!(connector = %connector, "{what} not sent: {e}"),
+                        let Some((coords, record_id)) = ack else {
+                            tracing::warn!(connector = %connector, "{what} not sent: {e}");
+                            return;
+                        };
+                        let message = format!("could not {what} record to topic {topic}: {e}");
+                        if let Action::Halt(cause) = set_aside_failed(message) {
+                            halt.do_send(Halt(HaltReason {
+                                cause,
+                                coords: Some(coords),
+                                record_id,
+                            }));
                         }
                         return;
                     }
                 }
-                if let Some(coords) = ack {
+                if let Some((coords, _)) = ack {
                     let _ = tracker.send(Ack(vec![coords])).await;
                 }
             });
+        })
+    }
+
+    /// Writes the record a halt is about to the error topic, and waits until the broker
+    /// has it (or refused it: the halt goes on either way, the record stays unacknowledged).
+    fn report_halt(&self, reason: HaltReason) -> ResponseFuture<()> {
+        let Some(coords) = &reason.coords else {
+            return Box::pin(async {});
+        };
+        let subject = ReportSubject {
+            coords,
+            timestamp: None,
+            key: None,
+        };
+        let Some((sink, record)) = self.error_report(&subject, "halt", &reason.cause) else {
+            return Box::pin(async {});
+        };
+        let connector = self.connector.clone();
+        Box::pin(async move {
+            if let Err(e) = sink.produce(record).await {
+                tracing::warn!(connector = %connector, "the halted record's error report was not sent: {e}");
+            }
         })
     }
 }
@@ -196,7 +283,7 @@ impl Handler<Report> for Reporter {
                 id,
                 created,
             } => {
-                let Some(topic) = &t.success_topic else {
+                let (Some(sink), Some(topic)) = (&t.reports, &t.success_topic) else {
                     return Box::pin(async {});
                 };
                 let subject = ReportSubject {
@@ -211,7 +298,7 @@ impl Handler<Report> for Reporter {
                     change.group.as_str(),
                     created,
                 );
-                self.take_on(vec![rec], None, "success report")
+                self.take_on(vec![(sink.clone(), rec)], None, "send success report for")
             }
             Report::Rejected { change, cause } => {
                 let reason = format!("{}: {}", cause.code, cause.message);
@@ -233,42 +320,33 @@ impl Handler<Report> for Reporter {
                         cause.message
                     );
                 }
-                let mut out = Vec::new();
                 let subject = ReportSubject {
                     coords: &change.record.coords,
                     timestamp: change.record.timestamp,
                     key: change.raw_key.as_deref(),
                 };
-                if let Some(topic) = &t.error_topic {
-                    out.push(error_report(
-                        topic,
-                        &subject,
-                        change.group.as_str(),
-                        &cause.code,
-                        &cause.message,
-                        &cause.fields,
-                    ));
-                }
-                if let Some(dlq) = &t.dlq_topic {
-                    let text = format!("{}: {}", cause.code, cause.message);
-                    let ctx = DeadLetterContext {
-                        connector: &connector,
-                        task: self.task,
-                        stage: "TASK_PUT",
-                        exception_class: "org.apache.kafka.connect.errors.ConnectException",
-                        message: &text,
-                    };
-                    out.push(dead_letter(
-                        dlq,
+                let ctx = DeadLetterContext {
+                    connector: &connector,
+                    task: self.task,
+                    stage: "TASK_PUT",
+                    exception_class: "org.apache.kafka.connect.errors.ConnectException",
+                    message: &reason,
+                };
+                let out = [
+                    self.error_report(&subject, change.group.as_str(), &cause),
+                    self.dead_letter(
                         &change.record.coords,
                         change.raw_key.as_deref(),
                         change.raw_value.as_deref(),
-                        t.dlq_context_headers,
                         &ctx,
-                    ));
-                }
-                let coords = change.record.coords.clone();
-                self.take_on(out, Some(coords), "report rejected")
+                    ),
+                ];
+                let ack = (change.record.coords.clone(), change.record.id.clone());
+                self.take_on(
+                    out.into_iter().flatten().collect(),
+                    Some(ack),
+                    "set aside rejected",
+                )
             }
             Report::BadRecord { raw, reason } => {
                 if let Some(line) = t.error_log.line(
@@ -280,41 +358,30 @@ impl Handler<Report> for Reporter {
                 ) {
                     tracing::error!("{line}");
                 }
-                let mut out = Vec::new();
-                if let Some(topic) = &t.error_topic {
-                    let subject = ReportSubject {
-                        coords: &raw.coords,
-                        timestamp: raw.timestamp,
-                        key: raw.key.as_deref(),
-                    };
-                    out.push(error_report(
-                        topic,
-                        &subject,
-                        "decode",
-                        "BAD_RECORD",
-                        &reason,
-                        &[],
-                    ));
-                }
-                if let Some(dlq) = &t.dlq_topic {
-                    let ctx = DeadLetterContext {
-                        connector: &connector,
-                        task: self.task,
-                        stage: "VALUE_CONVERTER",
-                        exception_class: "org.apache.kafka.connect.errors.DataException",
-                        message: &reason,
-                    };
-                    out.push(dead_letter(
-                        dlq,
-                        &raw.coords,
-                        raw.key.as_deref(),
-                        raw.value.as_deref(),
-                        t.dlq_context_headers,
-                        &ctx,
-                    ));
-                }
-                self.take_on(out, Some(raw.coords.clone()), "dead-letter bad")
+                let subject = ReportSubject {
+                    coords: &raw.coords,
+                    timestamp: raw.timestamp,
+                    key: raw.key.as_deref(),
+                };
+                let ctx = DeadLetterContext {
+                    connector: &connector,
+                    task: self.task,
+                    stage: "VALUE_CONVERTER",
+                    exception_class: "org.apache.kafka.connect.errors.DataException",
+                    message: &reason,
+                };
+                let out = [
+                    self.error_report(&subject, "decode", &Cause::new(BAD_RECORD, reason.clone())),
+                    self.dead_letter(&raw.coords, raw.key.as_deref(), raw.value.as_deref(), &ctx),
+                ];
+                let ack = (raw.coords.clone(), None);
+                self.take_on(
+                    out.into_iter().flatten().collect(),
+                    Some(ack),
+                    "set aside bad",
+                )
             }
+            Report::Halted(reason) => self.report_halt(reason),
         }
     }
 }
@@ -366,6 +433,17 @@ mod tests {
         }
     }
 
+    /// Plays the halt actor: logs the code and the record of each halt.
+    impl Handler<Halt> for Tracker {
+        type Result = ();
+        fn handle(&mut self, msg: Halt, _: &mut Context<Self>) {
+            let offset = msg.0.coords.map_or(-1, |c| c.offset);
+            self.0
+                .lock()
+                .push(format!("halt {} {offset}", msg.0.cause.code));
+        }
+    }
+
     #[test]
     fn the_error_log_says_nothing_when_off_and_where_the_record_sits_only_when_asked() {
         let coords = RecordCoords {
@@ -412,19 +490,29 @@ mod tests {
     ) -> (Addr<Reporter>, Arc<Semaphore>, Arc<Mutex<Vec<String>>>) {
         let log = Arc::new(Mutex::new(Vec::new()));
         let go = Arc::new(Semaphore::new(0));
+        let topic = Arc::new(Topic {
+            go: go.clone(),
+            fail,
+            log: log.clone(),
+        });
         let targets = ReportTargets {
-            sink: Some(Arc::new(Topic {
-                go: go.clone(),
-                fail,
-                log: log.clone(),
-            })),
+            reports: Some(topic.clone()),
+            dead_letters: Some(topic),
             success_topic: Some("results".into()),
             error_topic: Some("errors".into()),
+            dlq_topic: Some("dlq".into()),
             ..ReportTargets::default()
         };
         let tracker = Tracker(log.clone()).start();
-        let reporter =
-            Reporter::new("rep-test", 0, targets, tracker.recipient(), max_in_flight).start();
+        let reporter = Reporter::new(
+            "rep-test",
+            0,
+            targets,
+            tracker.clone().recipient(),
+            tracker.recipient(),
+            max_in_flight,
+        )
+        .start();
         (reporter, go, log)
     }
 
@@ -492,11 +580,21 @@ mod tests {
         );
         go.add_permits(1);
         settle().await;
-        assert_eq!(*log.lock(), ["produced to errors", "ack 5"]);
+        assert_eq!(
+            *log.lock(),
+            ["produced to errors"],
+            "the dead letter is not out yet"
+        );
+        go.add_permits(1);
+        settle().await;
+        assert_eq!(
+            *log.lock(),
+            ["produced to errors", "produced to dlq", "ack 5"]
+        );
     }
 
     #[actix_rt::test]
-    async fn a_report_that_cannot_be_written_leaves_the_record_unacknowledged() {
+    async fn a_record_the_broker_will_not_take_aside_halts_the_task_unacknowledged() {
         tokio::time::pause();
         let (reporter, go, log) = start(8, true);
         go.add_permits(10);
@@ -512,6 +610,21 @@ mod tests {
         };
         reporter.send(bad).await.unwrap();
         settle().await;
-        assert!(log.lock().is_empty(), "{:?}", log.lock());
+        assert_eq!(*log.lock(), ["halt SET_ASIDE_FAILED 9"]);
+    }
+
+    #[actix_rt::test]
+    async fn a_halted_record_is_written_to_the_error_topic() {
+        tokio::time::pause();
+        let (reporter, go, log) = start(8, false);
+        go.add_permits(10);
+        let reason =
+            HaltReason::for_change(&change(12), Cause::new("DUPLICATES_DETECTED", "duplicate"));
+        reporter.send(Report::Halted(reason)).await.unwrap();
+        assert_eq!(
+            *log.lock(),
+            ["produced to errors"],
+            "written before the answer, and never acknowledged"
+        );
     }
 }

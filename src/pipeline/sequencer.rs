@@ -2,7 +2,8 @@
 //!
 //! Decoded changes arrive here. [`OrderingQueues`] keeps one change per Id in flight
 //! and forms batches per kind of write; the sequencer sends a batch to the writer
-//! whenever a call slot is free (`sink.max.in.flight.requests`), holding partial
+//! whenever a call slot is free (`sink.max.in.flight.requests`, times the batches one
+//! Composite call carries, `sink.composite.collections`), holding partial
 //! batches back for `sink.batch.linger.ms`. When a batch comes back, each change's
 //! outcome decides what follows: acknowledge the offset, report, hand to the reporter
 //! or DLQ, or halt.
@@ -13,6 +14,12 @@
 //! update is held: if a delete of the same Id follows, the update is superseded (the end
 //! state is the same); if the reader reaches the end of what is there to read first,
 //! it halts the task like any unexpected error.
+//!
+//! Another waits for the target org: a record whose parent (named by External ID,
+//! `sink.references=external.id`) is not there yet. It is sent again with backoff
+//! while other Ids flow, its key stays busy so later changes of the same Id wait
+//! behind it, and its offset is not acknowledged; `salesforce/retry.rs` decides when
+//! the wait (`sink.references.wait.ms`) is over and what that means.
 
 use crate::kafka::in_flight::InFlight;
 use crate::metrics::metrics;
@@ -23,11 +30,12 @@ use crate::pipeline::messages::{
 use crate::pipeline::ordering::{Flush, OrderingQueues, Pending};
 use crate::pipeline::plan::WriteGroup;
 use crate::record::RecordCoords;
-use crate::salesforce::retry::{Action, Cause};
+use crate::salesforce::retry::{decide_parent_wait, Action, Backoff, Cause, Policy};
 use actix::{
     Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Recipient,
     ResponseActFuture, SpawnHandle, WrapFuture,
 };
+use rand::SeedableRng;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,9 +58,20 @@ pub struct SequencerSettings {
     pub linger: Duration,
     /// Calls in flight at once.
     pub max_in_flight: usize,
+    /// Collections batches one call may carry (`sink.composite.collections`): the
+    /// writer packs up to this many into one Composite call, so as many batches per
+    /// call slot may be out at once.
+    pub batches_per_call: usize,
     /// Changes in one Bulk API 2.0 job while working through a backlog; `None` when
     /// Bulk is off.
     pub bulk_batch: Option<usize>,
+    /// What the configuration says about errors (a parent that never arrives).
+    pub policy: Policy,
+    /// `sink.references.wait.ms`.
+    pub parent_wait: Duration,
+    /// `sink.retry.backoff.initial.ms` and `.max.ms`: the pace of sending a record
+    /// again while its parent is missing.
+    pub backoff: (Duration, Duration),
 }
 
 /// Where the sequencer's batches, acknowledgements, reports and halts go.
@@ -79,6 +98,8 @@ pub struct Sequencer {
     linger_timer: Option<(Instant, SpawnHandle)>,
     /// Updates whose row is missing, waiting for a later delete of the same Id.
     held: HashMap<String, (Change, Cause)>,
+    /// Keys whose change waits for its parent: since when, and its backoff.
+    parent_waits: HashMap<String, (Instant, Backoff)>,
     drain_waiters: Vec<oneshot::Sender<()>>,
     draining: bool,
     last_submit: Instant,
@@ -112,6 +133,7 @@ impl Sequencer {
             in_flight: 0,
             linger_timer: None,
             held: HashMap::new(),
+            parent_waits: HashMap::new(),
             drain_waiters: Vec::new(),
             draining: false,
             last_submit: Instant::now(),
@@ -167,9 +189,19 @@ impl Sequencer {
         }
     }
 
+    /// Batches that may be out at once: one per call slot for Bulk jobs, as many as a
+    /// Composite call carries otherwise.
+    fn max_batches_out(&self) -> usize {
+        if self.queues.bulk_mode() {
+            self.settings.max_in_flight
+        } else {
+            self.settings.max_in_flight * self.settings.batches_per_call.max(1)
+        }
+    }
+
     fn dispatch(&mut self, ctx: &mut Context<Self>) {
         let now = Instant::now();
-        while self.in_flight < self.settings.max_in_flight {
+        while self.in_flight < self.max_batches_out() {
             let Some(batch) = self.queues.next_batch(now, self.flush_policy(now)) else {
                 break;
             };
@@ -241,10 +273,89 @@ impl Sequencer {
         self.linger_timer = Some((deadline, handle));
     }
 
-    /// Acts on each change's final action: acknowledge, report, hold, or halt.
+    /// Acts on each change's final action: acknowledge, report, hold, halt, or wait
+    /// for a missing parent.
     fn settle(&mut self, written: Written, ctx: &mut Context<Self>) {
         let now = Instant::now();
-        let now_ms = chrono::Utc::now().timestamp_millis();
+        let mut acks = Vec::new();
+        let mut reports = Vec::new();
+        for (change, action) in written.changes.into_iter().zip(written.outcomes) {
+            match action {
+                Action::ParentMissing(cause) => {
+                    if let Some((change, action)) = self.wait_for_parent(change, cause, ctx) {
+                        self.settle_one(change, action, now, &mut acks, &mut reports);
+                    }
+                }
+                other => {
+                    self.parent_waits.remove(&change.order_key());
+                    self.settle_one(change, other, now, &mut acks, &mut reports);
+                }
+            }
+        }
+        metrics()
+            .records_waiting_for_parent
+            .with_label_values(&[&self.settings.connector])
+            .set(self.parent_waits.len() as i64);
+        self.forward(reports, acks, ctx);
+    }
+
+    /// A change whose parent is missing: sent again after a backoff while the wait
+    /// lasts (`None`), else handed back with its final action.
+    fn wait_for_parent(
+        &mut self,
+        change: Change,
+        cause: Cause,
+        ctx: &mut Context<Self>,
+    ) -> Option<(Change, Action)> {
+        let key = change.order_key();
+        let s = &self.settings;
+        let (since, backoff) = self.parent_waits.entry(key.clone()).or_insert_with(|| {
+            (
+                Instant::now(),
+                Backoff::with_rng(s.backoff.0, s.backoff.1, rand::rngs::StdRng::from_entropy()),
+            )
+        });
+        let waited = since.elapsed();
+        match decide_parent_wait(&s.policy, &cause, waited, s.parent_wait) {
+            Action::Retry { reason } => {
+                let left = s.parent_wait.saturating_sub(waited);
+                let delay = backoff.next_delay().min(left);
+                tracing::debug!(
+                    connector = %s.connector,
+                    "{} Id={key}: {reason} ({}); again in {delay:?}",
+                    change.record.coords,
+                    cause.message
+                );
+                let group = change.group;
+                ctx.run_later(delay, move |act, ctx| {
+                    act.queues.retry(
+                        Pending {
+                            key,
+                            group,
+                            payload: change,
+                        },
+                        Instant::now(),
+                    );
+                    act.dispatch(ctx);
+                });
+                None
+            }
+            action => {
+                self.parent_waits.remove(&key);
+                Some((change, action))
+            }
+        }
+    }
+
+    /// Acts on one change's final action.
+    fn settle_one(
+        &mut self,
+        change: Change,
+        action: Action,
+        now: Instant,
+        acks: &mut Vec<RecordCoords>,
+        reports: &mut Vec<Report>,
+    ) {
         let connector = self.settings.connector.clone();
         let count = |op: &str, what: &str| {
             metrics()
@@ -252,11 +363,10 @@ impl Sequencer {
                 .with_label_values(&[&connector, op, what])
                 .inc();
         };
-        let mut acks = Vec::new();
-        let mut reports = Vec::new();
-        for (change, action) in written.changes.into_iter().zip(written.outcomes) {
-            let key = change.order_key();
-            let op = change.group.as_str();
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let key = change.order_key();
+        let op = change.group.as_str();
+        {
             match action {
                 Action::Done { id, created } => {
                     count(op, "written");
@@ -312,7 +422,8 @@ impl Sequencer {
                 // the record must not be acknowledged.
                 unsettled @ (Action::Retry { .. }
                 | Action::Split
-                | Action::PauseForBudget { .. }) => {
+                | Action::PauseForBudget { .. }
+                | Action::ParentMissing(_)) => {
                     let cause = Cause::new(
                         "UNSETTLED_OUTCOME",
                         format!("the writer handed back an unsettled outcome: {unsettled:?}"),
@@ -322,7 +433,6 @@ impl Sequencer {
                 }
             }
         }
-        self.forward(reports, acks, ctx);
     }
 
     /// Hands reports to the reporter and acknowledgements to the tracker, waiting for
@@ -490,6 +600,8 @@ mod tests {
         reports: Vec<String>,
         /// `code@offset`.
         halts: Vec<String>,
+        /// Batches the writer had got when the first acknowledgement came.
+        out_at_first_ack: Option<usize>,
     }
 
     type Script = Box<dyn Fn(&Change) -> Action>;
@@ -521,7 +633,11 @@ mod tests {
     impl Handler<Ack> for Fake {
         type Result = ();
         fn handle(&mut self, msg: Ack, _: &mut Context<Self>) {
-            self.log.lock().acks.extend(msg.0.iter().map(|c| c.offset));
+            let mut log = self.log.lock();
+            if log.out_at_first_ack.is_none() {
+                log.out_at_first_ack = Some(log.batches.len());
+            }
+            log.acks.extend(msg.0.iter().map(|c| c.offset));
         }
     }
 
@@ -536,6 +652,7 @@ mod tests {
                     format!("rejected@{}", change.record.coords.offset)
                 }
                 Report::BadRecord { raw, .. } => format!("bad@{}", raw.coords.offset),
+                Report::Halted(r) => format!("halted@{:?}", r.coords.map(|c| c.offset)),
             };
             self.log.lock().reports.push(line);
         }
@@ -555,6 +672,14 @@ mod tests {
     const LINGER: Duration = Duration::from_millis(100);
 
     fn start(max_in_flight: usize, script: Script) -> (Addr<Sequencer>, Arc<Mutex<Log>>) {
+        start_packing(max_in_flight, 1, script)
+    }
+
+    fn start_packing(
+        max_in_flight: usize,
+        batches_per_call: usize,
+        script: Script,
+    ) -> (Addr<Sequencer>, Arc<Mutex<Log>>) {
         let log = Arc::new(Mutex::new(Log::default()));
         let fake = Fake {
             log: log.clone(),
@@ -567,7 +692,11 @@ mod tests {
                 max_batch: 10,
                 linger: LINGER,
                 max_in_flight,
+                batches_per_call,
                 bulk_batch: None,
+                policy: Policy::default(),
+                parent_wait: PARENT_WAIT,
+                backoff: (Duration::from_millis(10), Duration::from_millis(40)),
             },
             SequencerTargets {
                 writer: fake.clone().recipient(),
@@ -624,6 +753,24 @@ mod tests {
         run_for(Duration::ZERO).await;
         assert_eq!(log.lock().batches.len(), 2, "a full batch does not linger");
         assert_eq!(log.lock().acks.len(), 13);
+    }
+
+    #[actix_rt::test]
+    async fn a_call_slot_takes_as_many_batches_as_one_composite_carries() {
+        tokio::time::pause();
+        // The first answer frees a slot and the next batch leaves before that answer's
+        // acknowledgement: one more batch than a call carries is out by then.
+        for (per_call, out) in [(1, 2), (3, 4)] {
+            let (sequencer, log) = start_packing(1, per_call, done());
+            let changes = (0..100)
+                .map(|i| change(i, &format!("P{i}"), Operation::Update))
+                .collect();
+            sequencer.send(Submit(changes)).await.unwrap();
+            run_for(LINGER).await;
+            let log = log.lock();
+            assert_eq!(log.out_at_first_ack, Some(out), "{per_call} per call");
+            assert_eq!(log.acks.len(), 100);
+        }
     }
 
     #[actix_rt::test]
@@ -712,6 +859,85 @@ mod tests {
         // A rejected change is reported; its offset is the reporter's to acknowledge.
         assert_eq!(log.reports, ["rejected@1"]);
         assert!(log.acks.is_empty(), "{:?}", log.acks);
+    }
+
+    const PARENT_WAIT: Duration = Duration::from_millis(500);
+
+    fn parent_missing() -> Action {
+        Action::ParentMissing(Cause::new(
+            "INVALID_FIELD",
+            "Foreign key external ID: 001P not found for field CustomId__c in entity Account",
+        ))
+    }
+
+    #[actix_rt::test]
+    async fn a_child_waits_for_its_parent_while_other_ids_flow_and_its_later_changes_wait() {
+        tokio::time::pause();
+        let parent_there = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let there = parent_there.clone();
+        let script: Script = Box::new(move |c| {
+            if c.record.id.as_deref() == Some("C")
+                && !there.load(std::sync::atomic::Ordering::SeqCst)
+            {
+                parent_missing()
+            } else {
+                Action::Done {
+                    id: None,
+                    created: None,
+                }
+            }
+        });
+        let (sequencer, log) = start(4, script);
+        let changes = vec![
+            change(0, "C", Operation::Insert),
+            change(1, "B", Operation::Update),
+            change(2, "C", Operation::Update),
+        ];
+        sequencer.send(Submit(changes)).await.unwrap();
+        for _ in 0..5 {
+            run_for(LINGER).await;
+        }
+        {
+            let log = log.lock();
+            assert_eq!(log.acks, [1], "B flows; C and its update wait");
+            assert!(
+                log.batches.len() >= 3,
+                "C was sent again: {:?}",
+                log.batches
+            );
+            assert!(
+                log.batches.iter().all(|b| !b.contains(&2)),
+                "{:?}",
+                log.batches
+            );
+        }
+        parent_there.store(true, std::sync::atomic::Ordering::SeqCst);
+        for _ in 0..5 {
+            run_for(LINGER).await;
+        }
+        let log = log.lock();
+        assert_eq!(log.acks, [1, 0, 2]);
+        assert!(log.halts.is_empty(), "{:?}", log.halts);
+    }
+
+    #[actix_rt::test]
+    async fn a_parent_that_never_arrives_halts_naming_it_after_the_wait() {
+        tokio::time::pause();
+        let (sequencer, log) = start(4, Box::new(|_| parent_missing()));
+        sequencer
+            .send(Submit(vec![change(4, "C", Operation::Insert)]))
+            .await
+            .unwrap();
+        for _ in 0..4 {
+            run_for(LINGER).await;
+        }
+        assert!(log.lock().halts.is_empty(), "still within the wait");
+        for _ in 0..10 {
+            run_for(LINGER).await;
+        }
+        let log = log.lock();
+        assert_eq!(log.halts, ["PARENT_NOT_FOUND@4"]);
+        assert!(log.acks.is_empty());
     }
 
     #[actix_rt::test]

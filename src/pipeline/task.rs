@@ -9,6 +9,7 @@
 use crate::config::connector::{
     ApiErrorBehavior, ApiVersion as ConfigApiVersion, ErrorTolerance, GrantType,
 };
+use crate::config::sync::{GapBehavior, References};
 use crate::config::{ConnectorConfig, WorkerConfig};
 use crate::kafka::consumer::{build_consumer, ConsumerSettings, TaskConsumer, TaskConsumerContext};
 use crate::kafka::in_flight::InFlight;
@@ -18,14 +19,15 @@ use crate::metrics::metrics;
 use crate::pipeline::decoder::{Decoder, DecoderTargets};
 use crate::pipeline::governor::{GovernorSettings, RateGovernor};
 use crate::pipeline::halt::HaltActor;
-use crate::pipeline::messages::{DrainTargets, Forget, Positions, SetPaused, Shutdown, WireHalt};
+use crate::pipeline::messages::{DrainTargets, Forget, SetPaused, Shutdown, WireHalt, WriteBatch};
 use crate::pipeline::offset_tracker::OffsetTracker;
 use crate::pipeline::ordering::MAX_BULK_BATCH;
 use crate::pipeline::reader::{PartitionReader, ReaderSettings, ReaderTargets};
 use crate::pipeline::reporter::{ErrorLog, ReportTargets, Reporter, REPORTS_IN_FLIGHT};
+use crate::pipeline::router::SObjectRouter;
 use crate::pipeline::sequencer::{Sequencer, SequencerSettings, SequencerTargets};
 use crate::pipeline::status::{State, TaskStatusCell};
-use crate::pipeline::writer::{Permits, SObjectWriter, WriterSettings};
+use crate::pipeline::writer::{Permits, ReferenceSettings, SObjectWriter, WriterSettings};
 use crate::salesforce::auth::{Credentials, JwtKey};
 use crate::salesforce::client::{
     ApiVersion, CallEvent, CallObserver, ClientOptions, ProxyOptions, SalesforceClient,
@@ -35,7 +37,6 @@ use crate::salesforce::request::BodyRules;
 use crate::salesforce::retry::Policy;
 use actix::{Actor, Addr, Arbiter};
 use rdkafka::consumer::Consumer;
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,6 +89,7 @@ pub fn policy(config: &ConnectorConfig) -> Policy {
         skip_api_errors: config.behavior_on_api_errors != ApiErrorBehavior::Fail,
         tolerate_bad_records: config.errors.tolerance == ErrorTolerance::All,
         all_or_none: config.sink.all_or_none,
+        skip_cdc_gaps: config.sync.gap_behavior == GapBehavior::Skip,
     }
 }
 
@@ -173,6 +175,7 @@ pub fn client_options(config: &ConnectorConfig) -> Result<ClientOptions, StartEr
         ConfigApiVersion::Fixed(v) => ApiVersion::Fixed(v.clone()),
     };
     opts.connection_timeout = config.connection_timeout;
+    opts.curl_logging = config.curl_logging;
     opts.auth_retry_budget = config.auth_retries_time;
     opts.proxy = config.http_proxy.as_ref().map(|p| ProxyOptions {
         url: if p.address.contains("://") {
@@ -183,6 +186,7 @@ pub fn client_options(config: &ConnectorConfig) -> Result<ClientOptions, StartEr
         username: p.basic_auth.as_ref().map(|(u, _)| u.clone()),
         password: p.basic_auth.as_ref().map(|(_, pw)| pw.clone()),
     });
+    opts.call_client = Some(config.sync.client_id.clone());
     opts.observer = Some(Arc::new(MetricsObserver {
         connector: config.name.clone(),
     }));
@@ -205,10 +209,15 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
         None
     };
     let schemas = Arc::new(DescribeCache::new());
-    schemas
-        .load_for_startup(&client, &config.salesforce_object, custom_id)
-        .await
-        .map_err(|e| StartError::Target(e.to_string()))?;
+    // With `*` the SObjects are known only as records name them.
+    if !config.every_sobject() {
+        for sobject in &config.salesforce_objects {
+            schemas
+                .load_for_startup(&client, sobject, custom_id)
+                .await
+                .map_err(|e| StartError::Target(e.to_string()))?;
+        }
+    }
 
     // Kafka side.
     let worker = spec.worker.clone();
@@ -297,16 +306,16 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
         }
         targets.success_topic = rep.result_topic.as_ref().map(|t| t.name.clone());
         targets.error_topic = rep.error_topic.as_ref().map(|t| t.name.clone());
-        targets.sink = Some(Arc::new(producer));
+        targets.reports = Some(Arc::new(producer));
     }
+    // Dead letters go to the worker's cluster, where their topic is created, as
+    // Connect's dead-letter queue does; the reporter's cluster is for its reports.
     if config.errors.tolerance == ErrorTolerance::All {
         if let Some(dlq) = &config.errors.dlq_topic {
-            if targets.sink.is_none() {
-                targets.sink = Some(Arc::new(
-                    build_producer(&worker.bootstrap_servers, &producer_config)
-                        .map_err(|e| StartError::Kafka(e.to_string()))?,
-                ));
-            }
+            targets.dead_letters = Some(Arc::new(
+                build_producer(&worker.bootstrap_servers, &producer_config)
+                    .map_err(|e| StartError::Kafka(e.to_string()))?,
+            ));
             let spec = TopicSpec {
                 name: dlq,
                 partitions: 1,
@@ -330,6 +339,7 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
         spec.task_id,
         targets,
         tracker.clone().recipient(),
+        halt.clone().recipient(),
         REPORTS_IN_FLIGHT,
     )
     .start();
@@ -344,47 +354,85 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
         status.clone(),
     )
     .start();
-    let writer = SObjectWriter::new(
-        WriterSettings {
-            connector: name.clone(),
-            sobject: config.salesforce_object.clone(),
+    // One writer per SObject, all alike but for the SObject's name.
+    let template = WriterSettings {
+        connector: name.clone(),
+        sobject: String::new(),
+        custom_id_field: custom_id.map(str::to_string),
+        rules: BodyRules {
+            ignore_fields: config.ignore_fields.iter().cloned().collect(),
+            ignore_reference_fields: config.ignore_reference_fields,
+            skip_relationship_fields: config.skip_relationship_fields,
             custom_id_field: custom_id.map(str::to_string),
-            rules: BodyRules {
-                ignore_fields: config.ignore_fields.iter().cloned().collect(),
-                ignore_reference_fields: config.ignore_reference_fields,
-                skip_relationship_fields: config.skip_relationship_fields,
-                custom_id_field: custom_id.map(str::to_string),
-            },
-            policy,
-            retry_budget: config.request_max_retries_time,
-            id_cache_max: config.sink.id_cache_max_entries,
-            bulk: config.sink.bulk_threshold_records.is_some(),
-            backoff_initial: config.sink.retry_backoff_initial,
-            backoff_max: config.sink.retry_backoff_max,
         },
-        client.clone(),
-        schemas,
-        Permits {
-            acquire: governor_addr.clone().recipient(),
-            release: governor_addr.clone().recipient(),
-            spent: governor_addr.clone().recipient(),
-        },
-    )
-    .start();
+        policy,
+        retry_budget: config.request_max_retries_time,
+        id_cache_max: config.sink.id_cache_max_entries,
+        bulk: config.sink.bulk_threshold_records.is_some(),
+        backoff_initial: config.sink.retry_backoff_initial,
+        backoff_max: config.sink.retry_backoff_max,
+        references: (config.sync.references == References::ExternalId)
+            .then(|| custom_id.map(str::to_string))
+            .flatten()
+            .map(|external_id_field| ReferenceSettings {
+                external_id_field,
+                static_ids: config.sync.static_references.clone(),
+            }),
+        composite: config.sink.composite_collections,
+        max_in_flight: config.sink.max_in_flight_requests,
+    };
+    let permits = Permits {
+        acquire: governor_addr.clone().recipient(),
+        release: governor_addr.clone().recipient(),
+        spent: governor_addr.clone().recipient(),
+    };
+    let (writer_client, writer_schemas) = (client.clone(), schemas.clone());
+    let writer_for = move |sobject: &str| -> actix::Recipient<WriteBatch> {
+        let mut settings = template.clone();
+        settings.sobject = sobject.to_string();
+        SObjectWriter::new(
+            settings,
+            writer_client.clone(),
+            writer_schemas.clone(),
+            permits.clone(),
+        )
+        .start()
+        .recipient()
+    };
+    let writer: actix::Recipient<WriteBatch> = if config.every_sobject() {
+        // `salesforce.object=*`: a writer for each SObject as its first record comes.
+        SObjectRouter::on_demand(Box::new(writer_for))
+            .start()
+            .recipient()
+    } else {
+        match config.salesforce_objects.as_slice() {
+            [one] => writer_for(one),
+            several => SObjectRouter::new(several.iter().map(|o| (o.clone(), writer_for(o))))
+                .start()
+                .recipient(),
+        }
+    };
     let sequencer = Sequencer::new(
         SequencerSettings {
             connector: name.clone(),
             max_batch: config.sink.batch_max_records,
             linger: config.sink.batch_linger,
             max_in_flight: config.sink.max_in_flight_requests,
+            batches_per_call: config.sink.composite_collections,
             bulk_batch: config.sink.bulk_threshold_records.map(|_| {
                 // A job takes at most half the buffer, so the other half keeps reading
                 // while it runs.
                 (config.sink.max_buffered_records / 2).min(MAX_BULK_BATCH)
             }),
+            policy,
+            parent_wait: config.sync.references_wait,
+            backoff: (
+                config.sink.retry_backoff_initial,
+                config.sink.retry_backoff_max,
+            ),
         },
         SequencerTargets {
-            writer: writer.recipient(),
+            writer,
             tracker: tracker.clone().recipient(),
             halt: halt.clone().recipient(),
             reporter: reporter.clone().recipient(),
@@ -400,6 +448,7 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
             reporter: reporter.clone().recipient(),
             halt: halt.clone().recipient(),
             tracker: tracker.clone().recipient(),
+            register: tracker.clone().recipient(),
         };
         Decoder::start_in_arbiter(&decoder_arbiter.handle(), move |_| {
             Decoder::new(config, policy, targets)
@@ -431,7 +480,10 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
         commit: tracker.clone().recipient(),
         timeout: drain_timeout,
     };
-    halt.do_send(WireHalt(drain.clone()));
+    halt.do_send(WireHalt {
+        drain: drain.clone(),
+        reporter: reporter.clone().recipient(),
+    });
     status.set(State::Running, None);
     tracing::info!(connector = %name, task = spec.task_id, "task running");
     Ok(RunningTask {
@@ -461,15 +513,6 @@ impl RunningTask {
             let _ = reader.send(SetPaused(paused)).await;
             status.set_operator_paused(paused);
         }
-    }
-
-    /// The committable position of every partition this task has seen.
-    pub fn positions_future(
-        &self,
-    ) -> impl std::future::Future<Output = HashMap<crate::kafka::offsets::TopicPartition, i64>> + 'static
-    {
-        let tracker = self.tracker.clone();
-        async move { tracker.send(Positions).await.unwrap_or_default() }
     }
 
     /// Stops the task gracefully: no more intake, drain in-flight work (bounded),

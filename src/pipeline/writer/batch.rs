@@ -7,6 +7,10 @@
 //! refused as a whole for one bad record is split in halves until the culprit stands
 //! alone, so the others still go through. A spent daily allocation pauses the batch at
 //! the governor without using up the retry budget.
+//!
+//! With Composite packing on, a Collections call goes out as a subrequest of the
+//! writer's next Composite call (`pack.rs`); its answer is settled here exactly as the
+//! plain call's would be.
 
 use super::{body, bulk, resolve, Shared};
 use crate::config::Operation;
@@ -14,6 +18,7 @@ use crate::metrics::metrics;
 use crate::pipeline::messages::Change;
 use crate::pipeline::plan::WriteGroup;
 use crate::salesforce::collections::MAX_COLLECTION_RECORDS;
+use crate::salesforce::composite::Subrequest;
 use crate::salesforce::describe::{DescribeError, SObjectSchema};
 use crate::salesforce::retry::{
     decide_call, decide_record, retries_exhausted, Action, Call, Cause, RecordOp, Retries,
@@ -44,6 +49,11 @@ pub(super) async fn write_batch(
         Ok(schema) => schema,
         Err(action) => return vec![action; n],
     };
+    if let Some(references) = &shared.references {
+        if let Err(action) = references.prepare(shared, &schema, &mut retries).await {
+            return vec![action; n];
+        }
+    }
     let mut outcomes: Vec<Option<Action>> = vec![None; n];
 
     // Target Ids for writes addressed by External ID that need the row's own Id.
@@ -94,7 +104,7 @@ pub(super) async fn write_batch(
             if chunk.is_empty() {
                 break;
             }
-            let answer = send(shared, group, bodies, &targets, &chunk).await;
+            let answer = send(shared, group, changes, bodies, &targets, &chunk).await;
             let err = match answer {
                 Ok(results) => {
                     chunk = apply_results(shared, group, changes, &chunk, &results, &mut outcomes);
@@ -236,16 +246,17 @@ fn apply_results(
 }
 
 /// Sends the changes at `chunk`'s positions in one call (or one Bulk job), with a
-/// governor permit.
+/// governor permit, or as a subrequest of the next Composite call (which takes the
+/// permit).
 async fn send(
     shared: &Shared,
     group: WriteGroup,
+    changes: &[Change],
     bodies: Vec<Map<String, Value>>,
     targets: &[Option<String>],
     chunk: &[usize],
 ) -> Result<Vec<RecordResult>, CallError> {
     let s = &shared.settings;
-    shared.permits.take().await;
     metrics()
         .batches
         .with_label_values(&[&s.connector, group.as_str()])
@@ -254,13 +265,45 @@ async fn send(
         .batch_size
         .with_label_values(&[&s.connector])
         .observe(chunk.len() as f64);
-    let answer = if s.bulk && chunk.len() > MAX_COLLECTION_RECORDS {
+    let bulk = s.bulk && chunk.len() > MAX_COLLECTION_RECORDS;
+    if let (Some(packer), false) = (&shared.packer, bulk) {
+        let sub = subrequest(shared, group, &bodies, targets, chunk)?;
+        let keys = chunk.iter().map(|pos| changes[*pos].order_key()).collect();
+        return packer.submit(sub, keys).await;
+    }
+    shared.permits.take().await;
+    let answer = if bulk {
         bulk::send(shared, group, bodies, targets, chunk).await
     } else {
         collections(shared, group, &bodies, targets, chunk).await
     };
     shared.permits.give_back(1);
     answer
+}
+
+/// The sObject Collections call of [`collections`], as a Composite subrequest.
+fn subrequest(
+    shared: &Shared,
+    group: WriteGroup,
+    bodies: &[Map<String, Value>],
+    targets: &[Option<String>],
+    chunk: &[usize],
+) -> Result<Subrequest, CallError> {
+    let s = &shared.settings;
+    let all_or_none = s.policy.all_or_none;
+    match group {
+        WriteGroup::Insert => Subrequest::create(bodies, all_or_none),
+        WriteGroup::UpsertByExternalId => {
+            let field = s.custom_id_field.as_deref().unwrap_or_default();
+            Subrequest::upsert(&s.sobject, field, bodies, all_or_none)
+        }
+        WriteGroup::UpdateById | WriteGroup::UpdateByExternalId => {
+            Subrequest::update(bodies, all_or_none)
+        }
+        WriteGroup::DeleteById | WriteGroup::DeleteByExternalId => {
+            Subrequest::delete(&body::target_ids(targets, chunk), all_or_none)
+        }
+    }
 }
 
 /// One sObject Collections call.

@@ -53,6 +53,9 @@ pub(super) fn build(
         |pos| match record_body(&kind, &changes[*pos].record, schema, &s.rules) {
             Ok(built) => {
                 let mut body = built.fields;
+                if let Some(references) = &shared.references {
+                    references.rewrite(&mut body, &s.connector);
+                }
                 if addressed_by_id {
                     if let Some(t) = &targets[*pos] {
                         body.insert("id".into(), Value::String(t.clone()));

@@ -5,11 +5,15 @@
 //! `batch.rs` drives one batch to its final outcome (resolve → build → send → apply the
 //! [`Action`](crate::salesforce::retry::Action) that `salesforce/retry.rs` decides),
 //! `resolve.rs` turns External IDs into the target rows' Ids, `body.rs` builds the
-//! request bodies, and `bulk.rs` sends a batch as one Bulk API 2.0 ingest job.
+//! request bodies, `bulk.rs` sends a batch as one Bulk API 2.0 ingest job, and
+//! `references.rs` carries lookups between orgs by External ID, and `pack.rs` packs the
+//! Collections calls of several batches into one Composite call.
 
 mod batch;
 mod body;
 mod bulk;
+mod pack;
+mod references;
 mod resolve;
 #[cfg(test)]
 mod tests;
@@ -22,6 +26,7 @@ use crate::salesforce::retry::{Backoff, Policy};
 use actix::{Actor, Context, Handler, Recipient, ResponseFuture};
 use dashmap::DashMap;
 use rand::SeedableRng;
+pub use references::ReferenceSettings;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,6 +60,13 @@ pub struct WriterSettings {
     /// Bulk API 2.0 is on (`sink.bulk.threshold.records`): a batch too big for one
     /// Collections call goes as one job.
     pub bulk: bool,
+    /// `sink.references=external.id`: how reference fields are carried.
+    pub references: Option<ReferenceSettings>,
+    /// `sink.composite.collections`: most Collections calls packed into one Composite
+    /// call; 1 sends plain Collections calls.
+    pub composite: usize,
+    /// `sink.max.in.flight.requests`: Composite calls in flight at once.
+    pub max_in_flight: usize,
 }
 
 impl WriterSettings {
@@ -118,6 +130,11 @@ struct Shared {
     ids: resolve::IdCache,
     /// Fields already warned about as unknown to the SObject.
     warned_unknown: DashMap<String, ()>,
+    /// Reference fields carried by External ID, when configured.
+    references: Option<references::ReferenceRules>,
+    /// Packs Collections calls into Composite calls; `None` with
+    /// `sink.composite.collections=1`.
+    packer: Option<Arc<pack::Packer>>,
 }
 
 /// The SObject writer actor.
@@ -133,9 +150,21 @@ impl SObjectWriter {
         schemas: Arc<DescribeCache>,
         permits: Permits,
     ) -> Self {
+        let packer = (settings.composite > 1).then(|| {
+            Arc::new(pack::Packer::new(
+                settings.clone(),
+                client.clone(),
+                permits.clone(),
+            ))
+        });
         Self {
             shared: Arc::new(Shared {
                 ids: resolve::IdCache::new(settings.id_cache_max),
+                references: settings
+                    .references
+                    .clone()
+                    .map(references::ReferenceRules::new),
+                packer,
                 settings,
                 client,
                 schemas,

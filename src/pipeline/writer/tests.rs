@@ -99,6 +99,10 @@ impl Rig {
             backoff_initial: Duration::from_millis(1),
             backoff_max: Duration::from_millis(5),
             bulk: false,
+            references: None,
+            // The plain Collections path; the composite tests turn packing on.
+            composite: 1,
+            max_in_flight: 4,
         };
         adjust(&mut settings);
         let governor = FakeGovernor::default();
@@ -181,6 +185,7 @@ fn kinds(actions: &[Action]) -> Vec<&'static str> {
             Action::RowMissing(_) => "missing",
             Action::Reject(_) => "reject",
             Action::Halt(_) => "halt",
+            Action::ParentMissing(_) => "parent",
             Action::Retry { .. } | Action::Split | Action::PauseForBudget { .. } => "unsettled",
         })
         .collect()
@@ -405,5 +410,230 @@ async fn strict_deletes_halt_on_an_absent_row() {
         matches!(&out[0], Action::Halt(c) if c.code == "NOT_FOUND" && c.fields == ["CustomId__c"]),
         "{out:?}"
     );
+    rig.sim.shutdown().await.unwrap();
+}
+
+/// `n` upserts of new leads from offset `first`, each with its own source Id.
+fn leads(first: i64, n: i64) -> Vec<Change> {
+    (first..first + n)
+        .map(|i| lead(i, &format!("src-{i:06}"), "Doe"))
+        .collect()
+}
+
+/// Writes the batches at once (as the sequencer does with free call slots) and
+/// answers their outcomes in order.
+async fn write_all(rig: &Rig, batches: Vec<Vec<Change>>) -> Vec<Vec<Action>> {
+    let sends = batches.into_iter().map(|changes| {
+        rig.writer.send(WriteBatch {
+            group: WriteGroup::UpsertByExternalId,
+            changes,
+        })
+    });
+    futures::future::join_all(sends)
+        .await
+        .into_iter()
+        .map(|w| w.expect("writer answers").outcomes)
+        .collect()
+}
+
+/// A composite writer with one call slot, so that batches arriving while a call is out
+/// wait for the next one; the describe is read beforehand, so every batch of a test
+/// reaches the packer at once.
+async fn composite_rig(connector: &str, adjust: impl FnOnce(&mut WriterSettings)) -> Rig {
+    let rig = Rig::start(true, |s| {
+        s.connector = connector.into();
+        s.composite = 5;
+        s.max_in_flight = 1;
+        adjust(s);
+    })
+    .await;
+    let warm = rig
+        .write(
+            WriteGroup::UpsertByExternalId,
+            vec![lead(999_999, "warm-up", "Warm")],
+        )
+        .await;
+    assert_eq!(kinds(&warm), ["done"]);
+    rig
+}
+
+async fn set_plan(rig: &Rig, plan: FaultPlan) {
+    rig.admin.set_faults(&plan).await.expect("faults set");
+}
+
+fn composite_size(connector: &str) -> i64 {
+    crate::metrics::metrics()
+        .composite_size
+        .with_label_values(&[connector])
+        .get()
+}
+
+#[actix_rt::test]
+async fn ready_batches_leave_together_in_one_composite_call() {
+    let rig = composite_rig("composite-pack", |_| {}).await;
+    let before = rig.admin.counters().await.expect("counters");
+    // The five batches handed over together leave together; with a slow org, anything
+    // that found the call slot taken would leave together in the next call.
+    set_plan(
+        &rig,
+        FaultPlan {
+            latency_ms: 300,
+            ..FaultPlan::default()
+        },
+    )
+    .await;
+    let out = write_all(&rig, (0..5).map(|b| leads(b * 100, 100)).collect()).await;
+    for batch in &out {
+        assert!(kinds(batch).iter().all(|k| *k == "done"), "{batch:?}");
+    }
+    let after = rig.admin.counters().await.expect("counters");
+    let composites = after.of("composite") - before.of("composite");
+    assert!((1..=2).contains(&composites), "{after:?}");
+    assert_eq!(
+        after.api_units_used - before.api_units_used,
+        composites,
+        "500 records for one or two API calls: {after:?}"
+    );
+    assert_eq!(
+        after
+            .calls
+            .keys()
+            .filter(|k| k.starts_with("collections"))
+            .count(),
+        0
+    );
+    assert_eq!(rig.leads().await.len(), 501);
+    // One permit per composite, not per batch (the warm-up's included).
+    let permits = composites as usize + 1;
+    assert_eq!(rig.granted.load(Ordering::SeqCst), permits);
+    assert_eq!(rig.released.load(Ordering::SeqCst), permits);
+    rig.sim.shutdown().await.unwrap();
+}
+
+#[actix_rt::test]
+async fn a_failing_record_inside_a_composite_is_settled_like_a_collections_failure() {
+    let bad = |offset: i64| {
+        change(
+            offset,
+            Operation::Upsert,
+            WriteGroup::UpsertByExternalId,
+            &format!("src-{offset:06}"),
+            json!({"LastName": "NoCompany"}),
+        )
+    };
+    for (connector, tolerate, want) in [
+        ("composite-record-halt", false, "halt"),
+        ("composite-record-reject", true, "reject"),
+    ] {
+        let rig = composite_rig(connector, |s| s.policy.skip_api_errors = tolerate).await;
+        let mut second = leads(10, 3);
+        second[1] = bad(11);
+        let out = write_all(&rig, vec![leads(0, 3), second, leads(20, 3)]).await;
+        assert_eq!(kinds(&out[0]), ["done"; 3]);
+        assert_eq!(kinds(&out[1]), ["done", want, "done"], "{connector}");
+        assert!(
+            matches!(&out[1][1], Action::Halt(c) | Action::Reject(c) if c.code == "REQUIRED_FIELD_MISSING"),
+            "{:?}",
+            out[1][1]
+        );
+        assert_eq!(kinds(&out[2]), ["done"; 3]);
+        assert_eq!(rig.leads().await.len(), 9, "{connector}: the others landed");
+        rig.sim.shutdown().await.unwrap();
+    }
+}
+
+#[actix_rt::test]
+async fn a_composite_that_fails_as_a_whole_is_retried_and_its_batches_land() {
+    let rig = composite_rig("composite-outage", |_| {}).await;
+    // The composite of the three batches meets a 503, then a dropped connection, and
+    // is sent again as it was.
+    set_plan(
+        &rig,
+        FaultPlan {
+            scripts: vec![
+                ScriptedFault {
+                    endpoint: "composite".into(),
+                    nth: 1,
+                    times: 1,
+                    fault: FaultKind::ServerUnavailable,
+                },
+                ScriptedFault {
+                    endpoint: "composite".into(),
+                    nth: 2,
+                    times: 1,
+                    fault: FaultKind::ConnectionReset,
+                },
+            ],
+            ..FaultPlan::default()
+        },
+    )
+    .await;
+    let out = write_all(&rig, (0..3).map(|b| leads(b * 10, 10)).collect()).await;
+    for batch in &out {
+        assert!(kinds(batch).iter().all(|k| *k == "done"), "{batch:?}");
+    }
+    assert_eq!(rig.leads().await.len(), 31);
+    let counters = rig.admin.counters().await.expect("counters");
+    // Warm-up, then the composite of three, three times.
+    assert_eq!(counters.of("composite"), 4, "{counters:?}");
+    assert_eq!(
+        composite_size("composite-outage"),
+        5,
+        "an outage shrinks nothing"
+    );
+    rig.sim.shutdown().await.unwrap();
+}
+
+#[actix_rt::test]
+async fn a_composite_over_the_org_s_transaction_limits_is_split_and_kept_smaller() {
+    let connector = "composite-shrink";
+    let rig = composite_rig(connector, |_| {}).await;
+    assert_eq!(composite_size(connector), 5);
+    // The org's triggers manage 250 records per transaction; the five batches (500
+    // records) together are too much: they go again in composites of two.
+    set_plan(
+        &rig,
+        FaultPlan {
+            transaction_record_limit: Some(250),
+            ..FaultPlan::default()
+        },
+    )
+    .await;
+    let out = write_all(&rig, (0..5).map(|b| leads(b * 100, 100)).collect()).await;
+    for batch in &out {
+        assert!(kinds(batch).iter().all(|k| *k == "done"), "{batch:?}");
+    }
+    assert_eq!(rig.leads().await.len(), 501);
+    assert_eq!(composite_size(connector), 2, "the smaller size is kept");
+    let counters = rig.admin.counters().await.expect("counters");
+    // Warm-up, the refused five, then two, two and one.
+    assert_eq!(counters.of("composite"), 5, "{counters:?}");
+    rig.sim.shutdown().await.unwrap();
+}
+
+#[actix_rt::test]
+async fn a_composite_timeout_sends_the_work_again_in_smaller_composites() {
+    let connector = "composite-timeout";
+    let rig = composite_rig(connector, |_| {}).await;
+    set_plan(
+        &rig,
+        FaultPlan {
+            timeout_after_ms: 50,
+            scripts: vec![ScriptedFault {
+                endpoint: "composite".into(),
+                nth: 1,
+                times: 1,
+                fault: FaultKind::Timeout,
+            }],
+            ..FaultPlan::default()
+        },
+    )
+    .await;
+    let out = write_all(&rig, (0..5).map(|b| leads(b * 10, 10)).collect()).await;
+    for batch in &out {
+        assert!(kinds(batch).iter().all(|k| *k == "done"), "{batch:?}");
+    }
+    assert_eq!(rig.leads().await.len(), 51);
+    assert_eq!(composite_size(connector), 2);
     rig.sim.shutdown().await.unwrap();
 }
