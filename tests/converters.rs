@@ -256,6 +256,43 @@ fn avro_from_a_registry_with_basic_auth_set_in_the_worker_file_syncs_every_lead(
 }
 
 #[test]
+fn json_schema_values_from_a_registry_with_basic_auth_sync_every_lead() {
+    let w = World::new();
+    let registry = TestRegistry::start(&w.rt, Some("sr-user:sr-pass-2"));
+    let topic = "conv-json-schema";
+    let stream = small_stream("js", false);
+    let schema = r#"{"type":"object","title":"Lead","properties":{"Id":{"type":"string"},"LastName":{"type":["string","null"]}}}"#;
+    let id = registry.register(&w.rt, &format!("{topic}-value"), schema, "JSON");
+    let records: Vec<StreamRecord> = stream
+        .records
+        .iter()
+        .map(|r| StreamRecord {
+            value: wire(id, &r.value),
+            ..r.clone()
+        })
+        .collect();
+    w.produce_records(topic, 2, &records);
+    let mut c = bare_connector(&w, "jschema", topic);
+    c.extend(pairs(&[
+        ("key.converter", JSON),
+        ("key.converter.schemas.enable", "false"),
+        (
+            "value.converter",
+            "io.confluent.connect.json.JsonSchemaConverter",
+        ),
+        ("value.converter.schema.registry.url", &registry.url),
+        ("value.converter.basic.auth.credentials.source", "USER_INFO"),
+        ("value.converter.basic.auth.user.info", "sr-user:sr-pass-2"),
+    ]));
+    let handle = worker_with(&w, &[], vec![c]);
+    w.wait_committed(&handle.rest_url, "jschema", topic, &ends_of(&records, 2));
+    w.assert_rows_match(&stream);
+    assert_eq!(registry.refused_answers(), 0);
+    assert!(registry.schema_reads() <= 2, "{}", registry.schema_reads());
+    handle.shutdown(Duration::from_secs(10));
+}
+
+#[test]
 fn a_connectors_own_converter_overrides_the_worker_file() {
     let w = World::new();
     let topic = "conv-override";

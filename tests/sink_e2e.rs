@@ -7,6 +7,7 @@ mod support;
 use serde_json::{json, Value};
 use sobject_sink::demo::lead_stream::{self, generate, same_value, StreamRecord, StreamSpec};
 use std::time::Duration;
+use support::processes::{worker_file, SinkProcess};
 use support::{ends_of, write_properties, World};
 
 fn spec(tag: &str, leads: usize) -> StreamSpec {
@@ -398,6 +399,8 @@ fn a_missing_external_id_field_fails_the_task_at_start_naming_the_field() {
 
 #[test]
 fn a_bad_record_fails_the_task_without_tolerance() {
+    use rdkafka::message::Headers;
+    use rdkafka::Message;
     let w = World::new();
     let topic = "e2e-bad-none";
     let good = single(
@@ -414,7 +417,17 @@ fn a_bad_record_fails_the_task_without_tolerance() {
             (0, None, b"{not json".to_vec()),
         ],
     );
-    let handle = w.start_worker(plain(w.connector("badnone", topic)));
+    let mut c = plain(w.connector("badnone", topic));
+    c.insert(
+        "reporter.bootstrap.servers".into(),
+        w.kafka.bootstrap.clone(),
+    );
+    c.insert(
+        "reporter.error.topic.name".into(),
+        "e2e-bad-none-errors".into(),
+    );
+    c.insert("reporter.result.topic.name".into(), String::new());
+    let handle = w.start_worker(c);
     let trace = failed_trace(&w, &handle.rest_url, "badnone");
     assert!(
         trace.contains("BAD_RECORD")
@@ -426,6 +439,231 @@ fn a_bad_record_fails_the_task_without_tolerance() {
         w.kafka.committed("connect-badnone", topic, 1),
         vec![Some(1)]
     );
+    // The record that halted the task is in the error topic, naming where it sits.
+    let reports = w.kafka.read_all("e2e-bad-none-errors");
+    assert_eq!(reports.len(), 1, "one error report: the halted record");
+    let report: Value = serde_json::from_slice(reports[0].payload().unwrap_or_default())
+        .expect("error report is JSON");
+    assert_eq!(report["code"], "BAD_RECORD", "{report}");
+    let offset = reports[0]
+        .headers()
+        .and_then(|h| h.iter().find(|h| h.key == "input_record_offset"))
+        .and_then(|h| h.value);
+    assert_eq!(offset, Some(&b"1"[..]));
+    handle.shutdown(Duration::from_secs(10));
+}
+
+/// Produces to `topic`: a good Lead (offset 0), a 3 MB value that is not JSON (1, more
+/// than a producer may send by default), and another good Lead (2).
+fn produce_around_a_huge_bad_record(w: &World, topic: &str, tag: &str) {
+    let good = |n: usize| {
+        single(
+            0,
+            &sid(&format!("00Q5e00000{tag}0{n}")),
+            "created",
+            lead(&format!("Good{n}"), &format!("{tag}{n}@example.org")),
+        )
+    };
+    let (g1, g2) = (good(1), good(2));
+    let mut huge = b"\xff".to_vec();
+    huge.resize(3 * 1024 * 1024, b'x');
+    let producer: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &w.kafka.bootstrap)
+        .set("message.max.bytes", "8000000")
+        .create()
+        .expect("producer");
+    w.rt.block_on(async {
+        w.kafka.create_topic(topic, 1).await;
+        sobject_sink::demo::broker::produce_with(
+            &producer,
+            topic,
+            &[
+                (0, Some(g1.key.clone()), g1.value.clone()),
+                (0, None, huge),
+                (0, Some(g2.key.clone()), g2.value.clone()),
+            ],
+        )
+        .await;
+    });
+}
+
+fn tolerant(
+    mut c: std::collections::BTreeMap<String, String>,
+    dlq: &str,
+) -> std::collections::BTreeMap<String, String> {
+    c.insert("errors.tolerance".into(), "all".into());
+    c.insert("errors.deadletterqueue.topic.name".into(), dlq.into());
+    plain(c)
+}
+
+#[test]
+fn a_record_the_dead_letter_queue_refuses_halts_the_task_naming_it() {
+    let w = World::new();
+    let topic = "e2e-dlq-refuses";
+    produce_around_a_huge_bad_record(&w, topic, "Big");
+    let c = tolerant(w.connector("dlqrefuses", topic), "e2e-dlq-refuses-dlq");
+    let handle = w.start_worker(c);
+    let trace = failed_trace(&w, &handle.rest_url, "dlqrefuses");
+    assert!(
+        trace.contains("SET_ASIDE_FAILED")
+            && trace.contains("topic=e2e-dlq-refuses")
+            && trace.contains("offset=1")
+            && trace.contains("max.request.size"),
+        "{trace}"
+    );
+    assert_eq!(
+        w.kafka.committed("connect-dlqrefuses", topic, 1),
+        vec![Some(1)],
+        "nothing committed past the record that could not be set aside"
+    );
+    assert!(w.kafka.read_all("e2e-dlq-refuses-dlq").is_empty());
+    handle.shutdown(Duration::from_secs(10));
+}
+
+#[test]
+fn dead_letters_go_to_the_workers_cluster_and_reports_to_the_reporters() {
+    use rdkafka::Message;
+    let w = World::new();
+    // A second cluster for the reporter: librdkafka's in-process mock broker.
+    let reporter_cluster = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
+    reporter_cluster
+        .create_topic("e2e-two-clusters-errors", 1, 1)
+        .expect("error topic on the reporter's cluster");
+    let reporter_bootstrap = reporter_cluster.bootstrap_servers();
+    let topic = "e2e-two-clusters";
+    let good = single(
+        0,
+        &sid("00Q5e00000Two01"),
+        "created",
+        lead("Good", "two1@example.org"),
+    );
+    w.produce_raw(
+        topic,
+        1,
+        &[
+            (0, Some(good.key.clone()), good.value.clone()),
+            (0, None, b"{not json".to_vec()),
+        ],
+    );
+    let mut c = tolerant(w.connector("twoclusters", topic), "e2e-two-clusters-dlq");
+    c.insert(
+        "reporter.bootstrap.servers".into(),
+        reporter_bootstrap.clone(),
+    );
+    c.insert(
+        "reporter.error.topic.name".into(),
+        "e2e-two-clusters-errors".into(),
+    );
+    c.insert("reporter.result.topic.name".into(), String::new());
+    let handle = w.start_worker(c);
+    w.wait_committed(&handle.rest_url, "twoclusters", topic, &[2]);
+    let letters = w.kafka.read_all("e2e-two-clusters-dlq");
+    assert_eq!(
+        letters.len(),
+        1,
+        "the dead letter is on the worker's cluster"
+    );
+    assert_eq!(letters[0].payload(), Some(&b"{not json"[..]));
+    // Reads `topic` on the reporter's cluster until `want` records came or a few
+    // seconds passed (a record that should not be there gets that long to show up).
+    let on_reporter_cluster = |topic: &str, want: usize| -> usize {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &reporter_bootstrap)
+            .set("group.id", "e2e-two-clusters-reader")
+            .create()
+            .expect("reader");
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        tpl.add_partition_offset(topic, 0, rdkafka::Offset::Beginning)
+            .expect("partition");
+        consumer.assign(&tpl).expect("assign");
+        let mut seen = 0;
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while seen < want.max(1) && std::time::Instant::now() < deadline {
+            match consumer.poll(Duration::from_millis(200)) {
+                Some(Ok(_)) => seen += 1,
+                Some(Err(e)) => eprintln!("reading {topic} on the reporter's cluster: {e}"),
+                None => {}
+            }
+        }
+        seen
+    };
+    assert_eq!(
+        on_reporter_cluster("e2e-two-clusters-errors", 1),
+        1,
+        "the error report is on the reporter's cluster"
+    );
+    assert_eq!(
+        on_reporter_cluster("e2e-two-clusters-dlq", 0),
+        0,
+        "no dead letter on the reporter's cluster"
+    );
+    handle.shutdown(Duration::from_secs(10));
+}
+
+#[test]
+fn the_worker_files_producer_settings_reach_the_dead_letter_producer() {
+    use rdkafka::Message;
+    let w = World::new();
+    let topic = "e2e-dlq-big";
+    produce_around_a_huge_bad_record(&w, topic, "Bog");
+    let mut map = w.worker_map();
+    // Java's name, translated for librdkafka (message.max.bytes).
+    map.insert("producer.max.request.size".into(), "8000000".into());
+    let worker = sobject_sink::config::WorkerConfig::from_map(&map).expect("worker config");
+    let c = tolerant(w.connector("dlqbig", topic), "e2e-dlq-big-dlq");
+    let handle =
+        sobject_sink::connect::worker::WorkerHandle::start(worker, vec![c]).expect("worker starts");
+    w.wait_committed(&handle.rest_url, "dlqbig", topic, &[3]);
+    let letters = w.kafka.read_all("e2e-dlq-big-dlq");
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].payload().map(<[u8]>::len), Some(3 * 1024 * 1024));
+    assert_eq!(w.leads_by_source().len(), 2, "both good records flowed");
+    handle.shutdown(Duration::from_secs(10));
+}
+
+#[test]
+fn behavior_on_api_errors_log_skips_a_rejected_record_without_tolerance() {
+    use rdkafka::Message;
+    let w = World::new();
+    let topic = "e2e-api-log";
+    let a = &sid("00Q5e00000Log01");
+    let b = &sid("00Q5e00000Log02");
+    let c = &sid("00Q5e00000Log03");
+    let recs = vec![
+        single(0, a, "created", lead("First", "first@example.org")),
+        // Longer than Lead.LastName's 80 characters: Salesforce refuses this one row.
+        single(
+            0,
+            b,
+            "created",
+            lead(&"Long".repeat(30), "second@example.org"),
+        ),
+        single(0, c, "created", lead("Third", "third@example.org")),
+    ];
+    w.produce_records(topic, 1, &recs);
+    let mut conn = plain(w.connector("apilog", topic));
+    conn.insert("behavior.on.api.errors".into(), "log".into());
+    conn.insert(
+        "reporter.bootstrap.servers".into(),
+        w.kafka.bootstrap.clone(),
+    );
+    conn.insert(
+        "reporter.error.topic.name".into(),
+        "e2e-api-log-errors".into(),
+    );
+    conn.insert("reporter.result.topic.name".into(), String::new());
+    let handle = w.start_worker(conn);
+    w.wait_committed(&handle.rest_url, "apilog", topic, &[3]);
+    let rows = w.leads_by_source();
+    assert!(rows.contains_key(a) && rows.contains_key(c) && !rows.contains_key(b));
+    let reports = w.kafka.read_all("e2e-api-log-errors");
+    assert_eq!(reports.len(), 1, "the rejected record is reported");
+    let report: Value = serde_json::from_slice(reports[0].payload().unwrap_or_default())
+        .expect("error report is JSON");
+    assert_eq!(report["code"], "STRING_TOO_LONG", "{report}");
+    let (_, status) = w.rest_get(&format!("{}/connectors/apilog/status", handle.rest_url));
+    assert_eq!(status["tasks"][0]["state"], "RUNNING", "{status}");
     handle.shutdown(Duration::from_secs(10));
 }
 
@@ -691,29 +929,6 @@ fn a_nearly_spent_allocation_pauses_the_task_until_it_is_raised() {
     handle.shutdown(Duration::from_secs(10));
 }
 
-/// A sink process that is killed when the test lets go of it (also when it fails).
-struct SinkProcess(std::process::Child);
-
-impl Drop for SinkProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn_sink(dir: &std::path::Path) -> SinkProcess {
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_sobject-sink"))
-        .arg("standalone")
-        .arg(dir.join("worker.properties"))
-        .arg(dir.join("connector.properties"))
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .expect("the sobject-sink binary starts");
-    SinkProcess(child)
-}
-
 #[test]
 fn a_killed_sink_replays_without_halting_and_every_row_ends_right() {
     let w = World::new();
@@ -740,17 +955,24 @@ fn a_killed_sink_replays_without_halting_and_every_row_ends_right() {
     }))
     .expect("fault plan");
     let dir = tempfile::tempdir().unwrap();
-    let port = sobject_sink::demo::broker::free_port();
-    let rest = format!("http://127.0.0.1:{port}");
-    let mut worker = w.worker_map();
-    worker.insert("listeners".into(), rest.clone());
-    write_properties(&dir.path().join("worker.properties"), &worker);
-    write_properties(
-        &dir.path().join("connector.properties"),
-        &w.connector("kill9", topic),
-    );
+    let connector = dir.path().join("connector.properties");
+    write_properties(&connector, &w.connector("kill9", topic));
+    // Each run gets a port that is free when it starts: the first run's port may be
+    // taken by another test's client in the seconds between the kill and the restart.
+    let start = |label: &str| {
+        let (worker, rest) = worker_file(dir.path(), label, &w.kafka.bootstrap, w.worker_tuning);
+        let sink = SinkProcess::start(
+            dir.path(),
+            label,
+            "standalone",
+            &[worker, connector.clone()],
+            &rest,
+        );
+        sink.wait_rest(&w.rt);
+        sink
+    };
 
-    let mut first = spawn_sink(dir.path());
+    let mut first = start("first");
     // Kill it in the middle: once a quarter of the records are committed.
     let group = "connect-kill9";
     let total = stream.records.len() as i64;
@@ -771,8 +993,7 @@ fn a_killed_sink_replays_without_halting_and_every_row_ends_right() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    first.0.kill().expect("kill -9");
-    let _ = first.0.wait();
+    first.kill9();
     let committed: i64 = w
         .kafka
         .committed(group, topic, 4)
@@ -788,7 +1009,8 @@ fn a_killed_sink_replays_without_halting_and_every_row_ends_right() {
     // restart would be: tansu drops a dead member only when another joins after that
     // timeout, and a member joining sooner can wait forever for it to rejoin.
     std::thread::sleep(Duration::from_secs(11));
-    let mut second = spawn_sink(dir.path());
+    let mut second = start("second");
+    let rest = second.rest.clone();
     w.wait_committed(&rest, "kill9", topic, &ends_of(&stream.records, 4));
     let (_, status) = w.rest_get(&format!("{rest}/connectors/kill9/status"));
     assert_eq!(
@@ -797,11 +1019,12 @@ fn a_killed_sink_replays_without_halting_and_every_row_ends_right() {
     );
     w.assert_rows_match(&stream);
     // SIGTERM drains and exits 0.
-    unsafe {
-        libc::kill(second.0.id() as i32, libc::SIGTERM);
-    }
-    let code = second.0.wait().expect("exit");
-    assert!(code.success(), "graceful shutdown exits 0: {code:?}");
+    let code = second.terminate();
+    assert!(
+        code.success(),
+        "graceful shutdown exits 0: {code:?}; log:\n{}",
+        second.log_text()
+    );
 }
 
 /// The sink's own counter `sobject_sink_bulk_jobs_total` for `connector` and `state`.
@@ -911,5 +1134,271 @@ fn a_backlog_goes_through_bulk_jobs_and_a_bad_row_in_a_job_halts_naming_it() {
         "the job's other rows are written"
     );
     assert!(!rows.contains_key(bad));
+    handle.shutdown(Duration::from_secs(10));
+}
+
+/// The value of a gauge or counter line of the worker's `/metrics` for `connector`.
+fn metric(w: &World, rest_url: &str, name: &str, connector: &str) -> Option<f64> {
+    let text = w.rt.block_on(async {
+        reqwest::get(format!("{rest_url}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    let labels = format!("connector=\"{connector}\"");
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(&labels))
+        .find_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+}
+
+/// Write calls the org counted: Composite calls and plain Collections calls.
+fn write_calls(w: &World) -> (u64, u64) {
+    let counters = w.rt.block_on(w.admin.counters()).expect("counters");
+    let collections = counters
+        .calls
+        .iter()
+        .filter(|(k, _)| k.starts_with("collections."))
+        .map(|(_, n)| *n)
+        .sum();
+    (counters.of("composite"), collections)
+}
+
+/// 1,000 new Leads on one partition, tagged `tag`.
+fn thousand_inserts(tag: &str) -> lead_stream::LeadStream {
+    generate(&StreamSpec {
+        partitions: 1,
+        updates: (0, 0),
+        delete_ratio: 0.0,
+        ..spec(tag, 1000)
+    })
+}
+
+#[test]
+fn composite_packing_writes_every_row_for_a_fraction_of_the_calls() {
+    // Composite packing is on by default.
+    let w = World::new();
+    let topic = "e2e-composite";
+    let stream = thousand_inserts("cp");
+    w.produce_stream(topic, 1, &stream);
+    let handle = w.start_worker(w.connector("composite", topic));
+    w.wait_committed(
+        &handle.rest_url,
+        "composite",
+        topic,
+        &ends_of(&stream.records, 1),
+    );
+    w.assert_rows_match(&stream);
+    let (composites, collections) = write_calls(&w);
+    assert_eq!(
+        metric(
+            &w,
+            &handle.rest_url,
+            "sobject_sink_composite_size",
+            "composite"
+        ),
+        Some(5.0)
+    );
+    handle.shutdown(Duration::from_secs(10));
+
+    // The same load as plain sObject Collections calls, on purpose.
+    let plain_world = World::new();
+    let topic = "e2e-composite-off";
+    let stream = thousand_inserts("cq");
+    plain_world.produce_stream(topic, 1, &stream);
+    let mut c = plain_world.connector("nocomposite", topic);
+    c.insert("sink.composite.collections".into(), "1".into());
+    let handle = plain_world.start_worker(c);
+    plain_world.wait_committed(
+        &handle.rest_url,
+        "nocomposite",
+        topic,
+        &ends_of(&stream.records, 1),
+    );
+    plain_world.assert_rows_match(&stream);
+    let (plain_composites, plain_collections) = write_calls(&plain_world);
+    handle.shutdown(Duration::from_secs(10));
+
+    eprintln!(
+        "1,000 records: {composites} composite + {collections} collections calls packed, \
+         {plain_composites} + {plain_collections} plain"
+    );
+    assert_eq!(collections, 0, "every write went in a composite");
+    assert!(
+        (1..=2).contains(&composites),
+        "1,000 records in at most two calls: {composites}"
+    );
+    assert_eq!(plain_composites, 0);
+    assert!(
+        plain_collections >= 5,
+        "plain Collections calls carry 200 records each: {plain_collections}"
+    );
+}
+
+#[test]
+fn a_failing_record_inside_a_composite_halts_naming_it_or_is_dead_lettered() {
+    let w = World::new();
+    // Ten Leads in batches of three (four subrequests of one composite); the seventh
+    // has no Company, which the org requires.
+    let records = |tag: &str| -> Vec<StreamRecord> {
+        (0..10)
+            .map(|i| {
+                let mut payload = lead(&format!("Sub{i}"), &format!("{tag}{i}@example.org"));
+                if i == 6 {
+                    payload.remove("Company");
+                }
+                single(
+                    0,
+                    &sid(&format!("00Q5e00000{tag}{i:02}")),
+                    "created",
+                    payload,
+                )
+            })
+            .collect()
+    };
+    let topic = "e2e-composite-halt";
+    let recs = records("Cph");
+    w.produce_records(topic, 1, &recs);
+    let mut c = plain(w.connector("comphalt", topic));
+    c.insert("sink.batch.max.records".into(), "3".into());
+    let handle = w.start_worker(c);
+    let trace = failed_trace(&w, &handle.rest_url, "comphalt");
+    for part in [
+        "REQUIRED_FIELD_MISSING",
+        "topic=e2e-composite-halt",
+        "offset=6",
+        recs[6].id.as_str(),
+    ] {
+        assert!(trace.contains(part), "{part} missing in trace: {trace}");
+    }
+    assert_eq!(
+        w.kafka.committed("connect-comphalt", topic, 1),
+        vec![Some(6)],
+        "commit stops just before the failed record"
+    );
+    let rows = w.leads_by_source();
+    assert!(!rows.contains_key(&recs[6].id));
+    assert!(
+        rows.contains_key(&recs[5].id) && rows.contains_key(&recs[9].id),
+        "the composite's other records are written"
+    );
+    let (composites, collections) = write_calls(&w);
+    assert!(
+        composites >= 1 && collections == 0,
+        "{composites} {collections}"
+    );
+    handle.shutdown(Duration::from_secs(10));
+
+    // Tolerated: the record goes to the dead-letter queue and everything is committed.
+    let topic = "e2e-composite-dlq";
+    let dlq = "e2e-composite-dlq-letters";
+    let recs = records("Cpd");
+    w.produce_records(topic, 1, &recs);
+    let mut c = plain(w.connector("compdlq", topic));
+    c.insert("sink.batch.max.records".into(), "3".into());
+    c.insert("behavior.on.api.errors".into(), "log".into());
+    c.insert("errors.tolerance".into(), "all".into());
+    c.insert("errors.deadletterqueue.topic.name".into(), dlq.into());
+    let handle = w.start_worker(c);
+    w.wait_committed(&handle.rest_url, "compdlq", topic, &[10]);
+    let letters = w.kafka.read_all(dlq);
+    use rdkafka::Message;
+    assert_eq!(letters.len(), 1, "the one bad record is dead-lettered");
+    assert_eq!(letters[0].payload(), Some(recs[6].value.as_slice()));
+    let rows = w.leads_by_source();
+    for (i, r) in recs.iter().enumerate() {
+        assert_eq!(rows.contains_key(&r.id), i != 6, "record {i}");
+    }
+    handle.shutdown(Duration::from_secs(10));
+}
+
+#[test]
+fn a_composite_that_fails_as_a_whole_is_retried_and_every_row_ends_right() {
+    let w = World::new();
+    let topic = "e2e-composite-outage";
+    let stream = generate(&StreamSpec {
+        partitions: 2,
+        ..spec("co", 300)
+    });
+    w.produce_stream(topic, 2, &stream);
+    let fault = |nth: u64, fault| sobject_sink::sim::ScriptedFault {
+        endpoint: "composite".into(),
+        nth,
+        times: 1,
+        fault,
+    };
+    use sobject_sink::sim::FaultKind;
+    w.rt.block_on(w.admin.set_faults(&sobject_sink::sim::FaultPlan {
+        scripts: vec![
+            fault(1, FaultKind::ServerUnavailable),
+            fault(2, FaultKind::ConnectionReset),
+            fault(4, FaultKind::UnknownException),
+            fault(6, FaultKind::BadGatewayHtml),
+        ],
+        ..Default::default()
+    }))
+    .expect("fault plan");
+    let mut c = w.connector("compoutage", topic);
+    c.insert("connection.timeout".into(), "5000".into());
+    c.insert("sink.retry.backoff.initial.ms".into(), "100".into());
+    c.insert("sink.retry.backoff.max.ms".into(), "1000".into());
+    let handle = w.start_worker(c);
+    w.wait_committed(
+        &handle.rest_url,
+        "compoutage",
+        topic,
+        &ends_of(&stream.records, 2),
+    );
+    w.assert_rows_match(&stream);
+    let (_, status) = w.rest_get(&format!("{}/connectors/compoutage/status", handle.rest_url));
+    assert_eq!(status["tasks"][0]["state"], "RUNNING", "no halt: {status}");
+    let retries = metric(
+        &w,
+        &handle.rest_url,
+        "sobject_sink_retries_total",
+        "compoutage",
+    );
+    assert!(
+        retries.is_some_and(|n| n >= 4.0),
+        "retries counted: {retries:?}"
+    );
+    handle.shutdown(Duration::from_secs(10));
+}
+
+#[test]
+fn a_composite_over_the_org_s_transaction_limits_is_split_without_a_halt() {
+    // The org's triggers manage 500 records per transaction: a full composite of 1,000
+    // fails as a whole, and its batches go again in smaller composites.
+    let w = World::new();
+    let topic = "e2e-composite-limit";
+    let stream = thousand_inserts("cl");
+    w.rt.block_on(w.admin.set_faults(&sobject_sink::sim::FaultPlan {
+        transaction_record_limit: Some(500),
+        ..Default::default()
+    }))
+    .expect("fault plan");
+    w.produce_stream(topic, 1, &stream);
+    let handle = w.start_worker(w.connector("complimit", topic));
+    w.wait_committed(
+        &handle.rest_url,
+        "complimit",
+        topic,
+        &ends_of(&stream.records, 1),
+    );
+    w.assert_rows_match(&stream);
+    let (_, status) = w.rest_get(&format!("{}/connectors/complimit/status", handle.rest_url));
+    assert_eq!(status["tasks"][0]["state"], "RUNNING", "no halt: {status}");
+    let size = metric(
+        &w,
+        &handle.rest_url,
+        "sobject_sink_composite_size",
+        "complimit",
+    );
+    assert_eq!(
+        size,
+        Some(2.0),
+        "the task keeps composites of two for a while"
+    );
     handle.shutdown(Duration::from_secs(10));
 }

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use sobject_sink::connect::worker::WorkerHandle;
 use std::collections::BTreeMap;
 use std::time::Duration;
-use support::World;
+use support::{send_json, World};
 
 const T: &str = "org.apache.kafka.connect.transforms.";
 
@@ -261,20 +261,6 @@ fn a_transform_failing_on_a_record_halts_the_task_naming_it() {
     );
     assert!(w.leads_by_source().is_empty());
     handle.shutdown(Duration::from_secs(10));
-}
-
-fn send_json(w: &World, method: reqwest::Method, url: &str, body: &Value) -> (u16, Value) {
-    w.rt.block_on(async {
-        let r = w
-            .http
-            .request(method, url)
-            .json(body)
-            .send()
-            .await
-            .expect("REST answers");
-        let code = r.status().as_u16();
-        (code, r.json().await.unwrap_or(Value::Null))
-    })
 }
 
 #[test]

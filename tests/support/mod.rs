@@ -4,13 +4,16 @@
 #![allow(dead_code)]
 
 pub mod avro;
+pub mod processes;
 pub mod registry;
+pub mod switchable_org;
 
 use serde_json::Value;
 use sobject_sink::config::WorkerConfig;
 use sobject_sink::connect::worker::WorkerHandle;
 use sobject_sink::demo::broker::{broker, Broker};
 use sobject_sink::demo::lead_stream::{LeadStream, StreamRecord};
+use sobject_sink::demo::mock_broker::{MockBrokerProcess, TopicSpec};
 use sobject_sink::demo::quickstart::connector_config;
 use sobject_sink::sim::{OrgConfig, SimAdmin, SimConfig, SimHandle};
 use std::collections::BTreeMap;
@@ -28,6 +31,8 @@ pub struct World {
     pub admin: SimAdmin,
     pub kafka: &'static Broker,
     pub http: reqwest::Client,
+    /// Worker keys this broker needs (tansu's fetch tuning; none for other brokers).
+    pub worker_tuning: &'static [(&'static str, &'static str)],
 }
 
 impl World {
@@ -38,13 +43,20 @@ impl World {
 
     /// Like [`World::new`], letting the test adjust the org first.
     pub fn with_org(adjust: impl FnOnce(&mut OrgConfig)) -> World {
+        let mut w = Self::on_broker(broker(), adjust);
+        w.worker_tuning = sobject_sink::demo::broker::TANSU_WORKER_TUNING;
+        w
+    }
+
+    /// A new org (history on, then `adjust`ed) on the given broker, e.g. an embedded
+    /// one (see [`embedded_broker`]).
+    pub fn on_broker(kafka: &'static Broker, adjust: impl FnOnce(&mut OrgConfig)) -> World {
         if let Ok(filter) = std::env::var("SINK_TEST_LOG") {
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(filter)
                 .with_test_writer()
                 .try_init();
         }
-        let kafka = broker();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -65,7 +77,24 @@ impl World {
             admin,
             kafka,
             http: reqwest::Client::new(),
+            worker_tuning: &[],
         }
+    }
+
+    /// Points the world at an org that can be taken down and brought back (see
+    /// [`switchable_org::SwitchableOrg`]) instead of its own simulator, whose org is
+    /// then left idle.
+    pub fn use_switchable_org(
+        &mut self,
+        adjust: impl FnOnce(&mut OrgConfig),
+    ) -> switchable_org::SwitchableOrg {
+        let mut org = OrgConfig::named("b", SocketAddr::from(([127, 0, 0, 1], 0)));
+        org.history = true;
+        adjust(&mut org);
+        let switchable = switchable_org::SwitchableOrg::start(&self.rt, org);
+        self.org_url = switchable.url();
+        self.admin = SimAdmin::new(self.org_url.clone());
+        switchable
     }
 
     /// Creates `topic` and produces the stream's records to it.
@@ -111,11 +140,7 @@ impl World {
             ("task.shutdown.graceful.timeout.ms", "10000"),
         ]
         .into_iter()
-        .chain(
-            sobject_sink::demo::broker::TANSU_WORKER_TUNING
-                .iter()
-                .copied(),
-        )
+        .chain(self.worker_tuning.iter().copied())
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
     }
@@ -128,11 +153,18 @@ impl World {
 
     /// GET a JSON document from the worker's REST API.
     pub fn rest_get(&self, url: &str) -> (u16, Value) {
+        self.try_rest_get(url)
+            .unwrap_or_else(|e| panic!("REST answers {url}: {e}"))
+    }
+
+    /// GET a JSON document, or the transport error (a worker that has not bound its
+    /// port yet refuses the connection).
+    pub fn try_rest_get(&self, url: &str) -> Result<(u16, Value), reqwest::Error> {
         self.rt.block_on(async {
-            let r = self.http.get(url).send().await.expect("REST answers");
+            let r = self.http.get(url).send().await?;
             let status = r.status().as_u16();
             let body = r.json::<Value>().await.unwrap_or(Value::Null);
-            (status, body)
+            Ok((status, body))
         })
     }
 
@@ -159,7 +191,10 @@ impl World {
     ) -> Value {
         let deadline = Instant::now() + PATIENCE;
         loop {
-            let (code, body) = self.rest_get(&format!("{rest_url}/connectors/{name}/status"));
+            // A worker that has not bound its port yet counts as "not yet".
+            let (code, body) = self
+                .try_rest_get(&format!("{rest_url}/connectors/{name}/status"))
+                .unwrap_or((0, Value::Null));
             if code == 200 {
                 if let Some(task) = body["tasks"].get(0) {
                     if pred(task) {
@@ -189,7 +224,9 @@ impl World {
             if done {
                 return;
             }
-            let (_, status) = self.rest_get(&format!("{rest_url}/connectors/{name}/status"));
+            let (_, status) = self
+                .try_rest_get(&format!("{rest_url}/connectors/{name}/status"))
+                .unwrap_or((0, Value::Null));
             if status["tasks"][0]["state"] == "FAILED" {
                 panic!("task failed: {}", status["tasks"][0]["trace"]);
             }
@@ -267,6 +304,19 @@ impl World {
     }
 }
 
+/// An embedded Kafka (a `sobject-sink mock-broker` process, ended when the test
+/// process ends) with `topics` created; the handle must live as long as the test.
+pub fn embedded_broker(topics: &[TopicSpec]) -> (MockBrokerProcess, &'static Broker) {
+    let process = MockBrokerProcess::spawn(
+        std::path::Path::new(env!("CARGO_BIN_EXE_sobject-sink")),
+        topics,
+        1,
+    )
+    .expect("the embedded broker starts");
+    let kafka: &'static Broker = Box::leak(Box::new(process.broker()));
+    (process, kafka)
+}
+
 /// Per-partition record counts (the positions to expect once everything is committed).
 pub fn ends_of(records: &[StreamRecord], partitions: i32) -> Vec<i64> {
     let mut ends = vec![0i64; partitions as usize];
@@ -306,4 +356,25 @@ pub fn standalone_refuses(worker: &std::path::Path, connector: &std::path::Path)
         .unwrap();
     assert!(!out.status.success(), "the process started");
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Sends `body` as JSON to a REST API; returns the status and the JSON answer (null
+/// when the answer is not JSON).
+pub fn send_json(w: &World, method: reqwest::Method, url: &str, body: &Value) -> (u16, Value) {
+    w.rt.block_on(async {
+        let r = w
+            .http
+            .request(method, url)
+            .json(body)
+            .send()
+            .await
+            .expect("REST answers");
+        let code = r.status().as_u16();
+        (code, r.json().await.unwrap_or(Value::Null))
+    })
+}
+
+/// POSTs `body` as JSON, like [`send_json`].
+pub fn post_json(w: &World, url: &str, body: &Value) -> (u16, Value) {
+    send_json(w, reqwest::Method::POST, url, body)
 }
