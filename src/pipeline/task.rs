@@ -39,7 +39,7 @@ use actix::{Actor, Addr, Arbiter};
 use rdkafka::consumer::Consumer;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Why a task could not start.
 #[derive(Debug, thiserror::Error)]
@@ -516,14 +516,13 @@ impl RunningTask {
     }
 
     /// Stops the task gracefully: no more intake, drain in-flight work (bounded),
-    /// commit synchronously, then stop the actors; the consumer leaves the group when
-    /// the last of them lets go of it.
+    /// commit synchronously, stop the actors, then close the consumer, which leaves
+    /// the group before the task counts as stopped.
     pub async fn stop(self) {
         self.drain.drain_and_commit(false).await;
         // Whatever is still counted will never be acknowledged; the consumer's close
         // must not wait for it.
         self.in_flight.clear_all();
-        drop(self.consumer);
         let _ = self.reader.send(Shutdown).await;
         for a in &self.arbiters {
             a.stop();
@@ -532,6 +531,55 @@ impl RunningTask {
         let _ = self.halt.send(Shutdown).await;
         let _ = self.governor.send(Shutdown).await;
         let _ = self.tracker.send(Shutdown).await;
+        let connector = self.connector.clone();
+        let close = tokio::task::spawn_blocking(move || close_consumer(&connector, self.consumer));
+        // A broker that is away can hold the close up; the worker does not wait for it
+        // longer than this (the close goes on in the background).
+        if tokio::time::timeout(CONSUMER_CLOSE_WAIT, close)
+            .await
+            .is_err()
+        {
+            tracing::warn!(connector = %self.connector, "the consumer's close is still going on");
+        }
         tracing::info!(connector = %self.connector, "task stopped");
+    }
+}
+
+/// How long a stopping task waits for its reader and offset tracker to let go of the
+/// consumer before it leaves the closing to whichever of them lets go last.
+const CONSUMER_RELEASE_WAIT: Duration = Duration::from_secs(5);
+
+/// How long a stopping task waits for its consumer's close (release wait included).
+const CONSUMER_CLOSE_WAIT: Duration = Duration::from_secs(15);
+
+/// Closes the task's consumer once the actors have let go of it (a reader's poll ends
+/// within its timeout). The close commits the stored offsets and sends LeaveGroup, so
+/// the group hands the partitions to another member at once instead of after the
+/// session timeout: a worker that exits right after its tasks stop would otherwise cut
+/// the close short and leave a silent member behind.
+fn close_consumer(connector: &str, consumer: Arc<TaskConsumer>) {
+    let deadline = Instant::now() + CONSUMER_RELEASE_WAIT;
+    let mut consumer = consumer;
+    loop {
+        match Arc::try_unwrap(consumer) {
+            Ok(owned) => {
+                drop(owned);
+                tracing::debug!(connector, "consumer closed and left the group");
+                return;
+            }
+            Err(shared) if Instant::now() < deadline => {
+                consumer = shared;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(_) => {
+                tracing::warn!(
+                    connector,
+                    "the consumer was still in use {} s after the task stopped; it \
+                     leaves the group when its last user lets go",
+                    CONSUMER_RELEASE_WAIT.as_secs()
+                );
+                return;
+            }
+        }
     }
 }
