@@ -4,11 +4,13 @@
 //! offset tracker stores a partition's position only when every record before it has
 //! a final outcome, and librdkafka commits stored positions in the background and on
 //! rebalance. Before partitions are revoked, the consumer's thread waits (bounded by a
-//! deadline) until their in-flight records are done, then commits synchronously, so
-//! the next owner starts exactly after the last finished record.
+//! deadline) until their in-flight records are done, ends the partitions' epoch at
+//! the fence (`ownership.rs`) so nothing of them is sent after the revoke, then commits
+//! synchronously, so the next owner starts exactly after the last finished record.
 
 use crate::kafka::in_flight::InFlight;
 use crate::kafka::offsets::TopicPartition;
+use crate::kafka::ownership::Ownership;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaResult;
@@ -25,22 +27,26 @@ pub type OnRevoke = Box<dyn Fn(&[TopicPartition]) + Send + Sync>;
 /// What the consumer needs to know about the pipeline during a rebalance.
 pub struct TaskConsumerContext {
     in_flight: Arc<InFlight>,
+    ownership: Arc<Ownership>,
     drain_timeout: Duration,
     connector: Arc<str>,
     on_revoke: OnRevoke,
 }
 
 impl TaskConsumerContext {
-    /// A context that drains revoked partitions for at most `drain_timeout`, then
-    /// calls `on_revoke` so the pipeline forgets them.
+    /// A context that drains revoked partitions for at most `drain_timeout`, ends
+    /// their epoch in `ownership` (waiting up to `drain_timeout` again for calls
+    /// already on the wire), then calls `on_revoke` so the pipeline forgets them.
     pub fn new(
         connector: &str,
         in_flight: Arc<InFlight>,
+        ownership: Arc<Ownership>,
         drain_timeout: Duration,
         on_revoke: OnRevoke,
     ) -> Self {
         Self {
             in_flight,
+            ownership,
             drain_timeout,
             connector: Arc::from(connector),
             on_revoke,
@@ -104,11 +110,25 @@ impl ConsumerContext for TaskConsumerContext {
             let drained = self
                 .in_flight
                 .wait_drained(&revoked, Instant::now() + self.drain_timeout);
+            // Nothing of these partitions boards a call from here on; what is still
+            // queued or waiting to retry comes back to the sequencer as revoked.
+            let landed = self
+                .ownership
+                .revoke(&revoked, Instant::now() + self.drain_timeout);
             if !drained {
                 tracing::warn!(
                     connector = %self.connector,
                     "partitions revoked before their in-flight records finished; \
-                     the next owner will replay them (at-least-once)"
+                     they are not sent any more and the next owner replays them \
+                     (at-least-once)"
+                );
+            }
+            if !landed {
+                tracing::warn!(
+                    connector = %self.connector,
+                    "calls of revoked partitions were still unanswered after \
+                     task.shutdown.graceful.timeout.ms; their writes may land after \
+                     the next owner's"
                 );
             }
             if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
@@ -128,6 +148,7 @@ impl ConsumerContext for TaskConsumerContext {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {
+                self.ownership.assign(&partitions_of(tpl));
                 crate::metrics::metrics()
                     .assigned_partitions
                     .with_label_values(&[&self.connector])

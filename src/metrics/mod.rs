@@ -19,7 +19,7 @@ pub struct SinkMetrics {
     /// offsets are acknowledged like written records.
     pub records_filtered: IntCounterVec,
     /// Records with a final outcome, by operation and outcome
-    /// (`written`, `failed`, `dlq`, `already_gone`, `superseded`, `skipped`).
+    /// (`written`, `failed`, `dlq`, `already_gone`, `superseded`, `skipped`, `revoked`).
     pub records: IntCounterVec,
     /// sObject Collections calls and Bulk API 2.0 jobs that carried records, by
     /// operation.

@@ -230,6 +230,7 @@ impl Decoder {
             operation,
             group,
             raw_key: raw.key.clone(),
+            epoch: raw.epoch,
             raw_value: if self.keep_value {
                 raw.value.clone()
             } else {

@@ -8,6 +8,7 @@
 
 use crate::config::Operation;
 use crate::kafka::offsets::TopicPartition;
+use crate::kafka::ownership::Epoch;
 use crate::pipeline::plan::WriteGroup;
 use crate::record::{RecordCoords, SinkRecord};
 use crate::salesforce::client::ApiUsage;
@@ -22,6 +23,9 @@ use std::time::Duration;
 pub struct RawMessage {
     /// Where it sits.
     pub coords: RecordCoords,
+    /// The assignment of its partition it was read under (see
+    /// [`Ownership`](crate::kafka::ownership::Ownership)).
+    pub epoch: Epoch,
     /// Its Kafka timestamp.
     pub timestamp: Option<i64>,
     /// Key bytes.
@@ -50,6 +54,9 @@ pub struct Change {
     pub raw_key: Option<Vec<u8>>,
     /// Input value bytes, kept for dead letters (only when a DLQ is configured).
     pub raw_value: Option<Vec<u8>>,
+    /// The assignment of its partition it was read under: it is sent only while that
+    /// assignment lasts.
+    pub epoch: Epoch,
 }
 
 impl Change {
@@ -66,7 +73,8 @@ impl Change {
 #[cfg(test)]
 impl Change {
     /// A Lead change at `leads/0@offset` with source `id` and `fields`, for the
-    /// actors' tests.
+    /// actors' tests. It was read under epoch 1, the first an
+    /// [`Ownership`](crate::kafka::ownership::Ownership) hands out.
     pub(crate) fn lead(
         offset: i64,
         id: Option<&str>,
@@ -91,6 +99,7 @@ impl Change {
             group,
             raw_key: None,
             raw_value: None,
+            epoch: 1,
         }
     }
 }

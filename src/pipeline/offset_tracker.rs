@@ -173,6 +173,7 @@ mod tests {
         let context = TaskConsumerContext::new(
             "tracker-test",
             gate.clone(),
+            Arc::new(crate::kafka::ownership::Ownership::new()),
             Duration::ZERO,
             Box::new(|_: &[TopicPartition]| {}),
         );

@@ -15,6 +15,7 @@
 use crate::kafka::consumer::TaskConsumer;
 use crate::kafka::in_flight::InFlight;
 use crate::kafka::offsets::TopicPartition;
+use crate::kafka::ownership::Ownership;
 use crate::metrics::metrics;
 use crate::pipeline::messages::{
     BulkMode, RawMessage, ReaderIdle, RecordBatch, Register, SetPaused, Shutdown, StopIntake,
@@ -48,6 +49,8 @@ pub struct ReaderSettings {
     pub bulk_threshold: Option<usize>,
     /// Whether header names are read (a `HasHeaderKey` predicate tests them).
     pub read_header_keys: bool,
+    /// The partitions' epochs, stamped on each record as it is read.
+    pub ownership: Arc<Ownership>,
 }
 
 /// Where the reader's records and signals go.
@@ -191,7 +194,14 @@ impl PartitionReader {
             match consumer.poll(timeout) {
                 Some(Ok(m)) => {
                     let topic = self.topic(m.topic());
+                    // Read now, on the consumer's thread: a rebalance runs inside a
+                    // later poll, so this is the assignment the record came from.
+                    let epoch = self.settings.ownership.epoch(&TopicPartition {
+                        topic: topic.clone(),
+                        partition: m.partition(),
+                    });
                     batch.push(RawMessage {
+                        epoch,
                         coords: RecordCoords {
                             topic,
                             partition: m.partition(),

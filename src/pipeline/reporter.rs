@@ -601,6 +601,7 @@ mod tests {
         let bad = Report::BadRecord {
             raw: Box::new(RawMessage {
                 coords: change(9).record.coords.clone(),
+                epoch: 1,
                 timestamp: None,
                 key: None,
                 value: Some(b"not json".to_vec()),

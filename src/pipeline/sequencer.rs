@@ -418,6 +418,13 @@ impl Sequencer {
                     self.halt
                         .do_send(Halt(HaltReason::for_change(&change, cause)));
                 }
+                Action::Revoked => {
+                    // Not acknowledged, so no offset is committed for it; the Id is
+                    // free for the changes behind it, which the fence also turns back
+                    // unless they were read under a newer assignment.
+                    count(op, "revoked");
+                    self.queues.finish(&key, now);
+                }
                 // The writer settles these itself; one reaching here is a defect, and
                 // the record must not be acknowledged.
                 unsettled @ (Action::Retry { .. }
@@ -803,6 +810,33 @@ mod tests {
         assert_eq!(batch_of(0), batch_of(2), "different Ids share a call");
         // Every written change is reported and acknowledged.
         assert_eq!(log.reports.len(), 4);
+    }
+
+    #[actix_rt::test]
+    async fn a_revoked_change_is_neither_acknowledged_nor_reported_and_frees_its_id() {
+        tokio::time::pause();
+        // The change at offset 0 was read under an assignment that has ended; the one
+        // behind it (same Id) under the current one.
+        let script: Script = Box::new(|c| match c.record.coords.offset {
+            0 => Action::Revoked,
+            _ => Action::Done {
+                id: None,
+                created: None,
+            },
+        });
+        let (sequencer, log) = start(4, script);
+        let changes = vec![
+            change(0, "A", Operation::Update),
+            change(1, "A", Operation::Update),
+        ];
+        sequencer.send(Submit(changes)).await.unwrap();
+        for _ in 0..5 {
+            run_for(LINGER).await;
+        }
+        let log = log.lock();
+        assert_eq!(log.acks, [1], "the revoked change is not acknowledged");
+        assert_eq!(log.reports, ["delivered@1"], "nor reported");
+        assert!(log.halts.is_empty(), "{:?}", log.halts);
     }
 
     #[actix_rt::test]

@@ -13,6 +13,7 @@ use crate::config::sync::{GapBehavior, References};
 use crate::config::{ConnectorConfig, WorkerConfig};
 use crate::kafka::consumer::{build_consumer, ConsumerSettings, TaskConsumer, TaskConsumerContext};
 use crate::kafka::in_flight::InFlight;
+use crate::kafka::ownership::Ownership;
 use crate::kafka::report::build_producer;
 use crate::kafka::topics::{ensure_topic, TopicSpec};
 use crate::metrics::metrics;
@@ -227,9 +228,11 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
     let revoked_sink: Arc<parking_lot::Mutex<Option<Addr<OffsetTracker>>>> =
         Arc::new(parking_lot::Mutex::new(None));
     let revoked_for_ctx = revoked_sink.clone();
+    let ownership = Arc::new(Ownership::new());
     let context = TaskConsumerContext::new(
         &name,
         in_flight.clone(),
+        ownership.clone(),
         drain_timeout,
         Box::new(move |tps| {
             if let Some(t) = revoked_for_ctx.lock().as_ref() {
@@ -380,6 +383,7 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
             }),
         composite: config.sink.composite_collections,
         max_in_flight: config.sink.max_in_flight_requests,
+        ownership: ownership.clone(),
     };
     let permits = Permits {
         acquire: governor_addr.clone().recipient(),
@@ -469,6 +473,7 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
             poll_timeout: Duration::from_millis(100),
             bulk_threshold: config.sink.bulk_threshold_records,
             read_header_keys: config.transforms.needs_header_keys(),
+            ownership: ownership.clone(),
         };
         PartitionReader::start_in_arbiter(&reader_arbiter.handle(), move |_| {
             PartitionReader::new(settings, consumer, gate, targets)

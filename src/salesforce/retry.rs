@@ -199,6 +199,10 @@ pub enum Action {
     /// parent yet: send it again later, while other records flow, within
     /// `sink.references.wait.ms` (see [`decide_parent_wait`]).
     ParentMissing(Cause),
+    /// The record's partition was revoked (another member owns it now) before the
+    /// record could be sent: it is neither sent nor acknowledged nor reported, and the
+    /// next owner replays it from the committed offset.
+    Revoked,
 }
 
 /// What a failed call was doing, which decides what a permanent failure means.
@@ -721,6 +725,7 @@ mod tests {
             Action::Halt(_) => "halt",
             Action::PauseForBudget { .. } => "pause",
             Action::ParentMissing(_) => "parent",
+            Action::Revoked => "revoked",
         }
     }
 

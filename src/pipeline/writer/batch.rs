@@ -8,12 +8,18 @@
 //! alone, so the others still go through. A spent daily allocation pauses the batch at
 //! the governor without using up the retry budget.
 //!
+//! Before each call, retries included, the changes board at the fence
+//! (`kafka/ownership.rs`): a change whose partition was revoked since it was read is
+//! not sent again and comes back [`Action::Revoked`].
+//!
 //! With Composite packing on, a Collections call goes out as a subrequest of the
 //! writer's next Composite call (`pack.rs`); its answer is settled here exactly as the
 //! plain call's would be.
 
 use super::{body, bulk, resolve, Shared};
 use crate::config::Operation;
+use crate::kafka::offsets::TopicPartition;
+use crate::kafka::ownership::Ownership;
 use crate::metrics::metrics;
 use crate::pipeline::messages::Change;
 use crate::pipeline::plan::WriteGroup;
@@ -92,6 +98,10 @@ pub(super) async fn write_batch(
     let mut stack: Vec<Vec<usize>> = vec![(0..n).filter(|i| outcomes[*i].is_none()).collect()];
     while let Some(mut chunk) = stack.pop() {
         while !chunk.is_empty() {
+            let boarded = Boarded::board(shared, changes, &mut chunk, &mut outcomes);
+            if chunk.is_empty() {
+                break;
+            }
             let bodies = body::build(
                 shared,
                 group,
@@ -105,6 +115,7 @@ pub(super) async fn write_batch(
                 break;
             }
             let answer = send(shared, group, changes, bodies, &targets, &chunk).await;
+            drop(boarded);
             let err = match answer {
                 Ok(results) => {
                     chunk = apply_results(shared, group, changes, &chunk, &results, &mut outcomes);
@@ -197,6 +208,63 @@ async fn schema(shared: &Shared, retries: &mut Retries) -> Result<Arc<SObjectSch
             }
             other => return Err(other),
         }
+    }
+}
+
+/// Changes counted on the wire at the fence, landed when dropped (after their call
+/// answered, or when the batch is given up).
+struct Boarded<'a> {
+    ownership: &'a Ownership,
+    partitions: Vec<TopicPartition>,
+}
+
+impl<'a> Boarded<'a> {
+    /// Boards the changes at `chunk`'s positions; those whose partition was revoked
+    /// since they were read leave the chunk as [`Action::Revoked`].
+    fn board(
+        shared: &'a Shared,
+        changes: &[Change],
+        chunk: &mut Vec<usize>,
+        outcomes: &mut [Option<Action>],
+    ) -> Self {
+        let ownership = &*shared.settings.ownership;
+        let partitions: Vec<TopicPartition> = chunk
+            .iter()
+            .map(|pos| {
+                let coords = &changes[*pos].record.coords;
+                TopicPartition {
+                    topic: coords.topic.clone(),
+                    partition: coords.partition,
+                }
+            })
+            .collect();
+        let aboard = ownership.board(
+            partitions
+                .iter()
+                .zip(chunk.iter())
+                .map(|(tp, pos)| (tp, changes[*pos].epoch)),
+        );
+        let mut kept = Vec::with_capacity(chunk.len());
+        let mut on_wire = Vec::with_capacity(chunk.len());
+        for ((pos, tp), aboard) in chunk.iter().zip(partitions).zip(aboard) {
+            if aboard {
+                kept.push(*pos);
+                on_wire.push(tp);
+            } else {
+                outcomes[*pos] = Some(Action::Revoked);
+            }
+        }
+        *chunk = kept;
+        Boarded {
+            ownership,
+            partitions: on_wire,
+        }
+    }
+}
+
+impl Drop for Boarded<'_> {
+    fn drop(&mut self) {
+        self.ownership.land(self.partitions.iter());
     }
 }
 

@@ -18,6 +18,7 @@ mod resolve;
 #[cfg(test)]
 mod tests;
 
+use crate::kafka::ownership::Ownership;
 use crate::pipeline::messages::{Acquire, AllocationSpent, Release, WriteBatch, Written};
 use crate::salesforce::client::SalesforceClient;
 use crate::salesforce::describe::DescribeCache;
@@ -67,6 +68,8 @@ pub struct WriterSettings {
     pub composite: usize,
     /// `sink.max.in.flight.requests`: Composite calls in flight at once.
     pub max_in_flight: usize,
+    /// The fence: a change boards a call only while its partition's assignment lasts.
+    pub ownership: Arc<Ownership>,
 }
 
 impl WriterSettings {

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::config::{Operation, Secret};
+use crate::kafka::offsets::TopicPartition;
 use crate::pipeline::messages::{Change, WriteBatch};
 use crate::pipeline::plan::WriteGroup;
 use crate::salesforce::auth::Credentials;
@@ -59,6 +60,16 @@ struct Rig {
     granted: Arc<AtomicUsize>,
     released: Arc<AtomicUsize>,
     spent: Arc<AtomicUsize>,
+    /// The writer's fence; `leads` partition 0 is assigned.
+    ownership: Arc<Ownership>,
+}
+
+/// `leads` partition `p`.
+fn leads_partition(p: i32) -> TopicPartition {
+    TopicPartition {
+        topic: Arc::from("leads"),
+        partition: p,
+    }
 }
 
 impl Rig {
@@ -83,6 +94,10 @@ impl Rig {
         opts.connection_timeout = Duration::from_secs(10);
         let client = SalesforceClient::connect(opts).await.expect("login");
         let field = custom_id.then(|| "CustomId__c".to_string());
+        // The test changes come from `leads` partition 0 under epoch 1 (see
+        // `Change::lead`), the first assignment of this fence.
+        let ownership = Arc::new(Ownership::new());
+        ownership.assign(&[leads_partition(0)]);
         let mut settings = WriterSettings {
             connector: "writer-test".into(),
             sobject: "Lead".into(),
@@ -103,6 +118,7 @@ impl Rig {
             // The plain Collections path; the composite tests turn packing on.
             composite: 1,
             max_in_flight: 4,
+            ownership: ownership.clone(),
         };
         adjust(&mut settings);
         let governor = FakeGovernor::default();
@@ -130,6 +146,7 @@ impl Rig {
             granted,
             released,
             spent,
+            ownership,
         }
     }
 
@@ -186,6 +203,7 @@ fn kinds(actions: &[Action]) -> Vec<&'static str> {
             Action::Reject(_) => "reject",
             Action::Halt(_) => "halt",
             Action::ParentMissing(_) => "parent",
+            Action::Revoked => "revoked",
             Action::Retry { .. } | Action::Split | Action::PauseForBudget { .. } => "unsettled",
         })
         .collect()
@@ -635,5 +653,96 @@ async fn a_composite_timeout_sends_the_work_again_in_smaller_composites() {
     }
     assert_eq!(rig.leads().await.len(), 51);
     assert_eq!(composite_size(connector), 2);
+    rig.sim.shutdown().await.unwrap();
+}
+
+/// Waits until the writer has asked the governor for `n` permits (its changes are on
+/// board by then).
+async fn wait_granted(rig: &Rig, n: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while rig.granted.load(Ordering::SeqCst) < n {
+        assert!(std::time::Instant::now() < deadline, "no call was made");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Revokes `leads` partition 0 as the consumer's rebalance would, on a blocking
+/// thread; returns whether its calls on the wire landed in time.
+async fn revoke_partition_0(rig: &Rig) -> bool {
+    let ownership = rig.ownership.clone();
+    tokio::task::spawn_blocking(move || {
+        ownership.revoke(
+            &[leads_partition(0)],
+            std::time::Instant::now() + Duration::from_secs(20),
+        )
+    })
+    .await
+    .expect("revoke")
+}
+
+#[actix_rt::test]
+async fn a_record_whose_partition_is_revoked_while_it_waits_to_retry_is_not_sent_again() {
+    let rig = Rig::start(true, |_| {}).await;
+    rig.ownership.assign(&[leads_partition(1)]);
+    let mut other = lead(0, SRC[1], "Other");
+    other.record.coords.partition = 1;
+    other.epoch = rig.ownership.epoch(&leads_partition(1));
+    // Every call fails until partition 0 has been revoked.
+    rig.faults(vec![ScriptedFault {
+        endpoint: "collections".into(),
+        nth: 1,
+        times: 1_000_000,
+        fault: FaultKind::ServerUnavailable,
+    }])
+    .await;
+    let writer = rig.writer.clone();
+    let write = tokio::spawn(async move {
+        writer
+            .send(WriteBatch {
+                group: WriteGroup::UpsertByExternalId,
+                changes: vec![lead(0, SRC[0], "Revoked"), other],
+            })
+            .await
+            .expect("writer answers")
+            .outcomes
+    });
+    wait_granted(&rig, 1).await;
+    assert!(revoke_partition_0(&rig).await, "the failed call landed");
+    rig.faults(Vec::new()).await;
+    let out = write.await.expect("write");
+    assert_eq!(kinds(&out), ["revoked", "done"]);
+    let rows = rig.leads().await;
+    assert_eq!(rows.len(), 1, "only partition 1's row lands");
+    assert_eq!(rows[0].str("CustomId__c"), Some(SRC[1]));
+    rig.sim.shutdown().await.unwrap();
+}
+
+#[actix_rt::test]
+async fn a_revoke_waits_for_the_call_on_the_wire_to_land() {
+    let rig = Rig::start(true, |_| {}).await;
+    rig.admin
+        .set_faults(&FaultPlan {
+            latency_ms: 500,
+            ..FaultPlan::default()
+        })
+        .await
+        .expect("faults set");
+    let writer = rig.writer.clone();
+    let write = tokio::spawn(async move {
+        writer
+            .send(WriteBatch {
+                group: WriteGroup::UpsertByExternalId,
+                changes: vec![lead(0, SRC[0], "OnTheWire")],
+            })
+            .await
+            .expect("writer answers")
+            .outcomes
+    });
+    wait_granted(&rig, 1).await;
+    assert!(revoke_partition_0(&rig).await, "the call landed in time");
+    // The revoke returned only once the call had answered: the row is there before
+    // the next owner could write the same Id.
+    assert_eq!(rig.leads().await.len(), 1);
+    assert_eq!(kinds(&write.await.expect("write")), ["done"]);
     rig.sim.shutdown().await.unwrap();
 }
