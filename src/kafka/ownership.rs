@@ -70,6 +70,15 @@ impl Ownership {
             .unwrap_or(0)
     }
 
+    /// Whether `epoch` is still `tp`'s current assignment.
+    pub fn is_current(&self, tp: &TopicPartition, epoch: Epoch) -> bool {
+        self.inner
+            .lock()
+            .partitions
+            .get(tp)
+            .is_some_and(|p| p.current == Some(epoch))
+    }
+
     /// Boards the records `(partition, epoch)` whose epoch is still current, counting
     /// them on the wire; returns, per record, whether it boarded. Records that did not
     /// board must not be sent: their partition has moved on.

@@ -22,6 +22,8 @@
 //! the wait (`sink.references.wait.ms`) is over and what that means.
 
 use crate::kafka::in_flight::InFlight;
+use crate::kafka::offsets::TopicPartition;
+use crate::kafka::ownership::Ownership;
 use crate::metrics::metrics;
 use crate::pipeline::messages::{
     Ack, BulkMode, Change, Drain, Halt, HaltReason, ReaderIdle, Report, Shutdown, Submit,
@@ -72,6 +74,9 @@ pub struct SequencerSettings {
     /// `sink.retry.backoff.initial.ms` and `.max.ms`: the pace of sending a record
     /// again while its parent is missing.
     pub backoff: (Duration, Duration),
+    /// The partitions' assignments: a held update whose partition moved on is not
+    /// this task's to halt on.
+    pub ownership: Arc<Ownership>,
 }
 
 /// Where the sequencer's batches, acknowledgements, reports and halts go.
@@ -482,10 +487,31 @@ impl Sequencer {
         }
     }
 
+    /// Halts on the updates held for a row that is missing. One whose partition was
+    /// revoked since it was read is the next owner's to settle (it replays it from the
+    /// committed offset): it is dropped as revoked, unacknowledged.
     fn halt_held(&mut self) {
-        for (_, (change, cause)) in self.held.drain() {
-            self.halt
-                .do_send(Halt(HaltReason::for_change(&change, cause)));
+        let now = Instant::now();
+        for (key, (change, cause)) in std::mem::take(&mut self.held) {
+            let coords = &change.record.coords;
+            let partition = TopicPartition {
+                topic: coords.topic.clone(),
+                partition: coords.partition,
+            };
+            if self.settings.ownership.is_current(&partition, change.epoch) {
+                self.halt
+                    .do_send(Halt(HaltReason::for_change(&change, cause)));
+            } else {
+                metrics()
+                    .records
+                    .with_label_values(&[
+                        &self.settings.connector,
+                        change.group.as_str(),
+                        "revoked",
+                    ])
+                    .inc();
+                self.queues.finish(&key, now);
+            }
         }
     }
 
@@ -687,6 +713,31 @@ mod tests {
         batches_per_call: usize,
         script: Script,
     ) -> (Addr<Sequencer>, Arc<Mutex<Log>>) {
+        start_owned(max_in_flight, batches_per_call, script, leads_0_assigned())
+    }
+
+    /// `leads` partition 0.
+    fn leads_0() -> TopicPartition {
+        TopicPartition {
+            topic: Arc::from("leads"),
+            partition: 0,
+        }
+    }
+
+    /// A fence whose first assignment, epoch 1 (the test changes' epoch), is `leads`
+    /// partition 0.
+    fn leads_0_assigned() -> Arc<Ownership> {
+        let ownership = Arc::new(Ownership::new());
+        ownership.assign(&[leads_0()]);
+        ownership
+    }
+
+    fn start_owned(
+        max_in_flight: usize,
+        batches_per_call: usize,
+        script: Script,
+        ownership: Arc<Ownership>,
+    ) -> (Addr<Sequencer>, Arc<Mutex<Log>>) {
         let log = Arc::new(Mutex::new(Log::default()));
         let fake = Fake {
             log: log.clone(),
@@ -704,6 +755,7 @@ mod tests {
                 policy: Policy::default(),
                 parent_wait: PARENT_WAIT,
                 backoff: (Duration::from_millis(10), Duration::from_millis(40)),
+                ownership,
             },
             SequencerTargets {
                 writer: fake.clone().recipient(),
@@ -988,5 +1040,26 @@ mod tests {
         sequencer.send(ReaderIdle).await.unwrap();
         run_for(Duration::ZERO).await;
         assert_eq!(log.lock().halts, ["NOT_FOUND@7"]);
+    }
+
+    #[actix_rt::test]
+    async fn a_held_update_whose_partition_was_revoked_is_left_to_the_next_owner() {
+        tokio::time::pause();
+        let script: Script = Box::new(|_| Action::RowMissing(Cause::new("NOT_FOUND", "no row")));
+        let ownership = leads_0_assigned();
+        let (sequencer, log) = start_owned(4, 1, script, ownership.clone());
+        sequencer
+            .send(Submit(vec![change(7, "A", Operation::Update)]))
+            .await
+            .unwrap();
+        run_for(LINGER * 2).await;
+        // A rebalance gives the partition to another member (and maybe back).
+        assert!(ownership.revoke(&[leads_0()], std::time::Instant::now()));
+        ownership.assign(&[leads_0()]);
+        sequencer.send(ReaderIdle).await.unwrap();
+        run_for(Duration::ZERO).await;
+        let log = log.lock();
+        assert!(log.halts.is_empty(), "no halt: {:?}", log.halts);
+        assert!(log.acks.is_empty(), "not acknowledged either");
     }
 }

@@ -430,6 +430,7 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
             }),
             policy,
             parent_wait: config.sync.references_wait,
+            ownership: ownership.clone(),
             backoff: (
                 config.sink.retry_backoff_initial,
                 config.sink.retry_backoff_max,
