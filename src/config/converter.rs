@@ -530,13 +530,7 @@ pub fn with_worker_defaults(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::config::string_map as map;
 
     fn messages(reading: &ConverterReading, key: &str) -> Vec<String> {
         reading

@@ -26,6 +26,16 @@ pub(crate) const SINK_OWNED_CONSUMER_KEYS: &[&str] =
 pub(crate) const SINK_OWNED_MESSAGE: &str =
     "is set by the sink (offsets are committed only after Salesforce accepts a record)";
 
+/// A string map from `(key, value)` pairs, as the tests of configuration readers write
+/// their input.
+#[cfg(test)]
+pub(crate) fn string_map(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 pub use client_keys::IgnoredKey;
 pub use connector::ConnectorConfig;
 pub use definitions::{config_definitions, markdown_table, ConfigKeyDef};

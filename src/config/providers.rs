@@ -416,13 +416,7 @@ fn check_allowed(path: &Path, allowed: Option<&[PathBuf]>) -> Result<PathBuf, St
 mod tests {
     use super::*;
     use crate::config::secret::HIDDEN;
-
-    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::config::string_map as map;
 
     fn providers(extra: &[(&str, &str)]) -> ConfigProviders {
         let mut m = map(&[

@@ -761,13 +761,7 @@ fn read_kafka_security(r: &mut WorkerReader<'_>, out: &mut Vec<(String, String)>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::config::string_map as map;
 
     fn prop<'a>(props: &'a [(String, String)], key: &str) -> Option<&'a str> {
         props

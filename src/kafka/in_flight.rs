@@ -7,9 +7,10 @@
 //! records are done, so a new owner never races this worker's writes to the same Ids.
 
 use crate::kafka::offsets::TopicPartition;
+use crate::kafka::revoke_wait::wait_until;
 use parking_lot::{Condvar, Mutex};
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Shared in-flight counts.
 #[derive(Debug)]
@@ -81,30 +82,21 @@ impl InFlight {
     /// `deadline`. Returns whether they drained.
     pub fn wait_drained(&self, tps: &[TopicPartition], deadline: Instant) -> bool {
         let mut counts = self.counts.lock();
-        loop {
-            if tps.iter().all(|tp| counts.get(tp).is_none_or(|c| *c == 0)) {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            let wait = (deadline - now).min(Duration::from_millis(200));
-            self.changed.wait_for(&mut counts, wait);
-        }
+        wait_until(&mut counts, &self.changed, deadline, |counts| {
+            tps.iter().all(|tp| counts.get(tp).is_none_or(|c| *c == 0))
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kafka::offsets::test_partition;
     use std::sync::Arc;
+    use std::time::Duration;
 
     fn tp(p: i32) -> TopicPartition {
-        TopicPartition {
-            topic: Arc::from("t"),
-            partition: p,
-        }
+        test_partition("t", p)
     }
 
     #[test]

@@ -6,4 +6,5 @@ pub mod in_flight;
 pub mod offsets;
 pub mod ownership;
 pub mod report;
+pub mod revoke_wait;
 pub mod topics;

@@ -19,6 +19,15 @@ pub struct TopicPartition {
     pub partition: i32,
 }
 
+/// Partition `p` of topic `topic`, for tests.
+#[cfg(test)]
+pub(crate) fn test_partition(topic: &str, p: i32) -> TopicPartition {
+    TopicPartition {
+        topic: Arc::from(topic),
+        partition: p,
+    }
+}
+
 #[derive(Debug, Default)]
 struct PartitionState {
     /// Offsets handed to the pipeline whose outcome is not final yet, with how many
@@ -125,10 +134,7 @@ mod tests {
     use super::*;
 
     fn tp(p: i32) -> TopicPartition {
-        TopicPartition {
-            topic: Arc::from("leads"),
-            partition: p,
-        }
+        test_partition("leads", p)
     }
 
     #[test]

@@ -14,9 +14,10 @@
 //! so nothing of it boards again, and then waits for what is on the wire to land.
 
 use crate::kafka::offsets::TopicPartition;
+use crate::kafka::revoke_wait::wait_until;
 use parking_lot::{Condvar, Mutex};
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// The assignment a record was read under. Epoch 0 is never current: a record that
 /// was not read from an assigned partition (a test's, say) carries it only when the
@@ -120,33 +121,22 @@ impl Ownership {
                 p.current = None;
             }
         }
-        loop {
-            let on_wire = tps
-                .iter()
-                .any(|tp| inner.partitions.get(tp).is_some_and(|p| p.on_wire > 0));
-            if !on_wire {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            let wait = (deadline - now).min(Duration::from_millis(200));
-            self.landed.wait_for(&mut inner, wait);
-        }
+        wait_until(&mut inner, &self.landed, deadline, |inner| {
+            tps.iter()
+                .all(|tp| inner.partitions.get(tp).is_none_or(|p| p.on_wire == 0))
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kafka::offsets::test_partition;
     use std::sync::Arc;
+    use std::time::Duration;
 
     fn tp(p: i32) -> TopicPartition {
-        TopicPartition {
-            topic: Arc::from("t"),
-            partition: p,
-        }
+        test_partition("t", p)
     }
 
     #[test]

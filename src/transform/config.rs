@@ -404,13 +404,7 @@ pub fn read(map: &BTreeMap<String, String>) -> Result<TransformChain, Vec<Config
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::config::string_map as map;
 
     fn problems(pairs: &[(&str, &str)]) -> Vec<ConfigProblem> {
         read(&map(pairs)).expect_err("should be refused")
