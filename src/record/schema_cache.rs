@@ -9,12 +9,16 @@
 //! A schema is learned after a record carrying it decoded in full, and its top-level
 //! fields are read once then. Learned schemas are kept for the life of the process
 //! (the fields borrow the tape, which borrows the text, so all three live in memory
-//! that is never freed), at most [`MAX_SCHEMAS`] in all: a topic whose schema
-//! keeps changing past that is decoded in full, record by record, as before. Each
-//! decoding thread looks through its own short list, newest first.
+//! that is never freed), at most [`MAX_SCHEMAS`] distinct texts in all: a topic whose
+//! schema keeps changing past that is decoded in full, record by record, as before.
+//! Each decoding thread looks through its own short list, newest first; a schema that
+//! fell off that list is taken back from the process-wide registry, not learned again.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use parking_lot::Mutex;
 
 use simd_json::Tape;
 
@@ -47,7 +51,12 @@ impl CachedSchema {
     }
 }
 
-static LEARNED: AtomicUsize = AtomicUsize::new(0);
+/// Every schema text any thread has learned, with its compiled schema, or `None` for a
+/// text that parses but has no struct fields to compile (so that it is not tried, and
+/// its memory not taken, again).
+type Registry = HashMap<&'static [u8], Option<&'static CachedSchema>>;
+
+static REGISTRY: LazyLock<Mutex<Registry>> = LazyLock::new(|| Mutex::new(HashMap::new()));
 
 thread_local! {
     static KNOWN: RefCell<Vec<&'static CachedSchema>> = const { RefCell::new(Vec::new()) };
@@ -72,13 +81,9 @@ pub fn split(bytes: &[u8]) -> Option<(&'static CachedSchema, &[u8])> {
 
 /// Remembers the schema of `bytes`, a compact envelope that just decoded in full, for
 /// the records after it. Does nothing for other shapes, for a schema text that is not
-/// a JSON value on its own, or once [`MAX_SCHEMAS`] are kept.
+/// a JSON value on its own, or for a new text once [`MAX_SCHEMAS`] are kept (a text
+/// learned before, by any thread, is still taken back).
 pub fn learn(bytes: &[u8]) {
-    // Once full, every record that misses would otherwise scan and parse its schema
-    // text here for nothing.
-    if LEARNED.load(Ordering::Relaxed) >= MAX_SCHEMAS {
-        return;
-    }
     let Some(rest) = bytes.strip_prefix(PREFIX) else {
         return;
     };
@@ -88,33 +93,26 @@ pub fn learn(bytes: &[u8]) {
         return;
     };
     let text = &rest[..end];
-    if simd_json::to_tape(&mut text.to_vec()).is_err() {
-        return;
-    }
-    if LEARNED
-        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-            (n < MAX_SCHEMAS).then_some(n + 1)
-        })
-        .is_err()
-    {
-        return;
-    }
-    let parsed: &'static mut [u8] = Box::leak(text.to_vec().into_boxed_slice());
-    let Ok(tape) = simd_json::to_tape(parsed) else {
+    let schema = {
+        let mut registry = REGISTRY.lock();
+        match registry.get(text) {
+            Some(known) => *known,
+            None if registry.len() >= MAX_SCHEMAS => return,
+            None => {
+                // A text that is not a JSON value on its own takes no memory for good.
+                if simd_json::to_tape(&mut text.to_vec()).is_err() {
+                    return;
+                }
+                let text: &'static [u8] = Box::leak(text.to_vec().into_boxed_slice());
+                let compiled = compile(text);
+                registry.insert(text, compiled);
+                compiled
+            }
+        }
+    };
+    let Some(schema) = schema else {
         return;
     };
-    let tape: &'static Tape<'static> = Box::leak(Box::new(tape));
-    let walker = SchemaWalker { part: Part::Value };
-    let Ok(Some(fields)) = walker.root_struct_fields(tape.as_value()) else {
-        return;
-    };
-    let Ok(fields) = walker.compile(&fields) else {
-        return;
-    };
-    let schema: &'static CachedSchema = Box::leak(Box::new(CachedSchema {
-        text: Box::leak(text.to_vec().into_boxed_slice()),
-        fields,
-    }));
     KNOWN.with(|known| {
         let mut known = known.borrow_mut();
         if known.len() == PER_THREAD {
@@ -122,6 +120,18 @@ pub fn learn(bytes: &[u8]) {
         }
         known.push(schema);
     });
+}
+
+/// Parses a schema text that is known to be JSON and compiles its top-level fields;
+/// `None` when it has none to compile (it is not a struct, say).
+fn compile(text: &'static [u8]) -> Option<&'static CachedSchema> {
+    let parsed: &'static mut [u8] = Box::leak(text.to_vec().into_boxed_slice());
+    let tape = simd_json::to_tape(parsed).ok()?;
+    let tape: &'static Tape<'static> = Box::leak(Box::new(tape));
+    let walker = SchemaWalker { part: Part::Value };
+    let fields = walker.root_struct_fields(tape.as_value()).ok()??;
+    let fields = walker.compile(&fields).ok()?;
+    Some(Box::leak(Box::new(CachedSchema { text, fields })))
 }
 
 #[cfg(test)]
@@ -156,6 +166,31 @@ mod tests {
         )
         .expect("same schema text");
         assert_eq!(cut, br#"{"a":2"#);
+    }
+
+    #[test]
+    fn a_schema_that_fell_off_a_thread_s_list_is_taken_back_not_learned_again() {
+        let envelope = |name: &str| {
+            format!(
+                r#"{{"schema":{{"type":"struct","name":"{name}","fields":[]}},"payload":{{}}}}"#
+            )
+        };
+        let first = envelope("again.test.A");
+        learn(first.as_bytes());
+        let (learned, _) = split(first.as_bytes()).expect("learned");
+        for i in 0..PER_THREAD {
+            learn(envelope(&format!("again.test.other{i}")).as_bytes());
+        }
+        assert!(
+            split(first.as_bytes()).is_none(),
+            "pushed off this thread's list"
+        );
+        learn(first.as_bytes());
+        let (again, _) = split(first.as_bytes()).expect("known again");
+        assert!(
+            std::ptr::eq(learned, again),
+            "the same schema, not a second copy"
+        );
     }
 
     #[test]
