@@ -35,7 +35,8 @@ pub struct SinkMetrics {
     pub api_latency: HistogramVec,
     /// Retries by reason.
     pub retries: IntCounterVec,
-    /// Calls in flight.
+    /// Calls in flight: the governor permits writers hold (a Bulk job holds one per
+    /// call it will make), not batches, which a Composite call carries several of.
     pub in_flight: IntGaugeVec,
     /// Most sObject Collections subrequests the next Composite call may carry: the
     /// configured `sink.composite.collections`, smaller for a while after a composite

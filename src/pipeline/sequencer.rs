@@ -211,10 +211,6 @@ impl Sequencer {
                 break;
             };
             self.in_flight += 1;
-            metrics()
-                .in_flight
-                .with_label_values(&[&self.settings.connector])
-                .set(self.in_flight as i64);
             let group = batch.group;
             tracing::trace!(
                 connector = %self.settings.connector,
@@ -233,10 +229,6 @@ impl Sequencer {
             let request = self.writer.send(WriteBatch { group, changes });
             ctx.spawn(request.into_actor(self).map(move |res, act, ctx| {
                 act.in_flight -= 1;
-                metrics()
-                    .in_flight
-                    .with_label_values(&[&act.settings.connector])
-                    .set(act.in_flight as i64);
                 match res {
                     Ok(written) => act.settle(written, ctx),
                     Err(e) => {

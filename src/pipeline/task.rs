@@ -389,6 +389,7 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
         acquire: governor_addr.clone().recipient(),
         release: governor_addr.clone().recipient(),
         spent: governor_addr.clone().recipient(),
+        in_flight: metrics().in_flight.with_label_values(&[&name]),
     };
     let (writer_client, writer_schemas) = (client.clone(), schemas.clone());
     let writer_for = move |sobject: &str| -> actix::Recipient<WriteBatch> {

@@ -26,6 +26,7 @@ use crate::salesforce::request::BodyRules;
 use crate::salesforce::retry::{Backoff, Policy};
 use actix::{Actor, Context, Handler, Recipient, ResponseFuture};
 use dashmap::DashMap;
+use prometheus::IntGauge;
 use rand::SeedableRng;
 pub use references::ReferenceSettings;
 use std::sync::Arc;
@@ -92,6 +93,9 @@ pub struct Permits {
     pub release: Recipient<Release>,
     /// Reports the daily allocation spent.
     pub spent: Recipient<AllocationSpent>,
+    /// `sobject_sink_api_in_flight_requests` of this connector: permits held, that is
+    /// calls on their way to Salesforce (a Bulk job holds one per call it will make).
+    pub in_flight: IntGauge,
 }
 
 impl Permits {
@@ -99,6 +103,7 @@ impl Permits {
     /// grants everything: the task is going down.
     async fn take(&self) {
         while let Ok(false) = self.acquire.send(Acquire).await {}
+        self.in_flight.inc();
     }
 
     /// Takes `n` permits.
@@ -111,6 +116,7 @@ impl Permits {
     /// Hands back `n` permits. A control message, one per call made, so bounded by
     /// the calls in flight.
     fn give_back(&self, n: usize) {
+        self.in_flight.sub(n as i64);
         for _ in 0..n {
             self.release.do_send(Release);
         }

@@ -121,6 +121,7 @@ impl Rig {
             ownership: ownership.clone(),
         };
         adjust(&mut settings);
+        let connector = settings.connector.clone();
         let governor = FakeGovernor::default();
         let (granted, released, spent) = (
             governor.granted.clone(),
@@ -136,6 +137,9 @@ impl Rig {
                 acquire: governor.clone().recipient(),
                 release: governor.clone().recipient(),
                 spent: governor.recipient(),
+                in_flight: crate::metrics::metrics()
+                    .in_flight
+                    .with_label_values(&[&connector]),
             },
         )
         .start();
@@ -719,7 +723,10 @@ async fn a_record_whose_partition_is_revoked_while_it_waits_to_retry_is_not_sent
 
 #[actix_rt::test]
 async fn a_revoke_waits_for_the_call_on_the_wire_to_land() {
-    let rig = Rig::start(true, |_| {}).await;
+    let rig = Rig::start(true, |s| s.connector = "writer-on-the-wire".into()).await;
+    let calls = crate::metrics::metrics()
+        .in_flight
+        .with_label_values(&["writer-on-the-wire"]);
     rig.admin
         .set_faults(&FaultPlan {
             latency_ms: 500,
@@ -739,10 +746,16 @@ async fn a_revoke_waits_for_the_call_on_the_wire_to_land() {
             .outcomes
     });
     wait_granted(&rig, 1).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while calls.get() != 1 {
+        assert!(std::time::Instant::now() < deadline, "the call is counted");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     assert!(revoke_partition_0(&rig).await, "the call landed in time");
     // The revoke returned only once the call had answered: the row is there before
     // the next owner could write the same Id.
     assert_eq!(rig.leads().await.len(), 1);
+    assert_eq!(calls.get(), 0, "the answered call is no longer counted");
     assert_eq!(kinds(&write.await.expect("write")), ["done"]);
     rig.sim.shutdown().await.unwrap();
 }
