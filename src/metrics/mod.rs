@@ -18,8 +18,9 @@ pub struct SinkMetrics {
     /// Records a transform chain dropped (a `Filter`), by the transform's alias; their
     /// offsets are acknowledged like written records.
     pub records_filtered: IntCounterVec,
-    /// Records with a final outcome, by operation and outcome
-    /// (`written`, `failed`, `dlq`, `already_gone`, `superseded`, `skipped`, `revoked`).
+    /// Records with a final outcome, by operation and outcome (`written`,
+    /// `already_gone`, `superseded`, `failed`: set aside by the error policy, and
+    /// `revoked`).
     pub records: IntCounterVec,
     /// sObject Collections calls and Bulk API 2.0 jobs that carried records, by
     /// operation.
