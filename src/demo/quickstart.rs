@@ -3,21 +3,34 @@
 //! It gets a Kafka broker running — by default an embedded one (librdkafka's mock
 //! cluster, hosted in this process: nothing to install or start, and it ends with the
 //! process), or with `--broker tansu` a local `tansu` broker process (installed with
-//! cargo when missing) — starts a simulated Salesforce org, produces a stream of Lead changes in
+//! cargo when missing) — starts a simulated Salesforce org, runs the sink in standalone
+//! mode with an upsert-by-External-ID configuration, feeds it a stream of Lead changes in
 //! the PushTopic source's format (creates, several updates per Lead, some deletes),
-//! runs the sink in standalone mode with an upsert-by-External-ID configuration, waits
-//! until every record is committed, and prints what happened: rows expected against
-//! rows found, the API calls spent, the throughput, and where the metrics are.
+//! waits until every record is committed, and prints what happened: rows expected
+//! against rows found, the API calls spent, the throughput, and where the metrics are.
+//!
+//! The stream goes in slices of at most [`SLICE_BYTES`] per partition, each committed
+//! before the next is produced: the embedded broker keeps only the last 5 MiB of each
+//! partition's log (librdkafka's mock cluster drops older message sets), so a stream
+//! produced all at once could lose its first records (the creates) before the sink
+//! read them.
 
 use crate::config::WorkerConfig;
 use crate::connect::worker::WorkerHandle;
 use crate::demo::broker::{broker, install_tansu, tansu_installed, Broker, TANSU_WORKER_TUNING};
-use crate::demo::lead_stream::{generate, same_value, StreamSpec};
+use crate::demo::lead_stream::{generate, same_value, StreamRecord, StreamSpec};
 use crate::demo::mock_broker::{MockKafka, TopicSpec};
 use crate::sim::{OrgConfig, SimAdmin, SimConfig};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+
+/// Most bytes of record values produced to one partition before the quickstart waits
+/// for the sink to commit them: well under the embedded broker's 5 MiB log per partition.
+const SLICE_BYTES: usize = 2 * 1024 * 1024;
+
+/// How long the whole sync may take.
+const SYNC_DEADLINE: Duration = Duration::from_secs(600);
 
 /// Which Kafka the quickstart runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -140,24 +153,7 @@ pub fn run(args: QuickstartArgs) -> Result<(), QuickstartError> {
         tag: "qs".into(),
         ..StreamSpec::default()
     });
-    println!(
-        "==> Producing {} PushTopic Lead changes for {} Leads of org A (creates, updates, deletes) to {topic}...",
-        stream.records.len(),
-        stream.expected.len()
-    );
-    rt.block_on(async {
-        kafka.create_topic(topic, args.partitions).await;
-        let records: Vec<(i32, Option<Vec<u8>>, Vec<u8>)> = stream
-            .records
-            .iter()
-            .map(|r| (r.partition, Some(r.key.clone()), r.value.clone()))
-            .collect();
-        kafka.produce(topic, &records).await;
-    });
-    let mut ends: HashMap<i32, i64> = HashMap::new();
-    for r in &stream.records {
-        *ends.entry(r.partition).or_default() += 1;
-    }
+    rt.block_on(kafka.create_topic(topic, args.partitions));
 
     let worker_map: BTreeMap<String, String> = [
         ("bootstrap.servers", kafka.bootstrap.as_str()),
@@ -176,38 +172,34 @@ pub fn run(args: QuickstartArgs) -> Result<(), QuickstartError> {
         "==> Sink running; REST API at {} (metrics at {}/metrics)",
         handle.rest_url, handle.rest_url
     );
-
-    let group = format!("connect-{name}");
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        let committed = kafka.committed(&group, topic, args.partitions);
-        let done = (0..args.partitions).all(|p| match ends.get(&p) {
-            None => true,
-            Some(end) => committed.get(p as usize).copied().flatten() == Some(*end),
-        });
-        if done {
-            break;
+    println!(
+        "==> Producing {} PushTopic Lead changes for {} Leads of org A (creates, updates, deletes) to {topic}...",
+        stream.records.len(),
+        stream.expected.len()
+    );
+    let progress = Progress {
+        kafka: &kafka,
+        handle: &handle,
+        group: format!("connect-{name}"),
+        name,
+        topic,
+        partitions: args.partitions,
+        deadline: Instant::now() + SYNC_DEADLINE,
+    };
+    let mut ends: HashMap<i32, i64> = HashMap::new();
+    for slice in slices(&stream.records, SLICE_BYTES) {
+        let records: Vec<(i32, Option<Vec<u8>>, Vec<u8>)> = slice
+            .iter()
+            .map(|r| (r.partition, Some(r.key.clone()), r.value.clone()))
+            .collect();
+        rt.block_on(kafka.produce(topic, &records));
+        for r in slice {
+            *ends.entry(r.partition).or_default() += 1;
         }
-        if let Ok(crate::connect::supervisor::Reply::Status(st)) =
-            handle.request(crate::connect::supervisor::Request::Status(name.into()))
-        {
-            if let Some(t) = st
-                .tasks
-                .iter()
-                .find(|t| t.trace.is_some() && t.state == crate::connect::status::State::Failed)
-            {
-                handle.shutdown(Duration::from_secs(5));
-                return Err(err(format!(
-                    "the sink task failed:\n{}",
-                    t.trace.clone().unwrap_or_default()
-                )));
-            }
-        }
-        if Instant::now() > deadline {
+        if let Err(e) = progress.wait_committed(&ends) {
             handle.shutdown(Duration::from_secs(5));
-            return Err(err("the sync did not finish within 10 minutes"));
+            return Err(e);
         }
-        std::thread::sleep(Duration::from_millis(200));
     }
     let elapsed = started.elapsed();
 
@@ -271,4 +263,121 @@ pub fn run(args: QuickstartArgs) -> Result<(), QuickstartError> {
         return Err(err(format!("{wrong} rows do not match")));
     }
     Ok(())
+}
+
+/// Splits `records` into consecutive slices in which no partition gets more than
+/// `budget` bytes of values (a single larger record is a slice of its own).
+fn slices(records: &[StreamRecord], budget: usize) -> Vec<&[StreamRecord]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut bytes: HashMap<i32, usize> = HashMap::new();
+    for (i, r) in records.iter().enumerate() {
+        let used = bytes.entry(r.partition).or_default();
+        if *used + r.value.len() > budget && i > start {
+            out.push(&records[start..i]);
+            start = i;
+            bytes.clear();
+        }
+        *bytes.entry(r.partition).or_default() += r.value.len();
+    }
+    if start < records.len() {
+        out.push(&records[start..]);
+    }
+    out
+}
+
+/// What the quickstart watches while the sink works through the stream.
+struct Progress<'a> {
+    kafka: &'a Broker,
+    handle: &'a WorkerHandle,
+    group: String,
+    name: &'a str,
+    topic: &'a str,
+    partitions: i32,
+    deadline: Instant,
+}
+
+impl Progress<'_> {
+    /// Waits until the sink has committed `ends[p]` on every partition `p`; fails with
+    /// the task's trace if it halts, or after the deadline.
+    fn wait_committed(&self, ends: &HashMap<i32, i64>) -> Result<(), QuickstartError> {
+        loop {
+            let committed = self
+                .kafka
+                .committed(&self.group, self.topic, self.partitions);
+            let done = (0..self.partitions).all(|p| match ends.get(&p) {
+                None => true,
+                Some(end) => committed.get(p as usize).copied().flatten() == Some(*end),
+            });
+            if done {
+                return Ok(());
+            }
+            if let Ok(crate::connect::supervisor::Reply::Status(st)) =
+                self.handle
+                    .request(crate::connect::supervisor::Request::Status(
+                        self.name.into(),
+                    ))
+            {
+                if let Some(t) = st
+                    .tasks
+                    .iter()
+                    .find(|t| t.trace.is_some() && t.state == crate::connect::status::State::Failed)
+                {
+                    return Err(err(format!(
+                        "the sink task failed:\n{}",
+                        t.trace.clone().unwrap_or_default()
+                    )));
+                }
+            }
+            if Instant::now() > self.deadline {
+                return Err(err("the sync did not finish within 10 minutes"));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(partition: i32, bytes: usize) -> StreamRecord {
+        StreamRecord {
+            partition,
+            key: Vec::new(),
+            value: vec![b'x'; bytes],
+            id: String::new(),
+            event: "created",
+        }
+    }
+
+    #[test]
+    fn slices_keep_every_record_in_order_and_each_partition_under_the_budget() {
+        let records: Vec<StreamRecord> = (0..40).map(|i| record(i % 3, 10 + i as usize)).collect();
+        let budget = 100;
+        let out = slices(&records, budget);
+        assert!(out.len() > 1, "the stream needs several slices");
+        let joined: Vec<usize> = out
+            .iter()
+            .flat_map(|s| s.iter().map(|r| r.value.len()))
+            .collect();
+        let all: Vec<usize> = records.iter().map(|r| r.value.len()).collect();
+        assert_eq!(joined, all, "every record once, in order");
+        for slice in &out {
+            for p in 0..3 {
+                let bytes: usize = slice
+                    .iter()
+                    .filter(|r| r.partition == p)
+                    .map(|r| r.value.len())
+                    .sum();
+                assert!(
+                    bytes <= budget,
+                    "partition {p} holds {bytes} bytes in one slice"
+                );
+            }
+        }
+        // A record larger than the budget goes alone.
+        let big = [record(0, 10), record(0, 500), record(0, 10)];
+        assert_eq!(slices(&big, budget).len(), 3);
+    }
 }
