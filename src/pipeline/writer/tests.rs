@@ -167,6 +167,33 @@ impl Rig {
         self.admin.live_rows("Lead").await.expect("rows")
     }
 
+    /// The first `times` Collections calls fail with `fault`.
+    async fn collections_fail(&self, times: u64, fault: FaultKind) {
+        self.faults(vec![ScriptedFault {
+            endpoint: "collections".into(),
+            nth: 1,
+            times,
+            fault,
+        }])
+        .await;
+    }
+
+    /// Hands `changes` to the writer without waiting for the answer.
+    fn spawn_write(
+        &self,
+        group: WriteGroup,
+        changes: Vec<Change>,
+    ) -> tokio::task::JoinHandle<Vec<Action>> {
+        let writer = self.writer.clone();
+        tokio::spawn(async move {
+            writer
+                .send(WriteBatch { group, changes })
+                .await
+                .expect("writer answers")
+                .outcomes
+        })
+    }
+
     async fn faults(&self, scripts: Vec<ScriptedFault>) {
         let plan = FaultPlan {
             scripts,
@@ -266,13 +293,7 @@ async fn upserts_land_once_and_a_replay_creates_nothing() {
 #[actix_rt::test]
 async fn a_server_outage_is_retried_and_the_batch_still_lands() {
     let rig = Rig::start(true, |_| {}).await;
-    rig.faults(vec![ScriptedFault {
-        endpoint: "collections".into(),
-        nth: 1,
-        times: 2,
-        fault: FaultKind::ServerUnavailable,
-    }])
-    .await;
+    rig.collections_fail(2, FaultKind::ServerUnavailable).await;
     let out = rig
         .write(WriteGroup::UpsertByExternalId, vec![lead(0, SRC[0], "Doe")])
         .await;
@@ -289,13 +310,8 @@ async fn a_server_outage_is_retried_and_the_batch_still_lands() {
 #[actix_rt::test]
 async fn an_outage_longer_than_the_budget_halts_with_retries_exhausted() {
     let rig = Rig::start(true, |s| s.retry_budget = Duration::from_millis(50)).await;
-    rig.faults(vec![ScriptedFault {
-        endpoint: "collections".into(),
-        nth: 1,
-        times: 1_000_000,
-        fault: FaultKind::ServerUnavailable,
-    }])
-    .await;
+    rig.collections_fail(1_000_000, FaultKind::ServerUnavailable)
+        .await;
     let out = rig
         .write(WriteGroup::UpsertByExternalId, vec![lead(0, SRC[0], "Doe")])
         .await;
@@ -310,13 +326,7 @@ async fn an_outage_longer_than_the_budget_halts_with_retries_exhausted() {
 #[actix_rt::test]
 async fn a_spent_daily_allocation_pauses_at_the_governor_and_the_batch_lands() {
     let rig = Rig::start(true, |_| {}).await;
-    rig.faults(vec![ScriptedFault {
-        endpoint: "collections".into(),
-        nth: 1,
-        times: 1,
-        fault: FaultKind::DailyLimit,
-    }])
-    .await;
+    rig.collections_fail(1, FaultKind::DailyLimit).await;
     let out = rig
         .write(WriteGroup::UpsertByExternalId, vec![lead(0, SRC[0], "Doe")])
         .await;
@@ -692,24 +702,12 @@ async fn a_record_whose_partition_is_revoked_while_it_waits_to_retry_is_not_sent
     other.record.coords.partition = 1;
     other.epoch = rig.ownership.epoch(&leads_partition(1));
     // Every call fails until partition 0 has been revoked.
-    rig.faults(vec![ScriptedFault {
-        endpoint: "collections".into(),
-        nth: 1,
-        times: 1_000_000,
-        fault: FaultKind::ServerUnavailable,
-    }])
-    .await;
-    let writer = rig.writer.clone();
-    let write = tokio::spawn(async move {
-        writer
-            .send(WriteBatch {
-                group: WriteGroup::UpsertByExternalId,
-                changes: vec![lead(0, SRC[0], "Revoked"), other],
-            })
-            .await
-            .expect("writer answers")
-            .outcomes
-    });
+    rig.collections_fail(1_000_000, FaultKind::ServerUnavailable)
+        .await;
+    let write = rig.spawn_write(
+        WriteGroup::UpsertByExternalId,
+        vec![lead(0, SRC[0], "Revoked"), other],
+    );
     wait_granted(&rig, 1).await;
     assert!(revoke_partition_0(&rig).await, "the failed call landed");
     rig.faults(Vec::new()).await;
@@ -734,17 +732,10 @@ async fn a_revoke_waits_for_the_call_on_the_wire_to_land() {
         })
         .await
         .expect("faults set");
-    let writer = rig.writer.clone();
-    let write = tokio::spawn(async move {
-        writer
-            .send(WriteBatch {
-                group: WriteGroup::UpsertByExternalId,
-                changes: vec![lead(0, SRC[0], "OnTheWire")],
-            })
-            .await
-            .expect("writer answers")
-            .outcomes
-    });
+    let write = rig.spawn_write(
+        WriteGroup::UpsertByExternalId,
+        vec![lead(0, SRC[0], "OnTheWire")],
+    );
     wait_granted(&rig, 1).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while calls.get() != 1 {
