@@ -7,6 +7,7 @@
 //! It holds no Kafka handles, so it is unit-tested on its own; the offset-tracker
 //! actor wraps it and stores the answers in the consumer.
 
+use crate::record::RecordCoords;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -17,6 +18,16 @@ pub struct TopicPartition {
     pub topic: Arc<str>,
     /// Partition number.
     pub partition: i32,
+}
+
+impl TopicPartition {
+    /// The partition a record was read from.
+    pub fn of(coords: &RecordCoords) -> Self {
+        TopicPartition {
+            topic: coords.topic.clone(),
+            partition: coords.partition,
+        }
+    }
 }
 
 /// Partition `p` of topic `topic`, for tests.

@@ -68,19 +68,12 @@ impl Actor for OffsetTracker {
     }
 }
 
-fn tp_of(c: &crate::record::RecordCoords) -> TopicPartition {
-    TopicPartition {
-        topic: c.topic.clone(),
-        partition: c.partition,
-    }
-}
-
 impl Handler<Register> for OffsetTracker {
     type Result = ();
 
     fn handle(&mut self, msg: Register, _ctx: &mut Self::Context) {
         for c in &msg.0 {
-            self.ledger.register(&tp_of(c), c.offset);
+            self.ledger.register(&TopicPartition::of(c), c.offset);
         }
     }
 }
@@ -91,7 +84,7 @@ impl Handler<Ack> for OffsetTracker {
     fn handle(&mut self, msg: Ack, _ctx: &mut Self::Context) {
         let mut released: HashMap<TopicPartition, usize> = HashMap::new();
         for c in &msg.0 {
-            let tp = tp_of(c);
+            let tp = TopicPartition::of(c);
             if self.ledger.complete(&tp, c.offset) {
                 *released.entry(tp).or_default() += 1;
             }

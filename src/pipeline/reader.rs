@@ -282,10 +282,7 @@ impl Handler<PollOnce> for PartitionReader {
         let mut per_partition: HashMap<TopicPartition, usize> = HashMap::new();
         for m in &batch {
             *per_partition
-                .entry(TopicPartition {
-                    topic: m.coords.topic.clone(),
-                    partition: m.coords.partition,
-                })
+                .entry(TopicPartition::of(&m.coords))
                 .or_default() += 1;
         }
         for (tp, n) in &per_partition {

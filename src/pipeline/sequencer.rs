@@ -354,12 +354,7 @@ impl Sequencer {
         reports: &mut Vec<Report>,
     ) {
         let connector = self.settings.connector.clone();
-        let count = |op: &str, what: &str| {
-            metrics()
-                .records
-                .with_label_values(&[&connector, op, what])
-                .inc();
-        };
+        let count = |op: &str, what: &str| count_outcome(&connector, op, what);
         let now_ms = chrono::Utc::now().timestamp_millis();
         let key = change.order_key();
         let op = change.group.as_str();
@@ -465,14 +460,11 @@ impl Sequencer {
         let superseded = self.queues.waiting_for(key).any(|p| p.group.is_delete());
         if superseded {
             if let Some((change, _)) = self.held.remove(key) {
-                metrics()
-                    .records
-                    .with_label_values(&[
-                        &self.settings.connector,
-                        change.group.as_str(),
-                        "superseded",
-                    ])
-                    .inc();
+                count_outcome(
+                    &self.settings.connector,
+                    change.group.as_str(),
+                    "superseded",
+                );
                 self.forward(Vec::new(), vec![change.record.coords.clone()], ctx);
                 self.queues.finish(key, Instant::now());
             }
@@ -485,23 +477,12 @@ impl Sequencer {
     fn halt_held(&mut self) {
         let now = Instant::now();
         for (key, (change, cause)) in std::mem::take(&mut self.held) {
-            let coords = &change.record.coords;
-            let partition = TopicPartition {
-                topic: coords.topic.clone(),
-                partition: coords.partition,
-            };
+            let partition = TopicPartition::of(&change.record.coords);
             if self.settings.ownership.is_current(&partition, change.epoch) {
                 self.halt
                     .do_send(Halt(HaltReason::for_change(&change, cause)));
             } else {
-                metrics()
-                    .records
-                    .with_label_values(&[
-                        &self.settings.connector,
-                        change.group.as_str(),
-                        "revoked",
-                    ])
-                    .inc();
+                count_outcome(&self.settings.connector, change.group.as_str(), "revoked");
                 self.queues.finish(&key, now);
             }
         }
@@ -514,6 +495,14 @@ impl Sequencer {
             }
         }
     }
+}
+
+/// Counts one record's final outcome (`sobject_sink_records_total`).
+fn count_outcome(connector: &str, operation: &str, outcome: &str) {
+    metrics()
+        .records
+        .with_label_values(&[connector, operation, outcome])
+        .inc();
 }
 
 impl Actor for Sequencer {
@@ -710,10 +699,7 @@ mod tests {
 
     /// `leads` partition 0.
     fn leads_0() -> TopicPartition {
-        TopicPartition {
-            topic: Arc::from("leads"),
-            partition: 0,
-        }
+        crate::kafka::offsets::test_partition("leads", 0)
     }
 
     /// A fence whose first assignment, epoch 1 (the test changes' epoch), is `leads`

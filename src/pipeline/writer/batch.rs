@@ -230,13 +230,7 @@ impl<'a> Boarded<'a> {
         let ownership = &*shared.settings.ownership;
         let partitions: Vec<TopicPartition> = chunk
             .iter()
-            .map(|pos| {
-                let coords = &changes[*pos].record.coords;
-                TopicPartition {
-                    topic: coords.topic.clone(),
-                    partition: coords.partition,
-                }
-            })
+            .map(|pos| TopicPartition::of(&changes[*pos].record.coords))
             .collect();
         let aboard = ownership.board(
             partitions

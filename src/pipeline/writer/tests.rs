@@ -66,10 +66,7 @@ struct Rig {
 
 /// `leads` partition `p`.
 fn leads_partition(p: i32) -> TopicPartition {
-    TopicPartition {
-        topic: Arc::from("leads"),
-        partition: p,
-    }
+    crate::kafka::offsets::test_partition("leads", p)
 }
 
 impl Rig {
