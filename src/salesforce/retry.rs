@@ -456,8 +456,13 @@ pub fn decide_login(status: Option<u16>, oauth_error: &str, description: &str) -
 /// Decides about a record the sink cannot use: it cannot be decoded, or cannot be
 /// turned into a request body. `reason` names the record and what is wrong with it.
 pub fn decide_bad_record(policy: &Policy, reason: String) -> Action {
-    let cause = Cause::new(BAD_RECORD, reason);
-    if policy.tolerate_bad_records {
+    set_aside_or_halt(policy.tolerate_bad_records, Cause::new(BAD_RECORD, reason))
+}
+
+/// A record the configuration allows to set aside is rejected (error report,
+/// dead-letter queue); any other halts the task.
+fn set_aside_or_halt(allowed: bool, cause: Cause) -> Action {
+    if allowed {
         Action::Reject(cause)
     } else {
         Action::Halt(cause)
@@ -475,12 +480,7 @@ pub fn set_aside_failed(error: impl Into<String>) -> Action {
 /// rows it concerns. Halts unless `sink.cdc.gap.behavior=skip`, which sets it aside
 /// (error report, dead-letter queue) like a tolerated bad record.
 pub fn decide_cdc_gap(policy: &Policy, reason: String) -> Action {
-    let cause = Cause::new(CDC_GAP, reason);
-    if policy.skip_cdc_gaps {
-        Action::Reject(cause)
-    } else {
-        Action::Halt(cause)
-    }
+    set_aside_or_halt(policy.skip_cdc_gaps, Cause::new(CDC_GAP, reason))
 }
 
 /// Decides about a record whose parent is missing ([`Action::ParentMissing`]) after it
