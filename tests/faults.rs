@@ -708,16 +708,7 @@ impl TansuOnFile {
             .open(self.dir.path().join("tansu.log"))
             .expect("tansu log");
         // `sqlite://tansu.db` is a file relative to tansu's working directory.
-        let child = std::process::Command::new("tansu")
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-                "--storage-engine",
-                "sqlite://tansu.db",
-            ])
+        let child = sobject_sink::demo::broker::tansu_broker_command(&url, "sqlite://tansu.db")
             .current_dir(self.dir.path())
             .stdout(log.try_clone().expect("tansu log"))
             .stderr(log)

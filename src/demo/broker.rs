@@ -46,6 +46,22 @@ pub fn tansu_installed() -> bool {
         .is_ok()
 }
 
+/// `tansu broker` listening and advertising on `url` (`tcp://host:port`), keeping its
+/// data in `storage` (`memory://tansu/`, or `sqlite://FILE` to outlive a restart).
+pub fn tansu_broker_command(url: &str, storage: &str) -> Command {
+    let mut cmd = Command::new("tansu");
+    cmd.args([
+        "broker",
+        "--listener-url",
+        url,
+        "--advertised-listener-url",
+        url,
+        "--storage-engine",
+        storage,
+    ]);
+    cmd
+}
+
 /// Installs `tansu` with cargo, showing cargo's progress.
 pub fn install_tansu() -> std::io::Result<()> {
     let status = Command::new("cargo")
@@ -88,18 +104,8 @@ pub fn broker() -> &'static Broker {
         // so that PDEATHSIG (sent when the spawning thread dies) kills it exactly when
         // the tests are over.
         std::thread::spawn(move || {
-            let mut cmd = Command::new("tansu");
-            cmd.args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-                "--storage-engine",
-                "memory://tansu/",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            let mut cmd = tansu_broker_command(&url, "memory://tansu/");
+            cmd.stdout(Stdio::null()).stderr(Stdio::null());
             // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
             unsafe {
                 cmd.pre_exec(|| {
