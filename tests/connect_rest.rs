@@ -9,17 +9,7 @@ use std::time::{Duration, Instant};
 use support::{ends_of, post_json, send_json, standalone_refuses, write_properties, World};
 
 fn put_json(w: &World, url: &str, body: &Value) -> (u16, Value) {
-    w.rt.block_on(async {
-        let r = w
-            .http
-            .put(url)
-            .json(body)
-            .send()
-            .await
-            .expect("REST answers");
-        let code = r.status().as_u16();
-        (code, r.json().await.unwrap_or(Value::Null))
-    })
+    send_json(w, reqwest::Method::PUT, url, body)
 }
 
 fn empty_worker(w: &World) -> sobject_sink::connect::worker::WorkerHandle {

@@ -55,12 +55,8 @@ fn connector(
     topic: &str,
     extra: &[(&str, &str)],
 ) -> BTreeMap<String, String> {
-    let mut c = w.connector(name, topic);
-    c.insert("salesforce.object".into(), "Contact".into());
-    for (k, v) in extra {
-        c.insert(k.to_string(), v.to_string());
-    }
-    c
+    let keys = [&[("salesforce.object", "Contact")][..], extra].concat();
+    w.connector_with(name, topic, &keys)
 }
 
 /// Live Contact rows by their External ID (the org A Id).
@@ -312,8 +308,7 @@ fn reference_connector(
     object: &str,
     extra: &[(&str, &str)],
 ) -> BTreeMap<String, String> {
-    let mut c = w.connector(name, topic);
-    for (k, v) in [
+    let references = [
         ("salesforce.object", object),
         ("salesforce.ignore.reference.fields", "false"),
         ("sink.references", "external.id"),
@@ -321,13 +316,8 @@ fn reference_connector(
         ("sink.retry.backoff.max.ms", "1000"),
         ("value.converter.schemas.enable", "false"),
         ("key.converter.schemas.enable", "false"),
-    ]
-    .iter()
-    .chain(extra)
-    {
-        c.insert(k.to_string(), v.to_string());
-    }
-    c
+    ];
+    w.connector_with(name, topic, &[&references[..], extra].concat())
 }
 
 /// Live rows of `object` by their External ID (the org A Id).

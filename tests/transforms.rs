@@ -57,13 +57,11 @@ fn connector(
     topic: &str,
     extra: &[(&str, &str)],
 ) -> BTreeMap<String, String> {
-    let mut c = w.connector(name, topic);
-    c.insert("value.converter.schemas.enable".into(), "false".into());
-    c.insert("key.converter.schemas.enable".into(), "false".into());
-    for (k, v) in extra {
-        c.insert(k.to_string(), v.to_string());
-    }
-    c
+    let plain_json = [
+        ("value.converter.schemas.enable", "false"),
+        ("key.converter.schemas.enable", "false"),
+    ];
+    w.connector_with(name, topic, &[&plain_json[..], extra].concat())
 }
 
 fn sid(id15: &str) -> String {

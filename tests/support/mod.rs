@@ -132,6 +132,20 @@ impl World {
         connector_config(name, topic, &self.org_url)
     }
 
+    /// [`World::connector`] with `keys` set, in order (a later key wins).
+    pub fn connector_with(
+        &self,
+        name: &str,
+        topic: &str,
+        keys: &[(&str, &str)],
+    ) -> BTreeMap<String, String> {
+        let mut c = self.connector(name, topic);
+        for (k, v) in keys {
+            c.insert(k.to_string(), v.to_string());
+        }
+        c
+    }
+
     /// A worker map for this broker.
     pub fn worker_map(&self) -> BTreeMap<String, String> {
         [
