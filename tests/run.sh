@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
 if ! command -v tansu >/dev/null 2>&1; then
-  echo "==> tansu (Kafka-compatible broker) not found: installing it once with cargo (about 8 minutes)"
+  echo "==> tansu (Kafka-compatible broker) not found: installing it once with cargo (15 to 25 minutes)"
   cargo install tansu --locked --features dynostore,libsql
 fi
 echo "==> tansu: $(command -v tansu)"

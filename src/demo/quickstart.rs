@@ -121,7 +121,7 @@ pub fn run(args: QuickstartArgs) -> Result<(), QuickstartError> {
         }
         BrokerChoice::Tansu => {
             if !tansu_installed() {
-                println!("==> The local Kafka broker (tansu) is not installed: installing it with cargo (one time, about 8 minutes)...");
+                println!("==> The local Kafka broker (tansu) is not installed: installing it with cargo (one time, 15 to 25 minutes)...");
                 install_tansu().map_err(err)?;
             }
             println!("==> Starting a local Kafka broker (tansu, in memory)...");
