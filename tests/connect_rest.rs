@@ -139,6 +139,20 @@ fn the_rest_lifecycle_drives_the_connector_and_the_rows() {
         202
     );
     w.wait_task(&base, "life", "STOPPED", |t| t["state"] == "STOPPED");
+    // A stopped connector owns no partition (its tasks' consumers have left).
+    let deadline = Instant::now() + support::PATIENCE;
+    while metric(
+        &w,
+        &base,
+        "sobject_sink_assigned_partitions{connector=\"life\"}",
+    ) != Some(0.0)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "a stopped connector still counts assigned partitions"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert_eq!(
         w.rest_send(
             reqwest::Method::PUT,

@@ -137,10 +137,6 @@ impl ConsumerContext for TaskConsumerContext {
             for tp in &revoked {
                 self.in_flight.clear(tp);
             }
-            crate::metrics::metrics()
-                .assigned_partitions
-                .with_label_values(&[&self.connector])
-                .sub(revoked.len() as i64);
             (self.on_revoke)(&revoked);
         }
     }
@@ -149,10 +145,6 @@ impl ConsumerContext for TaskConsumerContext {
         match rebalance {
             Rebalance::Assign(tpl) => {
                 self.ownership.assign(&partitions_of(tpl));
-                crate::metrics::metrics()
-                    .assigned_partitions
-                    .with_label_values(&[&self.connector])
-                    .add(tpl.count() as i64);
                 let parts: Vec<String> = partitions_of(tpl)
                     .iter()
                     .map(|tp| format!("{}-{}", tp.topic, tp.partition))

@@ -12,10 +12,16 @@
 //! partition's current one and counts it on the wire, in one step) before each call,
 //! retries included, and lands it when the call has answered. A revoke ends the epoch,
 //! so nothing of it boards again, and then waits for what is on the wire to land.
+//!
+//! The same state is what the task owns, so `sobject_sink_assigned_partitions`
+//! follows it: a gauge moved by the rebalance callbacks alone kept the partitions of
+//! an assignment that arrived while the task's consumer was closing, and counted
+//! them twice once the next owner took them.
 
 use crate::kafka::offsets::TopicPartition;
 use crate::kafka::revoke_wait::wait_until;
 use parking_lot::{Condvar, Mutex};
+use prometheus::IntGauge;
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -36,6 +42,17 @@ struct PartitionState {
 struct Inner {
     next_epoch: Epoch,
     partitions: HashMap<TopicPartition, PartitionState>,
+    /// Set once the task has let go of its consumer: nothing is assigned any more.
+    released: bool,
+}
+
+impl Inner {
+    fn assigned(&self) -> i64 {
+        self.partitions
+            .values()
+            .filter(|p| p.current.is_some())
+            .count() as i64
+    }
 }
 
 /// The task's partition epochs and its calls on the wire.
@@ -43,22 +60,56 @@ struct Inner {
 pub struct Ownership {
     inner: Mutex<Inner>,
     landed: Condvar,
+    /// Mirrors how many partitions are assigned (the connector's share of it).
+    assigned_gauge: Option<IntGauge>,
 }
 
 impl Ownership {
-    /// No partition assigned yet.
-    pub fn new() -> Self {
-        Self::default()
+    /// No partition assigned yet; `gauge` is moved by every change of how many
+    /// partitions are assigned.
+    pub fn counted_in(gauge: IntGauge) -> Self {
+        Self {
+            assigned_gauge: Some(gauge),
+            ..Self::default()
+        }
     }
 
-    /// Starts a new epoch for each of `tps` (an assignment).
-    pub fn assign(&self, tps: &[TopicPartition]) {
+    /// Runs `change` on the state and moves the gauge by what it changed.
+    fn change<T>(&self, change: impl FnOnce(&mut Inner) -> T) -> T {
         let mut inner = self.inner.lock();
-        for tp in tps {
-            inner.next_epoch += 1;
-            let epoch = inner.next_epoch;
-            inner.partitions.entry(tp.clone()).or_default().current = Some(epoch);
+        let before = inner.assigned();
+        let out = change(&mut inner);
+        if let Some(gauge) = &self.assigned_gauge {
+            gauge.add(inner.assigned() - before);
         }
+        out
+    }
+
+    /// Starts a new epoch for each of `tps` (an assignment). Once the task has
+    /// [released](Ownership::release_all) its consumer, an assignment that still
+    /// reaches it is not taken: nothing of it would be read.
+    pub fn assign(&self, tps: &[TopicPartition]) {
+        self.change(|inner| {
+            if inner.released {
+                return;
+            }
+            for tp in tps {
+                inner.next_epoch += 1;
+                let epoch = inner.next_epoch;
+                inner.partitions.entry(tp.clone()).or_default().current = Some(epoch);
+            }
+        })
+    }
+
+    /// Ends every epoch for good: the task has closed (or given up on closing) its
+    /// consumer, so whatever the rebalance callbacks last said, it owns nothing.
+    pub fn release_all(&self) {
+        self.change(|inner| {
+            inner.released = true;
+            for p in inner.partitions.values_mut() {
+                p.current = None;
+            }
+        })
     }
 
     /// The epoch `tp` is read under now (0 when it is not assigned).
@@ -115,12 +166,14 @@ impl Ownership {
     /// Ends the current epoch of each of `tps`, then blocks until their boarded
     /// records have landed or until `deadline`. Returns whether they all landed.
     pub fn revoke(&self, tps: &[TopicPartition], deadline: Instant) -> bool {
-        let mut inner = self.inner.lock();
-        for tp in tps {
-            if let Some(p) = inner.partitions.get_mut(tp) {
-                p.current = None;
+        self.change(|inner| {
+            for tp in tps {
+                if let Some(p) = inner.partitions.get_mut(tp) {
+                    p.current = None;
+                }
             }
-        }
+        });
+        let mut inner = self.inner.lock();
         wait_until(&mut inner, &self.landed, deadline, |inner| {
             tps.iter()
                 .all(|tp| inner.partitions.get(tp).is_none_or(|p| p.on_wire == 0))
@@ -141,7 +194,7 @@ mod tests {
 
     #[test]
     fn a_record_of_an_ended_epoch_does_not_board_even_when_its_partition_comes_back() {
-        let own = Ownership::new();
+        let own = Ownership::default();
         own.assign(&[tp(0), tp(1)]);
         let old = own.epoch(&tp(0));
         assert_ne!(old, 0);
@@ -160,8 +213,28 @@ mod tests {
     }
 
     #[test]
+    fn the_gauge_counts_each_assigned_partition_once_and_nothing_after_release() {
+        let gauge = IntGauge::new("assigned", "test").unwrap();
+        let own = Ownership::counted_in(gauge.clone());
+        own.assign(&[tp(0), tp(1)]);
+        own.assign(&[tp(1), tp(2)]);
+        assert_eq!(gauge.get(), 3, "a partition assigned again is still one");
+        assert!(own.revoke(&[tp(0), tp(3)], Instant::now()));
+        assert_eq!(gauge.get(), 2, "only what was assigned is taken off");
+        own.release_all();
+        assert_eq!(gauge.get(), 0);
+        own.assign(&[tp(0)]);
+        assert_eq!(
+            gauge.get(),
+            0,
+            "an assignment reaching a closed task is not taken"
+        );
+        assert_eq!(own.epoch(&tp(0)), 0);
+    }
+
+    #[test]
     fn a_revoke_waits_for_boarded_records_to_land() {
-        let own = Arc::new(Ownership::new());
+        let own = Arc::new(Ownership::default());
         own.assign(&[tp(0), tp(1)]);
         let epoch = own.epoch(&tp(0));
         assert_eq!(own.board([(&tp(0), epoch)]), vec![true]);

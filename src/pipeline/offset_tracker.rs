@@ -166,7 +166,7 @@ mod tests {
         let context = TaskConsumerContext::new(
             "tracker-test",
             gate.clone(),
-            Arc::new(crate::kafka::ownership::Ownership::new()),
+            Arc::new(crate::kafka::ownership::Ownership::default()),
             Duration::ZERO,
             Box::new(|_: &[TopicPartition]| {}),
         );

@@ -705,7 +705,7 @@ mod tests {
     /// A fence whose first assignment, epoch 1 (the test changes' epoch), is `leads`
     /// partition 0.
     fn leads_0_assigned() -> Arc<Ownership> {
-        let ownership = Arc::new(Ownership::new());
+        let ownership = Arc::new(Ownership::default());
         ownership.assign(&[leads_0()]);
         ownership
     }

@@ -78,6 +78,7 @@ pub struct RunningTask {
     halt: Addr<HaltActor>,
     governor: Addr<RateGovernor>,
     in_flight: Arc<InFlight>,
+    ownership: Arc<Ownership>,
     arbiters: Vec<Arbiter>,
     status: TaskStatusCell,
     drain: DrainTargets,
@@ -228,7 +229,11 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
     let revoked_sink: Arc<parking_lot::Mutex<Option<Addr<OffsetTracker>>>> =
         Arc::new(parking_lot::Mutex::new(None));
     let revoked_for_ctx = revoked_sink.clone();
-    let ownership = Arc::new(Ownership::new());
+    let ownership = Arc::new(Ownership::counted_in(
+        crate::metrics::metrics()
+            .assigned_partitions
+            .with_label_values(&[&name]),
+    ));
     let context = TaskConsumerContext::new(
         &name,
         in_flight.clone(),
@@ -502,6 +507,7 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
         halt,
         governor: governor_addr,
         in_flight,
+        ownership,
         arbiters: vec![decoder_arbiter, reader_arbiter],
         status,
         drain,
@@ -548,6 +554,8 @@ impl RunningTask {
         {
             tracing::warn!(connector = %self.connector, "the consumer's close is still going on");
         }
+        // Closed or not, the task reads nothing any more: it owns no partition.
+        self.ownership.release_all();
         tracing::info!(connector = %self.connector, "task stopped");
     }
 }

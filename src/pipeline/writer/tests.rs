@@ -93,7 +93,7 @@ impl Rig {
         let field = custom_id.then(|| "CustomId__c".to_string());
         // The test changes come from `leads` partition 0 under epoch 1 (see
         // `Change::lead`), the first assignment of this fence.
-        let ownership = Arc::new(Ownership::new());
+        let ownership = Arc::new(Ownership::default());
         ownership.assign(&[leads_partition(0)]);
         let mut settings = WriterSettings {
             connector: "writer-test".into(),
