@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use reqwest::Method;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::client::{ApiRequest, SalesforceClient};
@@ -110,7 +110,7 @@ impl SalesforceClient {
         endpoint: Endpoint,
         method: Method,
         path: String,
-        records: &[Map<String, Value>],
+        records: &[impl Serialize],
         all_or_none: bool,
     ) -> Result<Vec<RecordResult>, CallError> {
         check_batch(records.len())?;
@@ -128,7 +128,7 @@ impl SalesforceClient {
     /// with `WriteKind::Create`.
     pub async fn create(
         &self,
-        records: &[Map<String, Value>],
+        records: &[impl Serialize],
         all_or_none: bool,
     ) -> Result<Vec<RecordResult>, CallError> {
         self.write_collection(
@@ -144,7 +144,7 @@ impl SalesforceClient {
     /// `PATCH /composite/sobjects`: updates by Id (each body carries `id`).
     pub async fn update(
         &self,
-        records: &[Map<String, Value>],
+        records: &[impl Serialize],
         all_or_none: bool,
     ) -> Result<Vec<RecordResult>, CallError> {
         self.write_collection(
@@ -163,7 +163,7 @@ impl SalesforceClient {
         &self,
         sobject: &str,
         ext_field: &str,
-        records: &[Map<String, Value>],
+        records: &[impl Serialize],
         all_or_none: bool,
     ) -> Result<Vec<RecordResult>, CallError> {
         check_api_name("SObject", sobject)?;

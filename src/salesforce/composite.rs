@@ -9,8 +9,8 @@
 //! [`CallError`] of the call; `retry.rs` decides what either means.
 
 use reqwest::Method;
-use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::client::{http_error, ApiRequest, SalesforceClient};
 use super::collections::{check_api_name, check_batch, encode, parse_results};
@@ -37,7 +37,7 @@ impl Subrequest {
         endpoint: Endpoint,
         method: &'static str,
         path: String,
-        records: &[Map<String, Value>],
+        records: &[impl Serialize],
         all_or_none: bool,
     ) -> Result<Subrequest, CallError> {
         check_batch(records.len())?;
@@ -54,7 +54,7 @@ impl Subrequest {
 
     /// `POST /composite/sobjects`: inserts (bodies as for
     /// [`SalesforceClient::create`]).
-    pub fn create(records: &[Map<String, Value>], all_or_none: bool) -> Result<Self, CallError> {
+    pub fn create(records: &[impl Serialize], all_or_none: bool) -> Result<Self, CallError> {
         let path = "/composite/sobjects".to_string();
         Self::write(
             Endpoint::CollectionsCreate,
@@ -66,7 +66,7 @@ impl Subrequest {
     }
 
     /// `PATCH /composite/sobjects`: updates by Id.
-    pub fn update(records: &[Map<String, Value>], all_or_none: bool) -> Result<Self, CallError> {
+    pub fn update(records: &[impl Serialize], all_or_none: bool) -> Result<Self, CallError> {
         let path = "/composite/sobjects".to_string();
         Self::write(
             Endpoint::CollectionsUpdate,
@@ -81,7 +81,7 @@ impl Subrequest {
     pub fn upsert(
         sobject: &str,
         ext_field: &str,
-        records: &[Map<String, Value>],
+        records: &[impl Serialize],
         all_or_none: bool,
     ) -> Result<Self, CallError> {
         check_api_name("SObject", sobject)?;
@@ -257,7 +257,7 @@ mod tests {
     use serde_json::json;
     use std::sync::{Arc, Mutex};
 
-    fn lead(name: &str) -> Map<String, Value> {
+    fn lead(name: &str) -> serde_json::Map<String, Value> {
         json!({"attributes": {"type": "Lead"}, "LastName": name})
             .as_object()
             .cloned()

@@ -3,6 +3,7 @@
 //! `wire.rs` holds the shapes answers and failures take, at the bottom of the folder.
 
 pub(crate) mod auth;
+pub mod body;
 pub(crate) mod bulk;
 pub(crate) mod client;
 pub(crate) mod collections;

@@ -11,8 +11,11 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, NaiveDate};
-use serde_json::{Map, Value};
+use serde::Serialize;
+use serde_json::Value;
+use std::borrow::Cow;
 
+use super::body::Body;
 use super::describe::{FieldType, SObjectSchema};
 use crate::record::{RecordCoords, SinkRecord};
 
@@ -58,20 +61,20 @@ pub struct BodyRules {
 }
 
 impl BodyRules {
+    /// Asked for every field of every record: the list is short, so a scan without
+    /// hashing is the cheaper test.
     fn is_ignored(&self, name: &str) -> bool {
-        self.ignore_fields.contains(name)
-            || self
-                .ignore_fields
-                .iter()
-                .any(|f| f.eq_ignore_ascii_case(name))
+        self.ignore_fields
+            .iter()
+            .any(|f| f.eq_ignore_ascii_case(name))
     }
 }
 
 /// One record's body.
 #[derive(Debug, Clone, PartialEq)]
-pub struct BuiltBody {
-    /// The JSON object, `"attributes":{"type":T}` first.
-    pub fields: Map<String, Value>,
+pub struct BuiltBody<'r> {
+    /// The JSON object, `"attributes":{"type":T}` first, borrowing the record's values.
+    pub fields: Body<'r>,
     /// Fields of the record that the target SObject does not have (dropped).
     pub unknown_fields: Vec<String>,
 }
@@ -96,21 +99,17 @@ pub enum BodyError {
 const METADATA_FIELDS: &[&str] = &["Id", "_ObjectType", "_EventType", "attributes"];
 
 /// Builds the body of one record for `op` against the target `schema`.
-pub fn record_body(
+pub fn record_body<'r>(
     op: &WriteKind,
-    record: &SinkRecord,
-    schema: &SObjectSchema,
+    record: &'r SinkRecord,
+    schema: &'r SObjectSchema,
     rules: &BodyRules,
-) -> Result<BuiltBody, BodyError> {
+) -> Result<BuiltBody<'r>, BodyError> {
     let missing_id = |write| BodyError::MissingId {
         coords: record.coords.clone(),
         write,
     };
-    let mut fields = Map::with_capacity(record.fields.len() + 2);
-    fields.insert(
-        "attributes".into(),
-        serde_json::json!({ "type": schema.name }),
-    );
+    let mut fields = Body::of_sobject(&schema.name, record.fields.len() + 1);
 
     // The addressing field goes right after `attributes`; the record's own value of
     // the External ID field is never used, the sink owns that field.
@@ -119,9 +118,9 @@ pub fn record_body(
         WriteKind::UpdateById => {
             let id = record
                 .id
-                .clone()
+                .as_ref()
                 .ok_or_else(|| missing_id("update by Id"))?;
-            fields.insert("id".into(), Value::String(id));
+            fields.push_new("id", Cow::Owned(Value::String(id.clone())));
             (false, None)
         }
         WriteKind::UpsertByExternalId { field } | WriteKind::UpdateByExternalId { field } => {
@@ -134,16 +133,20 @@ pub fn record_body(
     if let Some(field) = address_field {
         let id = record
             .id
-            .clone()
+            .as_ref()
             .ok_or_else(|| missing_id("write by External ID"))?;
         let canonical = schema
             .field(field)
-            .map(|f| f.name.clone())
-            .unwrap_or_else(|| field.to_string());
-        fields.insert(canonical, Value::String(id));
+            .map_or_else(|| field.to_string(), |f| f.name.clone());
+        fields.push_new(canonical, Cow::Owned(Value::String(id.clone())));
     }
     let owned_field = rules.custom_id_field.as_deref().or(address_field);
 
+    // A record's names are unique, and a name written as describe spells it is a new
+    // field of the body. Only a name describe spells otherwise (another case, a
+    // compound component's dotted name, a relationship) can meet a field already
+    // there, and from then on every field is set through the checked insert.
+    let mut renamed = false;
     let mut unknown_fields = Vec::new();
     for (name, value) in &record.fields {
         if METADATA_FIELDS.iter().any(|m| m.eq_ignore_ascii_case(name))
@@ -168,14 +171,20 @@ pub fn record_body(
         };
         if let Some(field) = field {
             if field.field_type.is_compound()
-                || rules.is_ignored(&field.name)
+                || (field.name != *name && rules.is_ignored(&field.name))
                 || (rules.ignore_reference_fields && field.field_type == FieldType::Reference)
                 || !writable(field)
                 || (value.is_object() && rules.skip_relationship_fields)
             {
                 continue;
             }
-            fields.insert(field.name.clone(), coerce(value, &field.field_type));
+            let value = coerce(value, &field.field_type);
+            if renamed || field.name != *name {
+                renamed = true;
+                fields.insert(field.name.as_str(), value);
+            } else {
+                fields.push_new(field.name.as_str(), value);
+            }
         } else if let Some(reference) = schema.relationship(name) {
             // `Owner: {...}` sets the lookup through the parent's External ID.
             if rules.skip_relationship_fields
@@ -186,7 +195,8 @@ pub fn record_body(
                 continue;
             }
             if let Some(rel) = &reference.relationship_name {
-                fields.insert(rel.clone(), value.clone());
+                renamed = true;
+                fields.insert(rel.as_str(), Cow::Borrowed(value));
             }
         } else if value.is_object() && rules.skip_relationship_fields {
             // A relationship struct of an object the describe does not link: skipped
@@ -205,9 +215,9 @@ pub fn record_body(
 /// Converts a value into the JSON shape Salesforce accepts for `field_type`. Values
 /// that are already acceptable (including numeric strings for number fields, which
 /// Salesforce parses itself) are left alone; `null` stays `null`.
-pub fn coerce(value: &Value, field_type: &FieldType) -> Value {
-    match (field_type, value) {
-        (_, Value::Null) => Value::Null,
+pub fn coerce<'v>(value: &'v Value, field_type: &FieldType) -> Cow<'v, Value> {
+    Cow::Owned(match (field_type, value) {
+        (_, Value::Null) => return Cow::Borrowed(value),
         (FieldType::Boolean, Value::String(s)) if s.eq_ignore_ascii_case("true") => {
             Value::Bool(true)
         }
@@ -218,7 +228,7 @@ pub fn coerce(value: &Value, field_type: &FieldType) -> Value {
         (FieldType::Int | FieldType::Long, Value::Number(n)) if !n.is_i64() && !n.is_u64() => {
             match n.as_f64() {
                 Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::from(f as i64),
-                _ => value.clone(),
+                _ => return Cow::Borrowed(value),
             }
         }
         (
@@ -237,16 +247,16 @@ pub fn coerce(value: &Value, field_type: &FieldType) -> Value {
             Some(day) if s.len() > 10 && NaiveDate::parse_from_str(day, "%Y-%m-%d").is_ok() => {
                 Value::String(day.into())
             }
-            _ => value.clone(),
+            _ => return Cow::Borrowed(value),
         },
         (FieldType::Date, Value::Number(n)) => match n.as_i64().and_then(date_from_number) {
             Some(day) => Value::String(day),
-            None => value.clone(),
+            None => return Cow::Borrowed(value),
         },
         (FieldType::DateTime, Value::Number(n)) => {
             match n.as_i64().and_then(DateTime::from_timestamp_millis) {
                 Some(ts) => Value::String(ts.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()),
-                None => value.clone(),
+                None => return Cow::Borrowed(value),
             }
         }
         (FieldType::MultiPicklist, Value::Array(items)) => {
@@ -254,8 +264,8 @@ pub fn coerce(value: &Value, field_type: &FieldType) -> Value {
             Value::String(parts.join(";"))
         }
         (t, Value::Number(_) | Value::Bool(_)) if t.is_text() => Value::String(text_of(value)),
-        _ => value.clone(),
-    }
+        _ => return Cow::Borrowed(value),
+    })
 }
 
 fn text_of(value: &Value) -> String {
@@ -280,7 +290,7 @@ fn date_from_number(n: i64) -> Option<String> {
 /// The sObject Collections payload `{"allOrNone":b,"records":[...]}`, serialised once.
 pub fn collections_body(
     all_or_none: bool,
-    records: &[Map<String, Value>],
+    records: &[impl Serialize],
 ) -> Result<Vec<u8>, serde_json::Error> {
     let mut out = Vec::with_capacity(32 + records.len() * 256);
     out.extend_from_slice(if all_or_none {
@@ -328,24 +338,28 @@ mod tests {
         }
     }
 
-    fn keys(body: &BuiltBody) -> Vec<&str> {
-        body.fields.keys().map(String::as_str).collect()
+    fn keys<'a>(body: &'a BuiltBody<'_>) -> Vec<&'a str> {
+        body.fields.keys().collect()
     }
 
     #[test]
     fn insert_drops_metadata_read_only_and_compound_fields_and_puts_attributes_first() {
+        let schema = lead_schema();
         let r = record(
             Some("00Q5500000B2zFDEAZ"),
             json!({"Id": "00Q5500000B2zFDEAZ", "_ObjectType": "Lead", "_EventType": "created",
                    "LastName": "Doe", "Name": "John Doe", "CreatedDate": "2024-01-01T00:00:00.000Z",
                    "Address": {"City": "Paris"}, "City": "Paris", "Company": "ACME", "Notes__c": "n"}),
         );
-        let body = record_body(&WriteKind::Create, &r, &lead_schema(), &rules()).unwrap();
+        let body = record_body(&WriteKind::Create, &r, &schema, &rules()).unwrap();
         assert_eq!(
             keys(&body),
             ["attributes", "LastName", "City", "Company", "Notes__c"]
         );
-        assert_eq!(body.fields["attributes"], json!({"type": "Lead"}));
+        assert_eq!(
+            serde_json::to_value(&body.fields).unwrap()["attributes"],
+            json!({"type": "Lead"})
+        );
         assert!(body.unknown_fields.is_empty());
     }
 
@@ -374,19 +388,21 @@ mod tests {
 
     #[test]
     fn update_by_id_carries_the_id_and_drops_non_updateable_fields() {
+        let schema = lead_schema();
         let r = record(Some("00QA"), json!({"LastName": "Doe", "Notes__c": "n"}));
-        let body = record_body(&WriteKind::UpdateById, &r, &lead_schema(), &rules()).unwrap();
+        let body = record_body(&WriteKind::UpdateById, &r, &schema, &rules()).unwrap();
         assert_eq!(keys(&body), ["attributes", "id", "LastName"]);
         assert_eq!(body.fields["id"], "00QA");
         let no_id = record(None, json!({"LastName": "Doe"}));
         assert!(matches!(
-            record_body(&WriteKind::UpdateById, &no_id, &lead_schema(), &rules()),
+            record_body(&WriteKind::UpdateById, &no_id, &schema, &rules()),
             Err(BodyError::MissingId { .. })
         ));
     }
 
     #[test]
     fn upsert_sets_the_external_id_to_the_source_id_over_the_records_own_value() {
+        let schema = lead_schema();
         let r = record(
             Some("00Q5500000B2zFDEAZ"),
             json!({"LastName": "Doe", "CustomId__c": "stale"}),
@@ -397,7 +413,7 @@ mod tests {
         let body = record_body(
             &op,
             &r,
-            &lead_schema(),
+            &schema,
             &BodyRules {
                 custom_id_field: Some("CustomId__c".into()),
                 ..rules()
@@ -410,17 +426,19 @@ mod tests {
 
     #[test]
     fn insert_with_custom_id_writes_the_source_id_into_it() {
+        let schema = lead_schema();
         let r = record(Some("00Qsrc"), json!({"LastName": "Doe"}));
         let rules = BodyRules {
             custom_id_field: Some("CustomId__c".into()),
             ..rules()
         };
-        let body = record_body(&WriteKind::Create, &r, &lead_schema(), &rules).unwrap();
+        let body = record_body(&WriteKind::Create, &r, &schema, &rules).unwrap();
         assert_eq!(body.fields["CustomId__c"], "00Qsrc");
     }
 
     #[test]
     fn ignored_and_reference_fields_are_dropped_when_configured() {
+        let schema = lead_schema();
         let r = record(
             Some("x"),
             json!({"LastName": "Doe", "OwnerId": "005A", "cleanstatus": "5", "Phone": "1"}),
@@ -429,13 +447,13 @@ mod tests {
             ignore_fields: ["CleanStatus".to_string()].into(),
             ..rules()
         };
-        let body = record_body(&WriteKind::Create, &r, &lead_schema(), &keep_refs).unwrap();
+        let body = record_body(&WriteKind::Create, &r, &schema, &keep_refs).unwrap();
         assert_eq!(keys(&body), ["attributes", "LastName", "OwnerId", "Phone"]);
         let drop_refs = BodyRules {
             ignore_reference_fields: true,
             ..keep_refs
         };
-        let body = record_body(&WriteKind::Create, &r, &lead_schema(), &drop_refs).unwrap();
+        let body = record_body(&WriteKind::Create, &r, &schema, &drop_refs).unwrap();
         assert_eq!(keys(&body), ["attributes", "LastName", "Phone"]);
         assert!(
             body.unknown_fields.is_empty(),
@@ -445,35 +463,51 @@ mod tests {
 
     #[test]
     fn relationship_structs_are_skipped_or_sent_under_their_relationship_name() {
+        let schema = lead_schema();
         let r = record(
             Some("x"),
             json!({"LastName": "Doe", "owner": {"Email": "a@b.c"}, "Parent__r": {"Ext__c": "1"}}),
         );
-        let body = record_body(&WriteKind::Create, &r, &lead_schema(), &rules()).unwrap();
+        let body = record_body(&WriteKind::Create, &r, &schema, &rules()).unwrap();
         assert_eq!(keys(&body), ["attributes", "LastName"]);
         assert!(body.unknown_fields.is_empty());
         let send = BodyRules {
             skip_relationship_fields: false,
             ..rules()
         };
-        let body = record_body(&WriteKind::Create, &r, &lead_schema(), &send).unwrap();
+        let body = record_body(&WriteKind::Create, &r, &schema, &send).unwrap();
         assert_eq!(keys(&body), ["attributes", "LastName", "Owner"]);
         assert_eq!(body.unknown_fields, ["Parent__r"]);
     }
 
     #[test]
+    fn names_describe_spells_otherwise_set_one_field_and_the_last_value_wins() {
+        let schema = lead_schema();
+        let r = record(
+            Some("x"),
+            json!({"lastname": "early", "Company": "ACME", "LastName": "late", "COMPANY": "Co"}),
+        );
+        let body = record_body(&WriteKind::Create, &r, &schema, &rules()).unwrap();
+        assert_eq!(keys(&body), ["attributes", "LastName", "Company"]);
+        assert_eq!(body.fields["LastName"], "late");
+        assert_eq!(body.fields["Company"], "Co");
+    }
+
+    #[test]
     fn unknown_fields_are_dropped_and_reported() {
+        let schema = lead_schema();
         let r = record(
             Some("x"),
             json!({"LastName": "Doe", "Foo__c": 1, "Bar__c": null}),
         );
-        let body = record_body(&WriteKind::Create, &r, &lead_schema(), &rules()).unwrap();
+        let body = record_body(&WriteKind::Create, &r, &schema, &rules()).unwrap();
         assert_eq!(keys(&body), ["attributes", "LastName"]);
         assert_eq!(body.unknown_fields, ["Foo__c", "Bar__c"]);
     }
 
     #[test]
     fn nulls_stay_null_and_values_take_their_field_type() {
+        let schema = lead_schema();
         let r = record(
             Some("x"),
             json!({"FirstName": null, "HasOptedOutOfEmail": "TRUE", "NumberOfEmployees": 12.0,
@@ -481,7 +515,7 @@ mod tests {
                    "EmailBouncedDate": 1709632800123i64, "Phone": 5551234, "Interests__c": ["a", "b"],
                    "City": ""}),
         );
-        let body = record_body(&WriteKind::Create, &r, &lead_schema(), &rules()).unwrap();
+        let body = record_body(&WriteKind::Create, &r, &schema, &rules()).unwrap();
         let f = &body.fields;
         assert_eq!(f["FirstName"], Value::Null);
         assert_eq!(f["HasOptedOutOfEmail"], true);
@@ -496,27 +530,34 @@ mod tests {
 
     #[test]
     fn dates_as_day_counts_or_millis_become_calendar_days() {
-        assert_eq!(coerce(&json!(19787), &FieldType::Date), json!("2024-03-05"));
         assert_eq!(
-            coerce(&json!(1709632800123i64), &FieldType::Date),
+            coerce(&json!(19787), &FieldType::Date).into_owned(),
             json!("2024-03-05")
         );
-        assert_eq!(coerce(&json!(""), &FieldType::Double), Value::Null);
+        assert_eq!(
+            coerce(&json!(1709632800123i64), &FieldType::Date).into_owned(),
+            json!("2024-03-05")
+        );
+        assert_eq!(
+            coerce(&json!(""), &FieldType::Double).into_owned(),
+            Value::Null
+        );
     }
 
     #[test]
     fn update_by_external_id_body_carries_the_field_and_only_updateable_fields() {
+        let schema = lead_schema();
         let r = record(Some("00Qsrc"), json!({"LastName": "Doe", "Notes__c": "n"}));
         let op = WriteKind::UpdateByExternalId {
             field: "CustomId__c".into(),
         };
-        let body = record_body(&op, &r, &lead_schema(), &rules()).unwrap();
+        let body = record_body(&op, &r, &schema, &rules()).unwrap();
         assert_eq!(keys(&body), ["attributes", "CustomId__c", "LastName"]);
         let del = WriteKind::DeleteByExternalId {
             field: "CustomId__c".into(),
         };
         assert_eq!(
-            record_body(&del, &r, &lead_schema(), &rules()),
+            record_body(&del, &r, &schema, &rules()),
             Err(BodyError::DeleteHasNoBody)
         );
     }
@@ -537,7 +578,7 @@ mod tests {
         assert_eq!(v["records"][0]["LastName"], "a\"b");
         assert_eq!(v["records"][1]["LastName"], "c");
         assert_eq!(
-            collections_body(false, &[]).unwrap(),
+            collections_body(false, &[] as &[Value]).unwrap(),
             br#"{"allOrNone":false,"records":[]}"#
         );
     }

@@ -23,6 +23,7 @@ use crate::kafka::ownership::Ownership;
 use crate::metrics::metrics;
 use crate::pipeline::messages::Change;
 use crate::pipeline::plan::WriteGroup;
+use crate::salesforce::body::Body;
 use crate::salesforce::collections::MAX_COLLECTION_RECORDS;
 use crate::salesforce::composite::Subrequest;
 use crate::salesforce::describe::{DescribeError, SObjectSchema};
@@ -30,7 +31,6 @@ use crate::salesforce::retry::{
     decide_call, decide_record, retries_exhausted, Action, Call, Cause, RecordOp, Retries,
 };
 use crate::salesforce::wire::{ApiError, CallError, RecordResult, RESULT_MISSING_CODE};
-use serde_json::{Map, Value};
 use std::sync::Arc;
 
 fn record_op(op: Operation) -> RecordOp {
@@ -314,7 +314,7 @@ async fn send(
     shared: &Shared,
     group: WriteGroup,
     changes: &[Change],
-    bodies: Vec<Map<String, Value>>,
+    bodies: Vec<Body<'_>>,
     targets: &[Option<String>],
     chunk: &[usize],
 ) -> Result<Vec<RecordResult>, CallError> {
@@ -347,7 +347,7 @@ async fn send(
 fn subrequest(
     shared: &Shared,
     group: WriteGroup,
-    bodies: &[Map<String, Value>],
+    bodies: &[Body<'_>],
     targets: &[Option<String>],
     chunk: &[usize],
 ) -> Result<Subrequest, CallError> {
@@ -372,7 +372,7 @@ fn subrequest(
 async fn collections(
     shared: &Shared,
     group: WriteGroup,
-    bodies: &[Map<String, Value>],
+    bodies: &[Body<'_>],
     targets: &[Option<String>],
     chunk: &[usize],
 ) -> Result<Vec<RecordResult>, CallError> {

@@ -9,10 +9,12 @@ use super::Shared;
 use crate::metrics::metrics;
 use crate::pipeline::messages::Change;
 use crate::pipeline::plan::WriteGroup;
+use crate::salesforce::body::Body;
 use crate::salesforce::describe::SObjectSchema;
 use crate::salesforce::request::{record_body, WriteKind};
 use crate::salesforce::retry::{decide_bad_record, Action};
-use serde_json::{Map, Value};
+use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 /// The REST write that carries a group's changes.
@@ -29,15 +31,15 @@ fn write_kind(group: WriteGroup, field: Option<&str>) -> WriteKind {
 
 /// The request bodies for the changes at `chunk`'s positions (none for a delete). A
 /// change whose body cannot be built gets its outcome and leaves the chunk.
-pub(super) fn build(
+pub(super) fn build<'r>(
     shared: &Shared,
     group: WriteGroup,
-    changes: &[Change],
+    changes: &'r [Change],
     targets: &[Option<String>],
     chunk: &mut Vec<usize>,
     outcomes: &mut [Option<Action>],
-    schema: &SObjectSchema,
-) -> Vec<Map<String, Value>> {
+    schema: &'r SObjectSchema,
+) -> Vec<Body<'r>> {
     if group.is_delete() {
         return Vec::new();
     }
@@ -58,7 +60,7 @@ pub(super) fn build(
                 }
                 if addressed_by_id {
                     if let Some(t) = &targets[*pos] {
-                        body.insert("id".into(), Value::String(t.clone()));
+                        body.insert("id", Cow::Owned(Value::String(t.clone())));
                     }
                 }
                 unknown.extend(built.unknown_fields);

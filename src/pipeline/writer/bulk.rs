@@ -10,6 +10,7 @@ use super::body::target_ids;
 use super::Shared;
 use crate::metrics::metrics;
 use crate::pipeline::plan::WriteGroup;
+use crate::salesforce::body::Body;
 use crate::salesforce::bulk::{BulkOperation, BulkOptions};
 use crate::salesforce::wire::{CallError, RecordResult};
 use serde_json::{Map, Value};
@@ -24,11 +25,13 @@ const BULK_CALLS_BEYOND_FIRST: usize = 6;
 pub(super) async fn send(
     shared: &Shared,
     group: WriteGroup,
-    bodies: Vec<Map<String, Value>>,
+    bodies: Vec<Body<'_>>,
     targets: &[Option<String>],
     chunk: &[usize],
 ) -> Result<Vec<RecordResult>, CallError> {
     let s = &shared.settings;
+    // A job keeps its rows while it runs: they are owned from here on.
+    let bodies: Vec<Map<String, Value>> = bodies.into_iter().map(Body::into_map).collect();
     let (op, rows) = match group {
         WriteGroup::Insert => (BulkOperation::Insert, bodies),
         WriteGroup::UpsertByExternalId => (

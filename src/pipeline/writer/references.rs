@@ -15,10 +15,12 @@
 
 use super::Shared;
 use crate::metrics::metrics;
+use crate::salesforce::body::Body;
 use crate::salesforce::describe::{DescribeError, FieldType, SObjectSchema};
 use crate::salesforce::retry::{decide_call, retries_exhausted, Action, Call, Retries};
 use dashmap::DashMap;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -116,25 +118,25 @@ impl ReferenceRules {
     }
 
     /// Rewrites the reference fields of one body (after [`ReferenceRules::prepare`]).
-    pub(super) fn rewrite(&self, body: &mut Map<String, Value>, connector: &str) {
+    pub(super) fn rewrite(&self, body: &mut Body<'_>, connector: &str) {
         let Some(plan) = self.plan.read().clone() else {
             return;
         };
         let names: Vec<String> = body
             .keys()
-            .filter(|k| plan.contains_key(k.as_str()))
-            .cloned()
+            .filter(|k| plan.contains_key(*k))
+            .map(str::to_string)
             .collect();
         for name in names {
             let Some(value) = body.remove(&name) else {
                 continue;
             };
-            match (&plan[&name], value) {
+            match (&plan[&name], value.as_ref()) {
                 (Target::Static(id), _) => {
-                    body.insert(name, Value::String(id.clone()));
+                    body.insert(name, Cow::Owned(Value::String(id.clone())));
                 }
                 (Target::Parents { .. }, Value::Null) => {
-                    body.insert(name, Value::Null);
+                    body.insert(name, Cow::Owned(Value::Null));
                 }
                 (
                     Target::Parents {
@@ -143,7 +145,7 @@ impl ReferenceRules {
                         parents,
                     },
                     Value::String(source),
-                ) => match pick(parents, *polymorphic, &source) {
+                ) => match pick(parents, *polymorphic, source) {
                     Some(sobject) => {
                         let mut parent = Map::new();
                         if *polymorphic {
@@ -152,9 +154,9 @@ impl ReferenceRules {
                         }
                         parent.insert(
                             self.settings.external_id_field.clone(),
-                            Value::String(source),
+                            Value::String(source.clone()),
                         );
-                        body.insert(relationship.clone(), Value::Object(parent));
+                        body.insert(relationship.clone(), Cow::Owned(Value::Object(parent)));
                     }
                     None => self.dropped(&name, connector),
                 },
@@ -260,18 +262,15 @@ mod tests {
             ("OwnerId", Target::Drop),
             ("RecordTypeId", Target::Static("012000000000001AAA".into())),
         ]);
-        let mut body = json!({
+        let mut body = body_of(json!({
             "attributes": {"type": "Task"}, "Subject": "Call",
             "AccountId": "0015e00000AAAAAAAA", "ParentId": null,
             "WhatId": "0065e00000BBBBBBBB", "OwnerId": "0055e00000CCCCCCCC",
             "RecordTypeId": "0125e00000DDDDDDDD"
-        })
-        .as_object()
-        .cloned()
-        .unwrap();
+        }));
         r.rewrite(&mut body, "refs-test");
         assert_eq!(
-            Value::Object(body),
+            serde_json::to_value(&body).unwrap(),
             json!({
                 "attributes": {"type": "Task"}, "Subject": "Call",
                 "Account": {"CustomId__c": "0015e00000AAAAAAAA"},
@@ -280,6 +279,15 @@ mod tests {
                 "RecordTypeId": "012000000000001AAA"
             })
         );
+    }
+
+    /// A body holding the fields of a JSON object.
+    fn body_of(object: Value) -> Body<'static> {
+        let mut body = Body::default();
+        for (name, value) in object.as_object().cloned().unwrap_or_default() {
+            body.push_new(name, Cow::Owned(value));
+        }
+        body
     }
 
     #[test]
@@ -292,10 +300,7 @@ mod tests {
                 parents: vec![(Some("003".into()), "Contact".into())],
             },
         )]);
-        let mut body = json!({"WhoId": "00Q5e00000AAAAAAAA"})
-            .as_object()
-            .cloned()
-            .unwrap();
+        let mut body = body_of(json!({"WhoId": "00Q5e00000AAAAAAAA"}));
         r.rewrite(&mut body, "refs-test");
         assert!(body.is_empty(), "{body:?}");
     }
