@@ -93,7 +93,7 @@ impl Change {
                 id: id.map(str::to_string),
                 object_type: Some("Lead".into()),
                 event_type: None,
-                fields,
+                fields: fields.into(),
             },
             operation,
             group,

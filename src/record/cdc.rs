@@ -16,7 +16,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{EventType, SinkRecord};
+use super::{EventType, Fields, SinkRecord};
 
 /// The field that makes a record a CDC event.
 pub const HEADER_FIELD: &str = "ChangeEventHeader";
@@ -168,7 +168,7 @@ pub fn read_event(record: SinkRecord, client_id: &str) -> Result<CdcEvent, CdcEr
     };
     let fields = match event_type {
         EventType::Updated => changed_fields(&record.fields, &header.changed_fields),
-        EventType::Deleted => Map::new(),
+        EventType::Deleted => Fields::new(),
         EventType::Created | EventType::Undeleted => set_fields(&record.fields),
     };
     let ids: Vec<Option<String>> = if header.record_ids.is_empty() {
@@ -191,15 +191,15 @@ pub fn read_event(record: SinkRecord, client_id: &str) -> Result<CdcEvent, CdcEr
 }
 
 /// The row's fields of a value, without the event's own.
-fn row_fields(fields: &Map<String, Value>) -> impl Iterator<Item = (&String, &Value)> {
+fn row_fields(fields: &Fields) -> impl Iterator<Item = (&str, &Value)> {
     fields
         .iter()
-        .filter(|(name, _)| !EVENT_FIELDS.contains(&name.as_str()))
+        .filter(|(name, _)| !EVENT_FIELDS.contains(name))
 }
 
 /// A create or undelete: every field that has a value, compound components flat.
-fn set_fields(fields: &Map<String, Value>) -> Map<String, Value> {
-    let mut out = Map::new();
+fn set_fields(fields: &Fields) -> Fields {
+    let mut out = Fields::new();
     for (name, value) in row_fields(fields) {
         match value {
             Value::Null => {}
@@ -209,7 +209,7 @@ fn set_fields(fields: &Map<String, Value>) -> Map<String, Value> {
                 }
             }
             other => {
-                out.insert(name.clone(), other.clone());
+                out.insert(name.to_string(), other.clone());
             }
         }
     }
@@ -219,8 +219,8 @@ fn set_fields(fields: &Map<String, Value>) -> Map<String, Value> {
 /// An update: exactly the fields in `changed`, null included (it clears the field).
 /// A changed field the value does not carry at all is left out: its new value is
 /// unknown, and sending null would clear it.
-fn changed_fields(fields: &Map<String, Value>, changed: &[String]) -> Map<String, Value> {
-    let mut out = Map::new();
+fn changed_fields(fields: &Fields, changed: &[String]) -> Fields {
+    let mut out = Fields::new();
     for name in changed {
         if EVENT_FIELDS.contains(&name.as_str()) {
             continue;
@@ -300,7 +300,7 @@ mod tests {
         assert_eq!(c.object_type.as_deref(), Some("Contact"));
         assert_eq!(c.event_type, Some(EventType::Updated));
         assert_eq!(
-            Value::Object(c.fields.clone()),
+            Value::Object(c.fields.to_map()),
             json!({
                 "Title": "VP Operations",
                 "Department": null,
@@ -396,7 +396,7 @@ mod tests {
         let mut record = sample_with(|_| {});
         record
             .fields
-            .insert(HEADER_FIELD.into(), json!({"changeType": "UPDATE"}));
+            .insert(HEADER_FIELD, json!({"changeType": "UPDATE"}));
         let e = read_event(record, "x").unwrap_err();
         assert!(e.to_string().contains("entityName is missing"), "{e}");
         let mut plain = sample_with(|_| {});
@@ -415,11 +415,11 @@ mod tests {
             unreachable!()
         };
         let out = changed_fields(
-            &fields,
+            &fields.into(),
             &["Title".into(), "Gone__c".into(), "MailingAddress".into()],
         );
         assert_eq!(
-            Value::Object(out),
+            Value::Object(out.into()),
             json!({"Title": null, "MailingAddress.Street": "1 Main", "MailingAddress.City": null})
         );
     }

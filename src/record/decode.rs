@@ -10,6 +10,7 @@
 //! only its payload parsed (see `schema_cache`). Writer schemas come from the registry beforehand, in
 //! a [`BatchSchemas`].
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 
 use serde_json::{Map, Value};
@@ -19,6 +20,7 @@ use simd_json::{Buffers, Tape};
 
 use super::avro::AvroSchema;
 use super::error::{DecodeError, Part};
+use super::fields::Fields;
 use super::registry::{BatchSchemas, Lookup, WriterSchema};
 use super::schema::{kind_of, plain, FieldPath, SchemaWalker};
 use super::schema_cache;
@@ -182,6 +184,10 @@ trait FieldSink: Default {
     fn reserve(&mut self, n: usize);
     /// One field.
     fn accept(&mut self, name: &str, value: Value) -> Result<(), DecodeError>;
+    /// One field whose name a learned schema holds for the life of the process.
+    fn accept_shared(&mut self, name: &'static str, value: Value) -> Result<(), DecodeError> {
+        self.accept(name, value)
+    }
 }
 
 /// The value as one untouched object (what transforms work on).
@@ -203,14 +209,17 @@ struct Row {
     object_type: Option<String>,
     /// `_EventType` as given; read once the whole value is seen (see [`Row::event_type`]).
     event_text: Option<String>,
-    fields: Map<String, Value>,
+    fields: Fields,
 }
 
 impl Row {
-    /// The record's `_EventType`. A Change Data Capture event (a value with a
-    /// `ChangeEventHeader` struct) carries an event schema id there instead, so it is
-    /// kept among the fields for the CDC reader rather than read as a PushTopic event.
-    fn event_type(&mut self) -> Result<Option<EventType>, DecodeError> {
+    /// Completes the row once every field is in (a name given twice keeps its last
+    /// value) and reads the record's `_EventType`. A Change Data Capture event (a
+    /// value with a `ChangeEventHeader` struct) carries an event schema id there
+    /// instead, so it is kept among the fields for the CDC reader rather than read as
+    /// a PushTopic event.
+    fn finish(&mut self) -> Result<Option<EventType>, DecodeError> {
+        self.fields.settle_duplicates();
         let Some(text) = self.event_text.take() else {
             return Ok(None);
         };
@@ -219,28 +228,41 @@ impl Row {
             .get(super::cdc::HEADER_FIELD)
             .is_some_and(Value::is_object)
         {
-            self.fields
-                .insert("_EventType".to_string(), Value::String(text));
+            self.fields.insert("_EventType", Value::String(text));
             return Ok(None);
         }
         parse_event_type(&text).map(Some)
     }
 }
 
-impl FieldSink for Row {
-    fn reserve(&mut self, n: usize) {
-        self.fields = Map::with_capacity(n);
-    }
-
+impl Row {
     /// Routes `Id`, `_ObjectType` and `_EventType` to their own places.
-    fn accept(&mut self, name: &str, value: Value) -> Result<(), DecodeError> {
+    fn route(&mut self, name: &str, value: Value) -> Result<Option<Value>, DecodeError> {
         match name {
             "Id" => self.id = metadata_string(name, value)?,
             "_ObjectType" => self.object_type = metadata_string(name, value)?,
             "_EventType" => self.event_text = metadata_string(name, value)?,
-            _ => {
-                self.fields.insert(name.to_string(), value);
-            }
+            _ => return Ok(Some(value)),
+        }
+        Ok(None)
+    }
+}
+
+impl FieldSink for Row {
+    fn reserve(&mut self, n: usize) {
+        self.fields = Fields::with_capacity(n);
+    }
+
+    fn accept(&mut self, name: &str, value: Value) -> Result<(), DecodeError> {
+        if let Some(value) = self.route(name, value)? {
+            self.fields.push(Cow::Owned(name.to_string()), value);
+        }
+        Ok(())
+    }
+
+    fn accept_shared(&mut self, name: &'static str, value: Value) -> Result<(), DecodeError> {
+        if let Some(value) = self.route(name, value)? {
+            self.fields.push(Cow::Borrowed(name), value);
         }
         Ok(())
     }
@@ -378,12 +400,21 @@ fn decode_json_value<S: FieldSink>(bytes: &[u8], schemas_enable: bool) -> Result
         // Any failure is reported as the whole envelope's, by the full decode.
         if let Ok(row) = parse(payload, Part::Value, Parsed::Payload, |payload| {
             let mut row = S::default();
-            row.reserve(schema.fields().len());
+            let fields = schema.fields();
+            row.reserve(fields.len());
+            // The walk hands the fields over in the schema's order, so the k-th name
+            // is the learned schema's k-th, which lives as long as the process.
+            let mut shared = fields.iter().map(|(name, _)| *name);
             SchemaWalker { part: Part::Value }.walk_compiled(
-                schema.fields(),
+                fields,
                 payload,
                 &mut FieldPath::new(),
-                &mut |name, value| row.accept(name, value),
+                &mut |name, value| match shared.next() {
+                    Some(learned) if std::ptr::eq(learned, name) => {
+                        row.accept_shared(learned, value)
+                    }
+                    _ => row.accept(name, value),
+                },
             )?;
             Ok(row)
         }) {
@@ -547,7 +578,7 @@ pub fn assemble(
     key_id: impl FnOnce() -> Result<Option<String>, DecodeError>,
 ) -> Result<SinkRecord, DecodeError> {
     let mut row: Row = row_of(value, Part::Value)?;
-    let event_type = row.event_type()?;
+    let event_type = row.finish()?;
     let id = match row.id {
         Some(id) => Some(id),
         None => key_id()?,
@@ -578,7 +609,7 @@ pub fn decode_with(
 ) -> Result<SinkRecord, DecodeError> {
     let value = raw.value.ok_or(DecodeError::Tombstone)?;
     let mut row: Row = decode_value(value, opts, schemas)?;
-    let event_type = row.event_type()?;
+    let event_type = row.finish()?;
     let id = match row.id {
         Some(id) => Some(id),
         None => match raw.key {
@@ -710,7 +741,7 @@ mod tests {
     /// What [`decode`] gives for `text` when the envelope is parsed whole.
     fn decode_in_full_record(text: &str) -> Result<SinkRecord, DecodeError> {
         let mut row: Row = decode_json_in_full(text.as_bytes(), true)?;
-        let event_type = row.event_type()?;
+        let event_type = row.finish()?;
         Ok(SinkRecord {
             coords: coords(),
             timestamp: Some(1),
@@ -779,7 +810,7 @@ mod tests {
         assert_eq!(f["Address"]["City"], json!("Leeds"));
         assert_eq!(f["Address"]["Latitude"], Value::Null);
         // Field order follows the record.
-        let keys: Vec<&str> = f.keys().map(String::as_str).collect();
+        let keys: Vec<&str> = f.keys().collect();
         assert_eq!(
             &keys[..4],
             ["IsDeleted", "MasterRecordId", "LastName", "FirstName"]
@@ -1070,6 +1101,18 @@ mod tests {
         );
         let r = decode(raw(None, Some(&text)), &DecodeOptions::default()).unwrap();
         assert_eq!(r.fields.len(), 1);
+    }
+
+    #[test]
+    fn a_name_given_twice_keeps_its_first_place_and_its_last_value() {
+        let plain = DecodeOptions {
+            value_schemas_enable: false,
+            ..DecodeOptions::default()
+        };
+        let text = r#"{"Id":"00Q1","A":1,"B":2,"A":3}"#;
+        let r = decode(raw(None, Some(text)), &plain).unwrap();
+        assert_eq!(r.fields.keys().collect::<Vec<_>>(), ["A", "B"]);
+        assert_eq!(r.fields["A"], json!(3));
     }
 
     #[test]

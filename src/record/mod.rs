@@ -12,6 +12,7 @@ pub(crate) mod cdc;
 pub(crate) mod converters;
 pub mod decode;
 pub(crate) mod error;
+pub mod fields;
 pub(crate) mod logical;
 pub mod registry;
 mod schema;
@@ -21,6 +22,7 @@ pub(crate) mod wire;
 pub use converters::RecordConverters;
 pub use decode::{decode, decode_with, DecodeOptions, RawRecord};
 pub use error::{DecodeError, Part};
+pub use fields::{FieldName, Fields};
 
 /// Where a record sits in Kafka; every error about a record names these.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -69,5 +71,5 @@ pub struct SinkRecord {
     /// already converted (Date → `"YYYY-MM-DD"`, Timestamp → ISO-8601 UTC with
     /// milliseconds, Decimal → JSON number). Struct values (compound fields such as
     /// `Address`, relationship values such as `Parent__r`) stay JSON objects.
-    pub fields: serde_json::Map<String, serde_json::Value>,
+    pub fields: Fields,
 }

@@ -203,7 +203,7 @@ pub fn record_body<'r>(
             // like any other relationship value.
             continue;
         } else {
-            unknown_fields.push(name.clone());
+            unknown_fields.push(name.to_string());
         }
     }
     Ok(BuiltBody {
@@ -327,7 +327,7 @@ mod tests {
             id: id.map(str::to_string),
             object_type: Some("Lead".into()),
             event_type: Some(EventType::Created),
-            fields: fields.as_object().unwrap().clone(),
+            fields: fields.as_object().unwrap().clone().into(),
         }
     }
 
