@@ -210,6 +210,9 @@ struct Row {
     /// `_EventType` as given; read once the whole value is seen (see [`Row::event_type`]).
     event_text: Option<String>,
     fields: Fields,
+    /// Whether a name came from elsewhere than a learned schema (whose names are
+    /// unique), so that two fields may share it.
+    names_unchecked: bool,
 }
 
 impl Row {
@@ -219,7 +222,9 @@ impl Row {
     /// instead, so it is kept among the fields for the CDC reader rather than read as
     /// a PushTopic event.
     fn finish(&mut self) -> Result<Option<EventType>, DecodeError> {
-        self.fields.settle_duplicates();
+        if self.names_unchecked {
+            self.fields.settle_duplicates();
+        }
         let Some(text) = self.event_text.take() else {
             return Ok(None);
         };
@@ -255,6 +260,7 @@ impl FieldSink for Row {
 
     fn accept(&mut self, name: &str, value: Value) -> Result<(), DecodeError> {
         if let Some(value) = self.route(name, value)? {
+            self.names_unchecked = true;
             self.fields.push(Cow::Owned(name.to_string()), value);
         }
         Ok(())
@@ -1113,6 +1119,20 @@ mod tests {
         let r = decode(raw(None, Some(text)), &plain).unwrap();
         assert_eq!(r.fields.keys().collect::<Vec<_>>(), ["A", "B"]);
         assert_eq!(r.fields["A"], json!(3));
+    }
+
+    #[test]
+    fn a_schema_naming_a_field_twice_gives_the_record_the_name_once() {
+        let text = envelope_value(
+            json!({"type": "struct", "fields": [
+                {"field": "A", "type": "string"}, {"field": "A", "type": "string"}]}),
+            json!({"A": "a"}),
+        );
+        // The first decode learns what it can of the schema; the second may use it.
+        for _ in 0..2 {
+            let r = decode(raw(None, Some(&text)), &DecodeOptions::default()).unwrap();
+            assert_eq!(r.fields.keys().collect::<Vec<_>>(), ["A"]);
+        }
     }
 
     #[test]

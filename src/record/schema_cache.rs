@@ -123,7 +123,9 @@ pub fn learn(bytes: &[u8]) {
 }
 
 /// Parses a schema text that is known to be JSON and compiles its top-level fields;
-/// `None` when it has none to compile (it is not a struct, say).
+/// `None` when it has none to compile (it is not a struct, say) or names a field
+/// twice: a learned schema's names are unique, so its records need no check for a
+/// name given twice.
 fn compile(text: &'static [u8]) -> Option<&'static CachedSchema> {
     let parsed: &'static mut [u8] = Box::leak(text.to_vec().into_boxed_slice());
     let tape = simd_json::to_tape(parsed).ok()?;
@@ -131,6 +133,13 @@ fn compile(text: &'static [u8]) -> Option<&'static CachedSchema> {
     let walker = SchemaWalker { part: Part::Value };
     let fields = walker.root_struct_fields(tape.as_value()).ok()??;
     let fields = walker.compile(&fields).ok()?;
+    let unique = fields
+        .iter()
+        .enumerate()
+        .all(|(i, (name, _))| fields[..i].iter().all(|(other, _)| other != name));
+    if !unique {
+        return None;
+    }
     Some(Box::leak(Box::new(CachedSchema { text, fields })))
 }
 
