@@ -10,6 +10,7 @@ use serde_json::{Map, Number, Value};
 use simd_json::prelude::*;
 use simd_json::tape::Value as TapeValue;
 use simd_json::ValueType;
+use std::borrow::Cow;
 
 use super::error::{DecodeError, Part};
 use super::logical;
@@ -138,11 +139,12 @@ pub(crate) fn plain(v: TapeValue<'_, '_>, part: Part, depth: usize) -> Result<Va
     })
 }
 
-/// One field of a struct schema: as it stands in the tape, or already read.
+/// One field of a struct schema: as it stands in the tape, or already read (and
+/// borrowed, as a node is too large to copy for every field of every record).
 #[derive(Clone, Copy)]
-enum FieldSchema<'t, 'i> {
+enum FieldSchema<'n, 't, 'i> {
     Raw(TapeValue<'t, 'i>),
-    Read(&'i str, SchemaNode<'t, 'i>),
+    Read(&'i str, &'n SchemaNode<'t, 'i>),
 }
 
 /// A struct schema's fields, each with its name and its node already read.
@@ -509,7 +511,7 @@ impl SchemaWalker {
     ) -> Result<(), DecodeError> {
         let read = fields
             .iter()
-            .map(|&(name, node)| FieldSchema::Read(name, node));
+            .map(|(name, node)| FieldSchema::Read(name, node));
         self.walk_fields(read, value, path, 0, sink)
     }
 
@@ -524,18 +526,21 @@ impl SchemaWalker {
             .ok_or_else(|| self.invalid(&path, "a struct schema needs \"fields\""))?;
         fields
             .iter()
-            .map(|f| self.read_field(FieldSchema::Raw(f), &mut path))
+            .map(|f| {
+                self.read_field(FieldSchema::Raw(f), &mut path)
+                    .map(|(name, node)| (name, node.into_owned()))
+            })
             .collect()
     }
 
     /// A struct field's name and schema node (`path` is the struct's).
-    fn read_field<'t, 'i>(
+    fn read_field<'n, 't, 'i>(
         &self,
-        field: FieldSchema<'t, 'i>,
+        field: FieldSchema<'n, 't, 'i>,
         path: &mut FieldPath<'i>,
-    ) -> Result<(&'i str, SchemaNode<'t, 'i>), DecodeError> {
+    ) -> Result<(&'i str, Cow<'n, SchemaNode<'t, 'i>>), DecodeError> {
         let field_schema = match field {
-            FieldSchema::Read(name, node) => return Ok((name, node)),
+            FieldSchema::Read(name, node) => return Ok((name, Cow::Borrowed(node))),
             FieldSchema::Raw(field_schema) => field_schema,
         };
         let name = field_schema
@@ -546,12 +551,12 @@ impl SchemaWalker {
         path.push(Step::Field(name));
         let node = self.node(field_schema, path);
         path.pop();
-        Ok((name, node?))
+        Ok((name, Cow::Owned(node?)))
     }
 
-    fn walk_fields<'t, 'i>(
+    fn walk_fields<'n, 't: 'n, 'i: 'n>(
         &self,
-        fields: impl Iterator<Item = FieldSchema<'t, 'i>>,
+        fields: impl Iterator<Item = FieldSchema<'n, 't, 'i>>,
         value: TapeValue<'t, 'i>,
         path: &mut FieldPath<'i>,
         depth: usize,
