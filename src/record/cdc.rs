@@ -300,7 +300,7 @@ mod tests {
         assert_eq!(c.object_type.as_deref(), Some("Contact"));
         assert_eq!(c.event_type, Some(EventType::Updated));
         assert_eq!(
-            Value::Object(c.fields.to_map()),
+            Value::Object(c.fields.clone().into()),
             json!({
                 "Title": "VP Operations",
                 "Department": null,

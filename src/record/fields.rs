@@ -52,11 +52,6 @@ impl Fields {
         self.position(name).map(|at| &self.entries[at].1)
     }
 
-    /// A field's value, to change it.
-    pub fn get_mut(&mut self, name: &str) -> Option<&mut Value> {
-        self.position(name).map(|at| &mut self.entries[at].1)
-    }
-
     /// Whether the record has the field.
     pub fn contains_key(&self, name: &str) -> bool {
         self.position(name).is_some()
@@ -110,33 +105,14 @@ impl Fields {
         Some(self.entries.remove(at).1)
     }
 
-    /// Keeps the fields `keep` says yes to.
-    pub fn retain(&mut self, mut keep: impl FnMut(&str, &mut Value) -> bool) {
-        self.entries.retain_mut(|(n, v)| keep(n, v));
-    }
-
     /// Names and values in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
         self.entries.iter().map(|(n, v)| (n.as_ref(), v))
     }
 
-    /// Names and changeable values in order.
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&str, &mut Value)> {
-        self.entries
-            .iter_mut()
-            .map(|&mut (ref n, ref mut v)| (n.as_ref(), v))
-    }
-
     /// Names in order.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.entries.iter().map(|(n, _)| n.as_ref())
-    }
-
-    /// The fields as a JSON object.
-    pub fn to_map(&self) -> Map<String, Value> {
-        self.iter()
-            .map(|(n, v)| (n.to_string(), v.clone()))
-            .collect()
     }
 }
 
@@ -149,15 +125,6 @@ impl<'a> IntoIterator for &'a Fields {
 
     fn into_iter(self) -> Self::IntoIter {
         self.entries.iter().map(|(n, v)| (n.as_ref(), v))
-    }
-}
-
-impl IntoIterator for Fields {
-    type Item = (FieldName, Value);
-    type IntoIter = std::vec::IntoIter<(FieldName, Value)>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.entries.into_iter()
     }
 }
 
@@ -176,16 +143,6 @@ impl From<Fields> for Map<String, Value> {
             .into_iter()
             .map(|(n, v)| (n.into_owned(), v))
             .collect()
-    }
-}
-
-impl<N: Into<FieldName>> FromIterator<(N, Value)> for Fields {
-    fn from_iter<I: IntoIterator<Item = (N, Value)>>(iter: I) -> Self {
-        let mut fields = Fields::new();
-        for (name, value) in iter {
-            fields.insert(name, value);
-        }
-        fields
     }
 }
 

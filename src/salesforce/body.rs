@@ -19,25 +19,12 @@ pub struct Body<'r> {
 }
 
 impl<'r> Body<'r> {
-    /// An empty body with room for `n` fields.
-    pub fn with_capacity(n: usize) -> Self {
-        Self {
-            sobject: None,
-            fields: Vec::with_capacity(n),
-        }
-    }
-
     /// An empty body of a Collections record of `sobject` (its `attributes` first).
     pub fn of_sobject(sobject: &'r str, n: usize) -> Self {
         Self {
             sobject: Some(sobject),
             fields: Vec::with_capacity(n),
         }
-    }
-
-    /// The SObject of its `attributes`, when it has them.
-    pub fn sobject(&self) -> Option<&str> {
-        self.sobject
     }
 
     /// Number of fields (`attributes` not counted).
