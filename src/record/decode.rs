@@ -188,6 +188,10 @@ trait FieldSink: Default {
     fn accept_shared(&mut self, name: &'static str, value: Value) -> Result<(), DecodeError> {
         self.accept(name, value)
     }
+    /// One field of a JSON object already read, whose names are unique and owned.
+    fn accept_owned(&mut self, name: String, value: Value) -> Result<(), DecodeError> {
+        self.accept(&name, value)
+    }
 }
 
 /// The value as one untouched object (what transforms work on).
@@ -198,6 +202,11 @@ impl FieldSink for Map<String, Value> {
 
     fn accept(&mut self, name: &str, value: Value) -> Result<(), DecodeError> {
         self.insert(name.to_string(), value);
+        Ok(())
+    }
+
+    fn accept_owned(&mut self, name: String, value: Value) -> Result<(), DecodeError> {
+        self.insert(name, value);
         Ok(())
     }
 }
@@ -269,6 +278,13 @@ impl FieldSink for Row {
     fn accept_shared(&mut self, name: &'static str, value: Value) -> Result<(), DecodeError> {
         if let Some(value) = self.route(name, value)? {
             self.fields.push(Cow::Borrowed(name), value);
+        }
+        Ok(())
+    }
+
+    fn accept_owned(&mut self, name: String, value: Value) -> Result<(), DecodeError> {
+        if let Some(value) = self.route(&name, value)? {
+            self.fields.push(Cow::Owned(name), value);
         }
         Ok(())
     }
@@ -369,7 +385,7 @@ fn row_of<S: FieldSink>(value: Value, part: Part) -> Result<S, DecodeError> {
             let mut row = S::default();
             row.reserve(obj.len());
             for (k, v) in obj {
-                row.accept(&k, v)?;
+                row.accept_owned(k, v)?;
             }
             Ok(row)
         }
