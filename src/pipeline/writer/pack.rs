@@ -4,11 +4,12 @@
 //!
 //! A batch hands its Collections call here as a subrequest and waits for the answer
 //! the plain call would have given; it settles that answer itself, on the same retry,
-//! split, halt and dead-letter paths as a plain call. Packing adds no wait: whenever a
-//! call slot (`sink.max.in.flight.requests`) is free, a composite leaves with whatever
-//! subrequests are waiting, even just one (the batches handed over together are all
-//! in by then). No order key (Id) appears twice in one
-//! composite. A composite that fails as a whole is retried as a whole, or, when it was
+//! split, halt and dead-letter paths as a plain call. Packing adds no wait at low load:
+//! with no call out, a composite leaves with whatever subrequests are waiting, even
+//! just one (the batches handed over together are all in by then). While calls are
+//! out, a free call slot (`sink.max.in.flight.requests`) takes only a full composite;
+//! a partial one waits for a call to come back (see [`may_leave`]). No order key (Id)
+//! appears twice in one composite. A composite that fails as a whole is retried as a whole, or, when it was
 //! too much work for one transaction of the org (Apex CPU time, DML statements, the
 //! org's time limit), sent again as smaller composites; the writer then keeps the
 //! smaller size for a while ([`SHRINK_HOLD`]), shown by the `sobject_sink_composite_size`
@@ -98,6 +99,17 @@ fn take(queue: &mut VecDeque<Pending>, size: usize) -> Vec<Pending> {
     kept.append(queue);
     *queue = kept;
     taken
+}
+
+/// Whether a composite may leave now, with `busy` of `slots` call slots taken and
+/// `waiting` subrequests queued for composites of `size`. With no call out, whatever
+/// waits leaves at once, so packing adds no latency at low load. While calls are out,
+/// only a full composite leaves: a partial one waits for a call to come back, and the
+/// batches that become ready meanwhile (often the next changes of the Ids that call
+/// carried) join it. Sending partial composites into free slots instead would spend
+/// an API call on every few batches while the org is busy anyway.
+fn may_leave(busy: usize, slots: usize, waiting: usize, size: usize) -> bool {
+    busy < slots && waiting > 0 && (busy == 0 || waiting >= size)
 }
 
 struct State {
@@ -197,10 +209,10 @@ impl Packer {
         loop {
             let items = {
                 let mut st = self.state.lock();
-                if st.busy >= self.slots || st.queue.is_empty() {
+                let size = st.size.at(Instant::now());
+                if !may_leave(st.busy, self.slots, st.queue.len(), size) {
                     return;
                 }
-                let size = st.size.at(Instant::now());
                 self.show_size(size);
                 let items = take(&mut st.queue, size);
                 if items.is_empty() {
@@ -348,6 +360,21 @@ mod tests {
         assert_eq!(second[0].keys, ["B", "D"], "it keeps its place in line");
         assert_eq!(second.len(), 3);
         assert!(queue.is_empty());
+    }
+
+    #[test]
+    fn with_a_call_out_only_a_full_composite_leaves() {
+        // Nothing out: whatever waits leaves, even one subrequest.
+        assert!(may_leave(0, 8, 1, 5));
+        assert!(!may_leave(0, 8, 0, 5), "nothing to send");
+        // A call out: a partial composite waits for it; a full one takes a free slot.
+        assert!(!may_leave(1, 8, 4, 5));
+        assert!(may_leave(1, 8, 5, 5));
+        assert!(may_leave(7, 8, 12, 5));
+        // Every slot taken: nothing leaves, full or not.
+        assert!(!may_leave(8, 8, 12, 5));
+        // After a shrink to one subrequest per composite, every waiting one is full.
+        assert!(may_leave(3, 8, 1, 1));
     }
 
     #[test]

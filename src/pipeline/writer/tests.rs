@@ -540,6 +540,55 @@ async fn ready_batches_leave_together_in_one_composite_call() {
 }
 
 #[actix_rt::test]
+async fn under_load_partial_composites_wait_for_a_call_to_come_back_instead_of_taking_free_slots() {
+    let rig = composite_rig("composite-nagle", |s| s.max_in_flight = 4).await;
+    set_plan(
+        &rig,
+        FaultPlan {
+            latency_ms: 400,
+            ..FaultPlan::default()
+        },
+    )
+    .await;
+    let before = rig.admin.counters().await.expect("counters");
+    // The first batch finds every slot free and leaves at once. Three more come one
+    // by one while it is out: three slots are free, but each would be a composite of
+    // one subrequest, so they wait and leave together when the first call is back.
+    let first = rig.writer.send(WriteBatch {
+        group: WriteGroup::UpsertByExternalId,
+        changes: leads(0, 100),
+    });
+    let later = async {
+        let mut sends = Vec::new();
+        for b in 1..4 {
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            sends.push(rig.writer.send(WriteBatch {
+                group: WriteGroup::UpsertByExternalId,
+                changes: leads(b * 100, 100),
+            }));
+        }
+        futures::future::join_all(sends).await
+    };
+    let (first, later) = futures::join!(first, later);
+    for out in std::iter::once(first).chain(later) {
+        let out = out.expect("writer answers").outcomes;
+        assert!(kinds(&out).iter().all(|k| *k == "done"), "{out:?}");
+    }
+    let after = rig.admin.counters().await.expect("counters");
+    assert_eq!(
+        after.of("composite") - before.of("composite"),
+        2,
+        "one composite for the first batch, one for the three that waited: {after:?}"
+    );
+    assert_eq!(
+        rig.leads().await.len(),
+        401,
+        "every row written, the warm-up's too"
+    );
+    rig.sim.shutdown().await.unwrap();
+}
+
+#[actix_rt::test]
 async fn a_failing_record_inside_a_composite_is_settled_like_a_collections_failure() {
     let bad = |offset: i64| {
         change(
