@@ -23,7 +23,7 @@
 //! (work per record written in the `*work` scenarios, default 1,000), `--backlog N`
 //! (peak-RSS run; 0 skips it), `--partitions P`, `--only SCENARIO` (one of fast, slow,
 //! bulk, load, loadbulk, perrecord, paced with `--rate R`, backlog, and the Composite
-//! ones cfast, cslow, slowwork, cslowwork, cload; `*load` is an initial load, one
+//! ones cfast, cslow, cslowwork, cload, cpaced (also `--rate R`); slowwork is Collections; `*load` is an initial load, one
 //! create per Lead; scenarios without a leading `c` send plain Collections calls). Environment: `SINK_LOG` (the sink's
 //! `RUST_LOG`, shown on stdout), `SINK_EXTRA="key=value,..."` (extra connector keys),
 //! `SINK_WRAPPER` (a command the sink runs under, e.g. `valgrind --tool=callgrind
@@ -622,7 +622,7 @@ fn main() {
     if let Some(only) = &o.only {
         let mut sc = match only.as_str() {
             "fast" | "cfast" => Scenario::backlog(only, 0, o.records, o.partitions),
-            "slow" | "paced" | "load" | "cslow" | "cload" => {
+            "slow" | "paced" | "cpaced" | "load" | "cslow" | "cload" => {
                 Scenario::backlog(only, o.latency_ms, o.slow_records, o.partitions)
             }
             "slowwork" | "cslowwork" => Scenario {
@@ -640,7 +640,7 @@ fn main() {
             "backlog" => Scenario::backlog(only, 0, o.backlog, o.partitions),
             other => panic!(
                 "--only {other}: expected fast, slow, bulk, load, loadbulk, perrecord, paced, \
-                 backlog, cfast, cslow, slowwork, cslowwork or cload"
+                 backlog, cfast, cslow, slowwork, cslowwork, cload or cpaced"
             ),
         };
         if only.ends_with("load") || only == "loadbulk" {
@@ -652,7 +652,7 @@ fn main() {
         ) {
             sc.keys.extend(collections_keys());
         }
-        if only == "paced" {
+        if only == "paced" || only == "cpaced" {
             // Produced at `--rate R` records/s (default 2,000/s).
             sc.feed = Feed::Paced(
                 std::env::args()
@@ -737,6 +737,15 @@ fn main() {
         &format!("Collections at 50% load ({half_rate:.0}/s)"),
         &paced,
     );
+    // The same feed through Composite packing: what filling composites costs in latency.
+    let composite_paced = run(Scenario {
+        feed: Feed::Paced(half_rate),
+        ..Scenario::backlog("cpaced", ms, paced_records, o.partitions)
+    });
+    row(
+        &format!("Composite at the same rate ({half_rate:.0}/s)"),
+        &composite_paced,
+    );
     let backlog = (o.backlog > 0).then(|| {
         let b = run(Scenario {
             keys: collections_keys(),
@@ -781,6 +790,7 @@ fn main() {
         "initial_load_bulk": load_bulk.json(),
         "per_record": per.json(),
         "paced_50_percent": paced.json(),
+        "composite_paced_same_rate": composite_paced.json(),
         "backlog": backlog.as_ref().map(RunResult::json),
         "speedup_vs_per_record": speedup,
         "api_call_ratio_vs_per_record": call_ratio,
