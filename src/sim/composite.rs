@@ -12,6 +12,7 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode}
 use axum::response::Response;
 use futures::FutureExt;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
@@ -46,8 +47,9 @@ struct Subrequest {
     url: String,
     #[serde(rename = "referenceId")]
     reference_id: String,
+    /// Kept as text: most bodies go to their handler as they came, unparsed here.
     #[serde(default)]
-    body: Option<Value>,
+    body: Option<Box<RawValue>>,
     #[serde(default, rename = "httpHeaders")]
     http_headers: Map<String, Value>,
 }
@@ -62,7 +64,8 @@ struct CompositeAnswer {
 /// One entry of `compositeResponse`, members in Salesforce's order.
 #[derive(Serialize)]
 struct SubrequestResult {
-    body: Value,
+    /// The handler's answer as it wrote it.
+    body: Box<RawValue>,
     #[serde(rename = "httpHeaders")]
     http_headers: Map<String, Value>,
     #[serde(rename = "httpStatusCode")]
@@ -91,8 +94,11 @@ impl SubrequestResult {
     }
 }
 
-fn error_body(code: &str, message: &str) -> Value {
-    serde_json::json!([{"message": message, "errorCode": code, "fields": []}])
+fn error_body(code: &str, message: &str) -> Box<RawValue> {
+    serde_json::value::to_raw_value(
+        &serde_json::json!([{"message": message, "errorCode": code, "fields": []}]),
+    )
+    .expect("a JSON value serialises")
 }
 
 fn invalid_input(message: impl Into<String>) -> ApiError {
@@ -104,9 +110,14 @@ struct Planned {
     method: Method,
     url: String,
     reference_id: String,
-    body: Option<Value>,
+    body: Option<Box<RawValue>>,
     headers: HeaderMap,
     collections: bool,
+}
+
+/// Whether `text` holds a `@{...}` reference to an earlier subrequest's answer.
+fn has_reference(text: &str) -> bool {
+    text.contains("@{")
 }
 
 /// The parts of a subrequest URL: API version, path segments after it, query parameters.
@@ -174,12 +185,16 @@ fn counts_as_collection_or_query(route: &Route) -> bool {
 }
 
 /// Records a subrequest carries for writing, read from its body before references resolve.
-fn records_carried(route: &Route, body: Option<&Value>, query: &[(String, String)]) -> usize {
+fn records_carried(route: &Route, body: Option<&RawValue>, query: &[(String, String)]) -> usize {
+    /// A Collections body, read only as far as counting its records.
+    #[derive(Deserialize)]
+    struct Records {
+        records: Vec<serde::de::IgnoredAny>,
+    }
     match route {
         Route::CollectionsCreate | Route::CollectionsUpdate | Route::CollectionsUpsert(..) => body
-            .and_then(|b| b.get("records"))
-            .and_then(Value::as_array)
-            .map_or(0, Vec::len),
+            .and_then(|b| serde_json::from_str::<Records>(b.get()).ok())
+            .map_or(0, |r| r.records.len()),
         Route::CollectionsDelete => query.iter().find(|(k, _)| k == "ids").map_or(0, |(_, v)| {
             v.split(',').filter(|s| !s.trim().is_empty()).count()
         }),
@@ -287,7 +302,7 @@ fn plan(call: &Call<'_>, body: CompositeBody) -> Result<(Vec<Planned>, usize), A
         if collections {
             heavy += 1;
         }
-        records += records_carried(&route, sub.body.as_ref(), &target.query);
+        records += records_carried(&route, sub.body.as_deref(), &target.query);
         let headers = subrequest_headers(call.headers, &id, &sub.http_headers)?;
         planned.push(Planned {
             method,
@@ -418,7 +433,7 @@ fn resolve_url(url: &str, answers: &HashMap<String, Value>) -> Result<String, Un
 }
 
 /// Reads a handler's answer back: status, the headers a subrequest result shows, body.
-fn read_answer(response: Response) -> (StatusCode, Map<String, Value>, Value) {
+fn read_answer(response: Response) -> (StatusCode, Map<String, Value>, Box<RawValue>) {
     let status = response.status();
     let mut headers = Map::new();
     if let Some(location) = response
@@ -434,21 +449,27 @@ fn read_answer(response: Response) -> (StatusCode, Map<String, Value>, Value) {
         .and_then(Result::ok)
         .unwrap_or_default();
     let body = if bytes.is_empty() {
-        Value::Null
+        RawValue::NULL.to_owned()
     } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        serde_json::from_slice::<&RawValue>(&bytes)
+            .map(ToOwned::to_owned)
+            .unwrap_or_else(|_| {
+                serde_json::value::to_raw_value(&String::from_utf8_lossy(&bytes))
+                    .expect("a string serialises")
+            })
     };
     (status, headers, body)
 }
 
 /// True when a Collections answer reports a record that was not saved.
-fn any_record_failed(body: &Value) -> bool {
-    body.as_array().is_some_and(|items| {
-        items
-            .iter()
-            .any(|i| i.get("success").and_then(Value::as_bool) == Some(false))
-    })
+fn any_record_failed(body: &RawValue) -> bool {
+    /// One entry of a Collections answer, read only as far as `success`.
+    #[derive(Deserialize)]
+    struct Saved {
+        success: Option<bool>,
+    }
+    serde_json::from_str::<Vec<Saved>>(body.get())
+        .is_ok_and(|items| items.iter().any(|i| i.success == Some(false)))
 }
 
 /// `POST /composite`.
@@ -463,6 +484,10 @@ pub fn handle(call: &Call<'_>) -> Answer {
     let mut results: Vec<SubrequestResult> = Vec::with_capacity(planned.len());
     let mut failed: Vec<bool> = Vec::with_capacity(planned.len());
     let mut answers: HashMap<String, Value> = HashMap::new();
+    // Answers are kept (parsed) only when a later subrequest may refer to them.
+    let references = planned
+        .iter()
+        .any(|p| has_reference(&p.url) || p.body.as_ref().is_some_and(|b| has_reference(b.get())));
     let mut halted = false;
     for p in planned {
         if halted {
@@ -471,7 +496,15 @@ pub fn handle(call: &Call<'_>) -> Answer {
             continue;
         }
         let resolved = resolve_url(&p.url, &answers).and_then(|url| {
-            let body = p.body.map(|b| resolve_value(b, &answers)).transpose()?;
+            let body = match p.body {
+                Some(raw) if has_reference(raw.get()) => {
+                    let value: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+                    let value = resolve_value(value, &answers)?;
+                    Some(serde_json::to_vec(&value).unwrap_or_default())
+                }
+                Some(raw) => Some(Vec::from(raw.get())),
+                None => None,
+            };
             Ok((url, body))
         });
         let (url, body) = match resolved {
@@ -491,10 +524,7 @@ pub fn handle(call: &Call<'_>) -> Answer {
         let answer = match parse_url(&url) {
             None => Err(ApiError::no_resource()),
             Some(target) => Route::parse(&p.method, &target.segs).and_then(|route| {
-                let bytes = match &body {
-                    Some(b) => serde_json::to_vec(b).unwrap_or_default(),
-                    None => Vec::new(),
-                };
+                let bytes = body.unwrap_or_default();
                 let sub = Call {
                     org: call.org,
                     version: &target.version,
@@ -516,8 +546,9 @@ pub fn handle(call: &Call<'_>) -> Answer {
             read_answer(answer.unwrap_or_else(ApiError::into_response));
         let this_failed =
             status.as_u16() >= 400 || (all_or_none && p.collections && any_record_failed(&body));
-        if status.as_u16() < 400 {
-            answers.insert(p.reference_id.clone(), body.clone());
+        if references && status.as_u16() < 400 {
+            let value = serde_json::from_str(body.get()).unwrap_or(Value::Null);
+            answers.insert(p.reference_id.clone(), value);
         }
         results.push(SubrequestResult {
             body,
