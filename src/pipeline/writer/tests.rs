@@ -545,7 +545,7 @@ async fn under_load_partial_composites_wait_for_a_call_to_come_back_instead_of_t
     set_plan(
         &rig,
         FaultPlan {
-            latency_ms: 400,
+            latency_ms: 1000,
             ..FaultPlan::default()
         },
     )
