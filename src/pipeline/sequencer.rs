@@ -69,6 +69,10 @@ pub struct SequencerSettings {
     pub bulk_batch: Option<usize>,
     /// What the configuration says about errors (a parent that never arrives).
     pub policy: Policy,
+    /// Whether written changes go to the reporter, for the success topic
+    /// (`reporter.result.topic.name`); without one they end here, so the reporter
+    /// gets no message per record.
+    pub report_deliveries: bool,
     /// `sink.references.wait.ms`.
     pub parent_wait: Duration,
     /// `sink.retry.backoff.initial.ms` and `.max.ms`: the pace of sending a record
@@ -273,22 +277,33 @@ impl Sequencer {
     /// Acts on each change's final action: acknowledge, report, hold, halt, or wait
     /// for a missing parent.
     fn settle(&mut self, written: Written, ctx: &mut Context<Self>) {
-        let now = Instant::now();
-        let mut acks = Vec::new();
-        let mut reports = Vec::new();
+        let mut out = Settled {
+            now: Instant::now(),
+            now_ms: chrono::Utc::now().timestamp_millis(),
+            acks: Vec::with_capacity(written.changes.len()),
+            reports: Vec::new(),
+            outcomes: Tally::default(),
+            latency: metrics()
+                .record_latency
+                .with_label_values(&[&self.settings.connector]),
+        };
         for (change, action) in written.changes.into_iter().zip(written.outcomes) {
             match action {
                 Action::ParentMissing(cause) => {
                     if let Some((change, action)) = self.wait_for_parent(change, cause, ctx) {
-                        self.settle_one(change, action, now, &mut acks, &mut reports);
+                        self.settle_one(change, action, &mut out);
                     }
                 }
                 other => {
-                    self.parent_waits.remove(&change.order_key());
-                    self.settle_one(change, other, now, &mut acks, &mut reports);
+                    if !self.parent_waits.is_empty() {
+                        self.parent_waits.remove(&change.order_key());
+                    }
+                    self.settle_one(change, other, &mut out);
                 }
             }
         }
+        out.outcomes.publish(&self.settings.connector);
+        let Settled { acks, reports, .. } = out;
         metrics()
             .records_waiting_for_parent
             .with_label_values(&[&self.settings.connector])
@@ -345,62 +360,54 @@ impl Sequencer {
     }
 
     /// Acts on one change's final action.
-    fn settle_one(
-        &mut self,
-        change: Change,
-        action: Action,
-        now: Instant,
-        acks: &mut Vec<RecordCoords>,
-        reports: &mut Vec<Report>,
-    ) {
-        let connector = self.settings.connector.clone();
-        let count = |op: &str, what: &str| count_outcome(&connector, op, what);
-        let now_ms = chrono::Utc::now().timestamp_millis();
+    fn settle_one(&mut self, change: Change, action: Action, out: &mut Settled) {
+        let now = out.now;
         let key = change.order_key();
         let op = change.group.as_str();
         {
             match action {
                 Action::Done { id, created } => {
-                    count(op, "written");
+                    out.outcomes.add(op, "written");
                     if let Some(ts) = change.record.timestamp {
-                        let age_ms = (now_ms - ts).max(0);
-                        metrics()
-                            .record_latency
-                            .with_label_values(&[&connector])
-                            .observe(age_ms as f64 / 1000.0);
+                        let age_ms = (out.now_ms - ts).max(0);
+                        out.latency.observe(age_ms as f64 / 1000.0);
                     }
-                    acks.push(change.record.coords.clone());
-                    reports.push(Report::Delivered {
-                        change: Box::new(change),
-                        id,
-                        created,
-                    });
+                    out.acks.push(change.record.coords.clone());
+                    if self.settings.report_deliveries {
+                        out.reports.push(Report::Delivered {
+                            change: Box::new(change),
+                            id,
+                            created,
+                        });
+                    }
                     self.queues.finish(&key, now);
                 }
                 Action::AlreadyGone => {
-                    count(op, "already_gone");
-                    acks.push(change.record.coords.clone());
-                    reports.push(Report::Delivered {
-                        change: Box::new(change),
-                        id: None,
-                        created: Some(false),
-                    });
+                    out.outcomes.add(op, "already_gone");
+                    out.acks.push(change.record.coords.clone());
+                    if self.settings.report_deliveries {
+                        out.reports.push(Report::Delivered {
+                            change: Box::new(change),
+                            id: None,
+                            created: Some(false),
+                        });
+                    }
                     self.queues.finish(&key, now);
                 }
                 Action::RowMissing(cause) => {
                     if self.queues.waiting_for(&key).any(|p| p.group.is_delete()) {
-                        count(op, "superseded");
-                        acks.push(change.record.coords.clone());
+                        out.outcomes.add(op, "superseded");
+                        out.acks.push(change.record.coords.clone());
                         self.queues.finish(&key, now);
                     } else {
                         self.held.insert(key, (change, cause));
                     }
                 }
                 Action::Reject(cause) => {
-                    count(op, "failed");
+                    out.outcomes.add(op, "failed");
                     // The reporter acknowledges the offset once the error report (and
                     // the dead letter, when configured) is safely in Kafka.
-                    reports.push(Report::Rejected {
+                    out.reports.push(Report::Rejected {
                         change: Box::new(change),
                         cause,
                     });
@@ -414,7 +421,7 @@ impl Sequencer {
                     // Not acknowledged, so no offset is committed for it; the Id is
                     // free for the changes behind it, which the fence also turns back
                     // unless they were read under a newer assignment.
-                    count(op, "revoked");
+                    out.outcomes.add(op, "revoked");
                     self.queues.finish(&key, now);
                 }
                 // The writer settles these itself; one reaching here is a defect, and
@@ -497,6 +504,45 @@ impl Sequencer {
     }
 }
 
+/// What settling one written batch hands on, and the clock and metrics it shares.
+struct Settled {
+    now: Instant,
+    /// Wall-clock milliseconds, for the records' Kafka timestamps.
+    now_ms: i64,
+    acks: Vec<RecordCoords>,
+    reports: Vec<Report>,
+    outcomes: Tally,
+    /// `sobject_sink_record_latency_seconds` of this connector.
+    latency: prometheus::Histogram,
+}
+
+/// Final outcomes counted per (operation, outcome) while a batch is settled, added to
+/// `sobject_sink_records_total` once per batch instead of once per record.
+#[derive(Default)]
+struct Tally(Vec<(&'static str, &'static str, u64)>);
+
+impl Tally {
+    fn add(&mut self, operation: &'static str, outcome: &'static str) {
+        match self
+            .0
+            .iter_mut()
+            .find(|(op, what, _)| *op == operation && *what == outcome)
+        {
+            Some((_, _, n)) => *n += 1,
+            None => self.0.push((operation, outcome, 1)),
+        }
+    }
+
+    fn publish(self, connector: &str) {
+        for (operation, outcome, n) in self.0 {
+            metrics()
+                .records
+                .with_label_values(&[connector, operation, outcome])
+                .inc_by(n);
+        }
+    }
+}
+
 /// Counts one record's final outcome (`sobject_sink_records_total`).
 fn count_outcome(connector: &str, operation: &str, outcome: &str) {
     metrics()
@@ -522,15 +568,17 @@ impl Handler<Submit> for Sequencer {
         for change in msg.0 {
             let key = change.order_key();
             let group = change.group;
+            // A delete releases an update held for its Id (looked up only then).
+            let releases = (group.is_delete() && self.held.contains_key(&key)).then(|| key.clone());
             self.queues.push(
                 Pending {
-                    key: key.clone(),
+                    key,
                     group,
                     payload: change,
                 },
                 now,
             );
-            if group.is_delete() && self.held.contains_key(&key) {
+            if let Some(key) = releases {
                 self.release_held_for(&key, ctx);
             }
         }
@@ -716,6 +764,18 @@ mod tests {
         script: Script,
         ownership: Arc<Ownership>,
     ) -> (Addr<Sequencer>, Arc<Mutex<Log>>) {
+        start_reporting(max_in_flight, batches_per_call, script, ownership, true)
+    }
+
+    /// A sequencer that hands written changes to the reporter when
+    /// `report_deliveries` (a success topic is configured).
+    fn start_reporting(
+        max_in_flight: usize,
+        batches_per_call: usize,
+        script: Script,
+        ownership: Arc<Ownership>,
+        report_deliveries: bool,
+    ) -> (Addr<Sequencer>, Arc<Mutex<Log>>) {
         let log = Arc::new(Mutex::new(Log::default()));
         let fake = Fake {
             log: log.clone(),
@@ -731,6 +791,7 @@ mod tests {
                 batches_per_call,
                 bulk_batch: None,
                 policy: Policy::default(),
+                report_deliveries,
                 parent_wait: PARENT_WAIT,
                 backoff: (Duration::from_millis(10), Duration::from_millis(40)),
                 ownership,
@@ -767,6 +828,27 @@ mod tests {
         tokio::time::advance(by).await;
         for _ in 0..20 {
             tokio::task::yield_now().await;
+        }
+    }
+
+    #[actix_rt::test]
+    async fn written_changes_go_to_the_reporter_only_when_a_success_topic_wants_them() {
+        tokio::time::pause();
+        for (report_deliveries, reported) in [(true, 10), (false, 0)] {
+            let (sequencer, log) =
+                start_reporting(4, 1, done(), leads_0_assigned(), report_deliveries);
+            let ten = (0..10)
+                .map(|i| change(i, &format!("A{i}"), Operation::Update))
+                .collect();
+            sequencer.send(Submit(ten)).await.unwrap();
+            run_for(Duration::ZERO).await;
+            let log = log.lock();
+            assert_eq!(
+                log.acks,
+                (0..10).collect::<Vec<_>>(),
+                "every change acknowledged"
+            );
+            assert_eq!(log.reports.len(), reported, "{:?}", log.reports);
         }
     }
 

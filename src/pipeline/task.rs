@@ -342,6 +342,7 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
     let tracker = OffsetTracker::new(consumer.clone(), in_flight.clone()).start();
     *revoked_sink.lock() = Some(tracker.clone());
     let halt = HaltActor::new(&name, status.clone()).start();
+    let report_deliveries = targets.reports.is_some() && targets.success_topic.is_some();
     let reporter = Reporter::new(
         &name,
         spec.task_id,
@@ -435,6 +436,7 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
                 (config.sink.max_buffered_records / 2).min(MAX_BULK_BATCH)
             }),
             policy,
+            report_deliveries,
             parent_wait: config.sync.references_wait,
             ownership: ownership.clone(),
             backoff: (
