@@ -529,6 +529,9 @@ fn dead_letters_go_to_the_workers_cluster_and_reports_to_the_reporters() {
     reporter_cluster
         .create_topic("e2e-two-clusters-errors", 1, 1)
         .expect("error topic on the reporter's cluster");
+    reporter_cluster
+        .create_topic("e2e-two-clusters-results", 1, 1)
+        .expect("result topic on the reporter's cluster");
     let reporter_bootstrap = reporter_cluster.bootstrap_servers();
     let topic = "e2e-two-clusters";
     let good = single(
@@ -554,7 +557,10 @@ fn dead_letters_go_to_the_workers_cluster_and_reports_to_the_reporters() {
         "reporter.error.topic.name".into(),
         "e2e-two-clusters-errors".into(),
     );
-    c.insert("reporter.result.topic.name".into(), String::new());
+    c.insert(
+        "reporter.result.topic.name".into(),
+        "e2e-two-clusters-results".into(),
+    );
     let handle = w.start_worker(c);
     w.wait_committed(&handle.rest_url, "twoclusters", topic, &[2]);
     let letters = w.kafka.read_all("e2e-two-clusters-dlq");
@@ -592,6 +598,11 @@ fn dead_letters_go_to_the_workers_cluster_and_reports_to_the_reporters() {
         on_reporter_cluster("e2e-two-clusters-errors", 1),
         1,
         "the error report is on the reporter's cluster"
+    );
+    assert_eq!(
+        on_reporter_cluster("e2e-two-clusters-results", 1),
+        1,
+        "the written record's success report is on the reporter's cluster"
     );
     assert_eq!(
         on_reporter_cluster("e2e-two-clusters-dlq", 0),
