@@ -258,17 +258,22 @@ fn broker_ceiling(bootstrap: &str, topic: &str, partitions: i32, records: usize)
     read as f64 / started.elapsed().as_secs_f64().max(1e-9)
 }
 
-/// Records the sink has read so far, from its `/metrics` (0 while it is not up yet).
-fn records_read(rt: &tokio::runtime::Runtime, rest: &str) -> u64 {
-    let text = rt.block_on(async {
+/// The sink's `/metrics` text (empty while it is not up).
+fn sink_metrics(rt: &tokio::runtime::Runtime, rest: &str) -> String {
+    rt.block_on(async {
         reqwest::get(format!("{rest}/metrics"))
             .await
             .ok()?
             .text()
             .await
             .ok()
-    });
-    text.unwrap_or_default()
+    })
+    .unwrap_or_default()
+}
+
+/// Records the sink has read so far, from its `/metrics` (0 while it is not up yet).
+fn records_read(rt: &tokio::runtime::Runtime, rest: &str) -> u64 {
+    sink_metrics(rt, rest)
         .lines()
         .filter(|l| l.starts_with("sobject_sink_records_read_total"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
@@ -530,16 +535,7 @@ fn run(sc: Scenario<'_>) -> RunResult {
         std::thread::sleep(Duration::from_millis(50));
     }
     let seconds = started.elapsed().as_secs_f64();
-    let metrics = rt
-        .block_on(async {
-            reqwest::get(format!("{rest}/metrics"))
-                .await
-                .ok()?
-                .text()
-                .await
-                .ok()
-        })
-        .unwrap_or_default();
+    let metrics = sink_metrics(&rt, &rest);
     let rss = peak_rss_mb(sink.id());
     let cpu = cpu_seconds(sink.id());
     unsafe {
