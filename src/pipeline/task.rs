@@ -369,7 +369,7 @@ pub async fn start_task(spec: TaskSpec) -> Result<RunningTask, StartError> {
         sobject: String::new(),
         custom_id_field: custom_id.map(str::to_string),
         rules: BodyRules {
-            ignore_fields: config.ignore_fields.iter().cloned().collect(),
+            ignore_fields: config.ignore_fields.clone(),
             ignore_reference_fields: config.ignore_reference_fields,
             skip_relationship_fields: config.skip_relationship_fields,
             custom_id_field: custom_id.map(str::to_string),

@@ -52,8 +52,8 @@ impl CachedSchema {
 }
 
 /// Every schema text any thread has learned, with its compiled schema, or `None` for a
-/// text that parses but has no struct fields to compile (so that it is not tried, and
-/// its memory not taken, again).
+/// text that parses but has no struct fields to compile, or names a field twice (so
+/// that it is not tried, and its memory not taken, again).
 type Registry = HashMap<&'static [u8], Option<&'static CachedSchema>>;
 
 static REGISTRY: LazyLock<Mutex<Registry>> = LazyLock::new(|| Mutex::new(HashMap::new()));

@@ -8,8 +8,6 @@
 //! reject into the shape its type wants; address the row (`id` for update by Id, the
 //! External ID field set to the source Id for upsert and for insert with a custom id).
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, NaiveDate};
 use serde::Serialize;
 use serde_json::Value;
@@ -50,8 +48,9 @@ pub enum WriteKind {
 /// Which fields never go to Salesforce (from the connector configuration).
 #[derive(Debug, Clone, Default)]
 pub struct BodyRules {
-    /// `salesforce.ignore.fields` (matched case-insensitively).
-    pub ignore_fields: HashSet<String>,
+    /// `salesforce.ignore.fields` (matched case-insensitively, by a scan: the list is
+    /// short).
+    pub ignore_fields: Vec<String>,
     /// `salesforce.ignore.reference.fields`
     pub ignore_reference_fields: bool,
     /// `skip.relationship.fields`
