@@ -101,21 +101,25 @@ fn take(queue: &mut VecDeque<Pending>, size: usize) -> Vec<Pending> {
     taken
 }
 
-/// Whether a composite may leave now, with `busy` of `slots` call slots taken and
-/// `waiting` subrequests queued for composites of `size`. With no call out, whatever
-/// waits leaves at once, so packing adds no latency at low load. While calls are out,
-/// only a full composite leaves: a partial one waits for a call to come back, and the
-/// batches that become ready meanwhile (often the next changes of the Ids that call
-/// carried) join it. Sending partial composites into free slots instead would spend
-/// an API call on every few batches while the org is busy anyway.
-fn may_leave(busy: usize, slots: usize, waiting: usize, size: usize) -> bool {
-    busy < slots && waiting > 0 && (busy == 0 || waiting >= size)
+/// Whether a composite may leave now, with `busy` of `slots` call slots taken (of
+/// which `backing_off` wait to try their call again) and `waiting` subrequests queued
+/// for composites of `size`. With no call on the wire, whatever waits leaves at once,
+/// so packing adds no latency at low load, nor behind a call waiting out a retry
+/// backoff. While calls are on the wire, only a full composite leaves: a partial one
+/// waits for a call to come back, and the batches that become ready meanwhile (often
+/// the next changes of the Ids that call carried) join it. Sending partial composites
+/// into free slots instead would spend an API call on every few batches while the org
+/// is busy anyway.
+fn may_leave(busy: usize, backing_off: usize, slots: usize, waiting: usize, size: usize) -> bool {
+    busy < slots && waiting > 0 && (busy == backing_off || waiting >= size)
 }
 
 struct State {
     queue: VecDeque<Pending>,
     /// Composites in flight (each holds a call slot).
     busy: usize,
+    /// Of those, the ones waiting out a retry backoff (no call on the wire).
+    backing_off: usize,
     size: PackSize,
     /// A pump is scheduled and has not run yet.
     pump_scheduled: bool,
@@ -157,6 +161,7 @@ impl Packer {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
                 busy: 0,
+                backing_off: 0,
                 size,
                 pump_scheduled: false,
             }),
@@ -210,7 +215,7 @@ impl Packer {
             let items = {
                 let mut st = self.state.lock();
                 let size = st.size.at(Instant::now());
-                if !may_leave(st.busy, self.slots, st.queue.len(), size) {
+                if !may_leave(st.busy, st.backing_off, self.slots, st.queue.len(), size) {
                     return;
                 }
                 self.show_size(size);
@@ -230,6 +235,23 @@ impl Packer {
         }
     }
 
+    /// Waits out one retry backoff of a composite; partial composites that were
+    /// waiting for it to come back may leave meanwhile. False when the retry budget
+    /// is spent.
+    async fn back_off(self: &Arc<Self>, retries: &mut Retries) -> bool {
+        /// Counts a composite as backing off while it lives.
+        struct BackingOff<'a>(&'a Mutex<State>);
+        impl Drop for BackingOff<'_> {
+            fn drop(&mut self) {
+                self.0.lock().backing_off -= 1;
+            }
+        }
+        self.state.lock().backing_off += 1;
+        let _counted = BackingOff(&self.state);
+        self.schedule_pump();
+        retries.wait().await
+    }
+
     fn show_size(&self, size: usize) {
         metrics()
             .composite_size
@@ -239,7 +261,7 @@ impl Packer {
 
     /// Sends `items` in one composite (or smaller ones after a shrink) and hands each
     /// its answer.
-    async fn send(&self, items: Vec<Pending>) {
+    async fn send(self: &Arc<Self>, items: Vec<Pending>) {
         let mut retries = Retries::new(self.settings.retry_budget, self.settings.backoff());
         let mut stack = vec![items];
         while let Some(items) = stack.pop() {
@@ -275,7 +297,7 @@ impl Packer {
     }
 
     /// One composite call with its whole-call retries.
-    async fn call(&self, items: &[Pending], retries: &mut Retries) -> Outcome {
+    async fn call(self: &Arc<Self>, items: &[Pending], retries: &mut Retries) -> Outcome {
         let s = &self.settings;
         let subs: Vec<&Subrequest> = items.iter().map(|p| &p.sub).collect();
         let records: usize = subs.iter().map(|sub| sub.records()).sum();
@@ -302,7 +324,7 @@ impl Packer {
                         .with_label_values(&[&s.connector, label])
                         .inc();
                     tracing::debug!(connector = %s.connector, "{reason}; retrying the composite: {err}");
-                    if !retries.wait().await {
+                    if !self.back_off(retries).await {
                         return Outcome::Each(err);
                     }
                 }
@@ -365,16 +387,21 @@ mod tests {
     #[test]
     fn with_a_call_out_only_a_full_composite_leaves() {
         // Nothing out: whatever waits leaves, even one subrequest.
-        assert!(may_leave(0, 8, 1, 5));
-        assert!(!may_leave(0, 8, 0, 5), "nothing to send");
+        assert!(may_leave(0, 0, 8, 1, 5));
+        assert!(!may_leave(0, 0, 8, 0, 5), "nothing to send");
         // A call out: a partial composite waits for it; a full one takes a free slot.
-        assert!(!may_leave(1, 8, 4, 5));
-        assert!(may_leave(1, 8, 5, 5));
-        assert!(may_leave(7, 8, 12, 5));
+        assert!(!may_leave(1, 0, 8, 4, 5));
+        assert!(may_leave(1, 0, 8, 5, 5));
+        assert!(may_leave(7, 0, 8, 12, 5));
+        // The only call out waits out a retry backoff: nothing is on the wire, so a
+        // partial composite does not wait for it.
+        assert!(may_leave(1, 1, 8, 1, 5));
+        assert!(!may_leave(2, 1, 8, 1, 5), "another call is on the wire");
         // Every slot taken: nothing leaves, full or not.
-        assert!(!may_leave(8, 8, 12, 5));
+        assert!(!may_leave(8, 0, 8, 12, 5));
+        assert!(!may_leave(8, 8, 8, 12, 5));
         // After a shrink to one subrequest per composite, every waiting one is full.
-        assert!(may_leave(3, 8, 1, 1));
+        assert!(may_leave(3, 0, 8, 1, 1));
     }
 
     #[test]
