@@ -426,7 +426,7 @@ fn decode_json_value<S: FieldSink>(bytes: &[u8], schemas_enable: bool) -> Result
             row.reserve(fields.len());
             // The walk hands the fields over in the schema's order, so the k-th name
             // is the learned schema's k-th, which lives as long as the process.
-            let mut shared = fields.iter().map(|(name, _)| *name);
+            let mut shared = fields.iter().map(|field| field.name());
             SchemaWalker { part: Part::Value }.walk_compiled(
                 fields,
                 payload,
@@ -713,10 +713,21 @@ mod tests {
         other["LastName"] = json!("Other");
         let mut wrong_type = compact["payload"].clone();
         wrong_type["LastName"] = json!(42);
+        // The compound Address field's own fields are read with the schema too.
+        let mut nested_wrong = compact["payload"].clone();
+        nested_wrong["Address"]["City"] = json!(5);
+        let mut nested_reordered = compact["payload"].clone();
+        nested_reordered["Address"] = json!({"StateCode": "WYK", "City": "Leeds", "Street": 7});
+        nested_reordered["Address"]["Street"] = json!("1 Lane");
+        let mut nested_text = compact["payload"].clone();
+        nested_text["Address"] = json!("12 Harbour Road");
         let records = [
             with(&payload),
             with(&other.to_string()),
             with(&wrong_type.to_string()),
+            with(&nested_wrong.to_string()),
+            with(&nested_reordered.to_string()),
+            with(&nested_text.to_string()),
             with("null"),
             with("[1,2]"),
             with("{}"),
@@ -752,8 +763,24 @@ mod tests {
             schema_cache::split(records[1].as_bytes()).is_some(),
             "the schema was learned"
         );
+        // A compound field's errors name the field inside it; its fields keep the
+        // schema's order whatever order the payload gives them in.
+        match decode(raw(None, Some(&records[3])), &opts) {
+            Err(DecodeError::SchemaMismatch { field, .. }) => assert_eq!(field, "Address.City"),
+            other => panic!("expected a mismatch at Address.City, got {other:?}"),
+        }
+        let reordered = decode(raw(None, Some(&records[4])), &opts).unwrap();
+        let address = reordered.fields["Address"].as_object().unwrap();
+        assert_eq!(
+            address.keys().next().map(String::as_str),
+            Some("GeocodeAccuracy")
+        );
+        assert_eq!(
+            (&address["Street"], &address["City"]),
+            (&json!("1 Lane"), &json!("Leeds"))
+        );
         // The two deep records sit on either side of the parser's depth limit.
-        let deep: Vec<bool> = records[10..12]
+        let deep: Vec<bool> = records[13..15]
             .iter()
             .map(|t| decode_json_in_full::<Row>(t.as_bytes(), true).is_ok())
             .collect();

@@ -2,8 +2,9 @@
 //! its declared type and converts logical types, producing `serde_json` values.
 //!
 //! Both the schema and the payload are read straight from the simd-json tape. A
-//! schema seen before (see `schema_cache`) also keeps its top-level fields read
-//! ([`CompiledFields`]), so a record's walk starts at its values.
+//! schema seen before (see `schema_cache`) also keeps its fields read, a compound
+//! field's own fields included ([`CompiledFields`]), and each node's type and logical
+//! name resolved, so a record's walk starts at its values.
 
 use base64::Engine as _;
 use serde_json::{Map, Number, Value};
@@ -69,10 +70,86 @@ impl<'i> FieldPath<'i> {
     }
 }
 
+/// A Connect base type, read once from a node's `type` text.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `int8` to `int64`, with the range the type holds.
+    Integer {
+        min: i64,
+        max: i64,
+    },
+    /// `float32`, `float64` (and their aliases `float`, `double`).
+    Float,
+    Boolean,
+    Text,
+    /// Base64 text.
+    Bytes,
+    Array,
+    Map,
+    Struct,
+    /// A type Connect does not have; refused when a value meets it.
+    Unknown,
+}
+
+impl Kind {
+    fn of(ty: &str) -> Kind {
+        match ty {
+            "int8" => Kind::Integer {
+                min: i8::MIN as i64,
+                max: i8::MAX as i64,
+            },
+            "int16" => Kind::Integer {
+                min: i16::MIN as i64,
+                max: i16::MAX as i64,
+            },
+            "int32" => Kind::Integer {
+                min: i32::MIN as i64,
+                max: i32::MAX as i64,
+            },
+            "int64" => Kind::Integer {
+                min: i64::MIN,
+                max: i64::MAX,
+            },
+            "float" | "float32" | "double" | "float64" => Kind::Float,
+            "boolean" => Kind::Boolean,
+            "string" => Kind::Text,
+            "bytes" => Kind::Bytes,
+            "array" => Kind::Array,
+            "map" => Kind::Map,
+            "struct" => Kind::Struct,
+            _ => Kind::Unknown,
+        }
+    }
+}
+
+/// A Connect logical type, read once from a node's `name`; other names (a struct's,
+/// say) leave the value to its base type.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Logical {
+    Date,
+    Time,
+    Timestamp,
+    Decimal,
+}
+
+impl Logical {
+    fn of(name: Option<&str>) -> Option<Logical> {
+        match name? {
+            logical::DATE => Some(Logical::Date),
+            logical::TIME => Some(Logical::Time),
+            logical::TIMESTAMP => Some(Logical::Timestamp),
+            logical::DECIMAL => Some(Logical::Decimal),
+            _ => None,
+        }
+    }
+}
+
 /// The attributes of one Connect schema node, read in one pass over its keys.
 #[derive(Clone, Copy)]
 pub(crate) struct SchemaNode<'t, 'i> {
     ty: &'i str,
+    kind: Kind,
+    logical: Option<Logical>,
     optional: bool,
     name: Option<&'i str>,
     /// The `parameters` object.
@@ -144,11 +221,27 @@ pub(crate) fn plain(v: TapeValue<'_, '_>, part: Part, depth: usize) -> Result<Va
 #[derive(Clone, Copy)]
 enum FieldSchema<'n, 't, 'i> {
     Raw(TapeValue<'t, 'i>),
-    Read(&'i str, &'n SchemaNode<'t, 'i>),
+    Read(&'n CompiledField<'t, 'i>),
+}
+
+/// One struct field read beforehand: its name, its node, and, for a struct, its own
+/// fields read too (so that a compound field such as `Address` is not read again for
+/// every record).
+pub(crate) struct CompiledField<'t, 'i> {
+    name: &'i str,
+    node: SchemaNode<'t, 'i>,
+    fields: Option<CompiledFields<'t, 'i>>,
+}
+
+impl<'i> CompiledField<'_, 'i> {
+    /// The field's name.
+    pub(crate) fn name(&self) -> &'i str {
+        self.name
+    }
 }
 
 /// A struct schema's fields, each with its name and its node already read.
-pub(crate) type CompiledFields<'t, 'i> = Vec<(&'i str, SchemaNode<'t, 'i>)>;
+pub(crate) type CompiledFields<'t, 'i> = Vec<CompiledField<'t, 'i>>;
 
 /// Checks and converts payloads against Connect schemas for one record part.
 pub(crate) struct SchemaWalker {
@@ -174,6 +267,8 @@ impl SchemaWalker {
             .ok_or_else(|| self.invalid(path, "a schema must be a JSON object"))?;
         let mut node = SchemaNode {
             ty: "",
+            kind: Kind::Unknown,
+            logical: None,
             optional: false,
             name: None,
             parameters: None,
@@ -200,6 +295,8 @@ impl SchemaWalker {
         if node.ty.is_empty() {
             return Err(self.invalid(path, "the schema has no \"type\""));
         }
+        node.kind = Kind::of(node.ty);
+        node.logical = Logical::of(node.name);
         Ok(node)
     }
 
@@ -226,13 +323,15 @@ impl SchemaWalker {
             });
         }
         let node = self.node(schema, path)?;
-        self.convert_node(&node, value, path, depth)
+        self.convert_node(&node, None, value, path, depth)
     }
 
-    /// Converts `value` as the already-read schema `node` describes.
+    /// Converts `value` as the already-read schema `node` describes (with `compiled`,
+    /// a struct node's fields read beforehand).
     fn convert_node<'t, 'i>(
         &self,
         node: &SchemaNode<'t, 'i>,
+        compiled: Option<&CompiledFields<'t, 'i>>,
         value: TapeValue<'t, 'i>,
         path: &mut FieldPath<'i>,
         depth: usize,
@@ -253,31 +352,26 @@ impl SchemaWalker {
         } else {
             value
         };
-        if let Some(logical) = node.name {
-            if let Some(converted) = self.logical(node, logical, value, path)? {
-                return Ok(converted);
-            }
+        if let Some(logical) = node.logical {
+            return self.logical(node, logical, value, path);
         }
-        match node.ty {
-            "int8" => self.integer(value, path, "int8", i8::MIN as i64, i8::MAX as i64),
-            "int16" => self.integer(value, path, "int16", i16::MIN as i64, i16::MAX as i64),
-            "int32" => self.integer(value, path, "int32", i32::MIN as i64, i32::MAX as i64),
-            "int64" => self.integer(value, path, "int64", i64::MIN, i64::MAX),
-            "float" | "float32" | "double" | "float64" => match value.cast_f64() {
+        match node.kind {
+            Kind::Integer { min, max } => self.integer(value, path, node.ty, min, max),
+            Kind::Float => match value.cast_f64() {
                 Some(f) => Ok(Number::from_f64(f)
                     .map(Value::Number)
                     .unwrap_or(Value::Null)),
                 None => Err(self.mismatch(path, node.ty, &value)),
             },
-            "boolean" => value
+            Kind::Boolean => value
                 .as_bool()
                 .map(Value::Bool)
                 .ok_or_else(|| self.mismatch(path, "boolean", &value)),
-            "string" => value
+            Kind::Text => value
                 .as_str()
                 .map(|s| Value::String(s.to_string()))
                 .ok_or_else(|| self.mismatch(path, "string", &value)),
-            "bytes" => {
+            Kind::Bytes => {
                 let s = value
                     .as_str()
                     .ok_or_else(|| self.mismatch(path, "bytes (base64 text)", &value))?;
@@ -290,18 +384,28 @@ impl SchemaWalker {
                 }
                 Ok(Value::String(s.to_string()))
             }
-            "array" => self.array(node, value, path, depth),
-            "map" => self.map(node, value, path, depth),
-            "struct" => {
-                let fields = node_fields(node);
-                let mut out = Map::with_capacity(fields.map_or(0, |f| f.len()));
-                self.walk_struct(&fields, value, path, depth, &mut |k, v| {
+            Kind::Array => self.array(node, value, path, depth),
+            Kind::Map => self.map(node, value, path, depth),
+            Kind::Struct => {
+                let raw = node_fields(node);
+                let mut out = Map::with_capacity(match compiled {
+                    Some(fields) => fields.len(),
+                    None => raw.map_or(0, |f| f.len()),
+                });
+                let mut insert = |k: &str, v| {
                     out.insert(k.to_string(), v);
                     Ok(())
-                })?;
+                };
+                match compiled {
+                    Some(fields) => {
+                        let read = fields.iter().map(FieldSchema::Read);
+                        self.walk_fields(read, value, path, depth, &mut insert)?;
+                    }
+                    None => self.walk_struct(&raw, value, path, depth, &mut insert)?,
+                }
                 Ok(Value::Object(out))
             }
-            other => Err(self.invalid(path, format!("unknown Connect type {other:?}"))),
+            Kind::Unknown => Err(self.invalid(path, format!("unknown Connect type {:?}", node.ty))),
         }
     }
 
@@ -328,15 +432,14 @@ impl SchemaWalker {
         }
     }
 
-    /// Converts a logical type; `Ok(None)` for names that are not logical types (such
-    /// as struct names), which then convert by their base type.
+    /// Converts a logical type's value.
     fn logical(
         &self,
         node: &SchemaNode<'_, '_>,
-        logical: &str,
+        logical: Logical,
         value: TapeValue<'_, '_>,
         path: &FieldPath<'_>,
-    ) -> Result<Option<Value>, DecodeError> {
+    ) -> Result<Value, DecodeError> {
         let bad = |name: &'static str, reason: String| DecodeError::BadLogicalValue {
             field: path.render(),
             logical: name,
@@ -351,22 +454,21 @@ impl SchemaWalker {
             .ok_or_else(|| self.mismatch(path, ty, &value))
         };
         let text = match logical {
-            logical::DATE => {
+            Logical::Date => {
                 let days = int("int32 (Date: days since 1970-01-01)")?;
                 logical::date_from_days(days).map_err(|r| bad(logical::DATE, r))?
             }
-            logical::TIME => {
+            Logical::Time => {
                 let ms = int("int32 (Time: milliseconds since midnight)")?;
                 logical::time_from_millis(ms).map_err(|r| bad(logical::TIME, r))?
             }
-            logical::TIMESTAMP => {
+            Logical::Timestamp => {
                 let ms = int("int64 (Timestamp: milliseconds since 1970-01-01)")?;
                 logical::timestamp_from_millis(ms).map_err(|r| bad(logical::TIMESTAMP, r))?
             }
-            logical::DECIMAL => return self.decimal(node, value, path).map(Some),
-            _ => return Ok(None),
+            Logical::Decimal => return self.decimal(node, value, path),
         };
-        Ok(Some(Value::String(text)))
+        Ok(Value::String(text))
     }
 
     fn decimal(
@@ -509,38 +611,60 @@ impl SchemaWalker {
         path: &mut FieldPath<'i>,
         sink: &mut dyn FnMut(&'i str, Value) -> Result<(), DecodeError>,
     ) -> Result<(), DecodeError> {
-        let read = fields
-            .iter()
-            .map(|(name, node)| FieldSchema::Read(name, node));
+        let read = fields.iter().map(FieldSchema::Read);
         self.walk_fields(read, value, path, 0, sink)
     }
 
-    /// Reads every field of a struct schema once, for [`Self::walk_compiled`].
+    /// Reads every field of a struct schema once, for [`Self::walk_compiled`]; a
+    /// struct field's own fields are read too, where they can be (else they are read
+    /// from the schema as each record meets them, which reports what is wrong).
     pub(crate) fn compile<'t, 'i>(
         &self,
         fields: &Option<simd_json::tape::Array<'t, 'i>>,
     ) -> Result<CompiledFields<'t, 'i>, DecodeError> {
-        let mut path = FieldPath::new();
+        self.compile_fields(fields, &mut FieldPath::new(), 0)
+    }
+
+    fn compile_fields<'t, 'i>(
+        &self,
+        fields: &Option<simd_json::tape::Array<'t, 'i>>,
+        path: &mut FieldPath<'i>,
+        depth: usize,
+    ) -> Result<CompiledFields<'t, 'i>, DecodeError> {
         let fields = fields
             .as_ref()
-            .ok_or_else(|| self.invalid(&path, "a struct schema needs \"fields\""))?;
+            .ok_or_else(|| self.invalid(path, "a struct schema needs \"fields\""))?;
         fields
             .iter()
             .map(|f| {
-                self.read_field(FieldSchema::Raw(f), &mut path)
-                    .map(|(name, node)| (name, node.into_owned()))
+                let (name, node) = self.read_field(FieldSchema::Raw(f), path)?;
+                let node = node.into_owned();
+                let nested = (node.kind == Kind::Struct && depth < MAX_DEPTH)
+                    .then(|| {
+                        path.push(Step::Field(name));
+                        let nested = self.compile_fields(&node_fields(&node), path, depth + 1);
+                        path.pop();
+                        nested.ok()
+                    })
+                    .flatten();
+                Ok(CompiledField {
+                    name,
+                    node,
+                    fields: nested,
+                })
             })
             .collect()
     }
 
-    /// A struct field's name and schema node (`path` is the struct's).
+    /// A struct field's name, schema node and (read beforehand) nested fields; `path`
+    /// is the struct's.
     fn read_field<'n, 't, 'i>(
         &self,
         field: FieldSchema<'n, 't, 'i>,
         path: &mut FieldPath<'i>,
     ) -> Result<(&'i str, Cow<'n, SchemaNode<'t, 'i>>), DecodeError> {
         let field_schema = match field {
-            FieldSchema::Read(name, node) => return Ok((name, Cow::Borrowed(node))),
+            FieldSchema::Read(field) => return Ok((field.name, Cow::Borrowed(&field.node))),
             FieldSchema::Raw(field_schema) => field_schema,
         };
         let name = field_schema
@@ -571,6 +695,10 @@ impl SchemaWalker {
         let mut entries = obj.iter();
         let mut next = entries.next();
         for field in fields {
+            let compiled = match field {
+                FieldSchema::Read(field) => field.fields.as_ref(),
+                FieldSchema::Raw(_) => None,
+            };
             let (name, node) = self.read_field(field, path)?;
             let found = match next {
                 Some((k, v)) if k == name => {
@@ -581,7 +709,7 @@ impl SchemaWalker {
             };
             let field_value = found.unwrap_or(TapeValue::null());
             path.push(Step::Field(name));
-            let converted = self.convert_node(&node, field_value, path, depth + 1);
+            let converted = self.convert_node(&node, compiled, field_value, path, depth + 1);
             path.pop();
             sink(name, converted?)?;
         }

@@ -6,8 +6,8 @@
 //! text seen before (compared byte for byte) needs only its payload parsed; the schema
 //! is the one parsed when that text was first seen.
 //!
-//! A schema is learned after a record carrying it decoded in full, and its top-level
-//! fields are read once then. Learned schemas are kept for the life of the process
+//! A schema is learned after a record carrying it decoded in full, and its fields
+//! (nested struct fields too) are read once then. Learned schemas are kept for the life of the process
 //! (the fields borrow the tape, which borrows the text, so all three live in memory
 //! that is never freed), at most [`MAX_SCHEMAS`] distinct texts in all: a topic whose
 //! schema keeps changing past that is decoded in full, record by record, as before.
@@ -37,8 +37,8 @@ const PREFIX: &[u8] = b"{\"schema\":";
 /// What separates the schema from the payload in a compact envelope.
 const SEPARATOR: &[u8] = b",\"payload\":";
 
-/// One learned schema: its text as it appears in records, and its top-level fields
-/// read from its parsed tape.
+/// One learned schema: its text as it appears in records, and its fields read from
+/// its parsed tape.
 pub struct CachedSchema {
     text: &'static [u8],
     fields: CompiledFields<'static, 'static>,
@@ -136,7 +136,7 @@ fn compile(text: &'static [u8]) -> Option<&'static CachedSchema> {
     let unique = fields
         .iter()
         .enumerate()
-        .all(|(i, (name, _))| fields[..i].iter().all(|(other, _)| other != name));
+        .all(|(i, field)| fields[..i].iter().all(|other| other.name() != field.name()));
     if !unique {
         return None;
     }
