@@ -72,7 +72,7 @@ fn build(
                 .fields
         })
         .collect();
-    collections_body(false, &bodies).expect("serialises")
+    collections_body(false, &bodies)
 }
 
 fn upsert() -> (BodyRules, WriteKind) {

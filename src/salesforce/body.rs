@@ -10,6 +10,8 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
+use super::json_text::{write_str, write_value, WriteJson};
+
 /// A JSON object body, fields in insertion order, names unique.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Body<'r> {
@@ -127,6 +129,30 @@ impl Serialize for Body<'_> {
     }
 }
 
+impl WriteJson for Body<'_> {
+    /// The same text as serialising the body with serde_json, written faster.
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        let mut first = true;
+        if let Some(t) = self.sobject {
+            out.extend_from_slice(b"\"attributes\":{\"type\":");
+            write_str(out, t);
+            out.push(b'}');
+            first = false;
+        }
+        for (name, value) in &self.fields {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            write_str(out, name);
+            out.push(b':');
+            write_value(out, value);
+        }
+        out.push(b'}');
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +173,14 @@ mod tests {
             serde_json::to_string(&body).unwrap(),
             r#"{"attributes":{"type":"Lead"},"Title":"CTO","LastName":"Ng"}"#
         );
+        let mut text = Vec::new();
+        body.write_json(&mut text);
+        assert_eq!(text, serde_json::to_vec(&body).unwrap());
+        let mut bare = Body::default();
+        bare.push_new("Name", Cow::Owned(json!("a\"b")));
+        text.clear();
+        bare.write_json(&mut text);
+        assert_eq!(text, br#"{"Name":"a\"b"}"#);
         assert_eq!(body.remove("Title").unwrap().as_ref(), &json!("CTO"));
         assert_eq!(body["Title"], Value::Null);
         assert_eq!(

@@ -8,10 +8,11 @@
 use std::collections::HashMap;
 
 use reqwest::Method;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::client::{ApiRequest, SalesforceClient};
+use super::json_text::WriteJson;
 use super::request::collections_body;
 use super::wire::{CallError, Endpoint, RecordResult};
 
@@ -110,15 +111,14 @@ impl SalesforceClient {
         endpoint: Endpoint,
         method: Method,
         path: String,
-        records: &[impl Serialize],
+        records: &[impl WriteJson],
         all_or_none: bool,
     ) -> Result<Vec<RecordResult>, CallError> {
         check_batch(records.len())?;
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        let body = collections_body(all_or_none, records)
-            .map_err(|e| CallError::InvalidRequest(format!("cannot serialise the batch: {e}")))?;
+        let body = collections_body(all_or_none, records);
         let request = ApiRequest::new(endpoint, method, path).json_body(body);
         let response = self.execute(&request).await?;
         parse_results(endpoint, &response.body, records.len())
@@ -128,7 +128,7 @@ impl SalesforceClient {
     /// with `WriteKind::Create`.
     pub async fn create(
         &self,
-        records: &[impl Serialize],
+        records: &[impl WriteJson],
         all_or_none: bool,
     ) -> Result<Vec<RecordResult>, CallError> {
         self.write_collection(
@@ -144,7 +144,7 @@ impl SalesforceClient {
     /// `PATCH /composite/sobjects`: updates by Id (each body carries `id`).
     pub async fn update(
         &self,
-        records: &[impl Serialize],
+        records: &[impl WriteJson],
         all_or_none: bool,
     ) -> Result<Vec<RecordResult>, CallError> {
         self.write_collection(
@@ -163,7 +163,7 @@ impl SalesforceClient {
         &self,
         sobject: &str,
         ext_field: &str,
-        records: &[impl Serialize],
+        records: &[impl WriteJson],
         all_or_none: bool,
     ) -> Result<Vec<RecordResult>, CallError> {
         check_api_name("SObject", sobject)?;

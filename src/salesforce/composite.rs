@@ -9,11 +9,12 @@
 //! [`CallError`] of the call; `retry.rs` decides what either means.
 
 use reqwest::Method;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::client::{http_error, ApiRequest, SalesforceClient};
 use super::collections::{check_api_name, check_batch, encode, parse_results};
+use super::json_text::WriteJson;
 use super::request::collections_body;
 use super::wire::{CallError, Endpoint, RecordResult};
 
@@ -37,12 +38,11 @@ impl Subrequest {
         endpoint: Endpoint,
         method: &'static str,
         path: String,
-        records: &[impl Serialize],
+        records: &[impl WriteJson],
         all_or_none: bool,
     ) -> Result<Subrequest, CallError> {
         check_batch(records.len())?;
-        let body = collections_body(all_or_none, records)
-            .map_err(|e| CallError::InvalidRequest(format!("cannot serialise the batch: {e}")))?;
+        let body = collections_body(all_or_none, records);
         Ok(Subrequest {
             endpoint,
             method,
@@ -54,7 +54,7 @@ impl Subrequest {
 
     /// `POST /composite/sobjects`: inserts (bodies as for
     /// [`SalesforceClient::create`]).
-    pub fn create(records: &[impl Serialize], all_or_none: bool) -> Result<Self, CallError> {
+    pub fn create(records: &[impl WriteJson], all_or_none: bool) -> Result<Self, CallError> {
         let path = "/composite/sobjects".to_string();
         Self::write(
             Endpoint::CollectionsCreate,
@@ -66,7 +66,7 @@ impl Subrequest {
     }
 
     /// `PATCH /composite/sobjects`: updates by Id.
-    pub fn update(records: &[impl Serialize], all_or_none: bool) -> Result<Self, CallError> {
+    pub fn update(records: &[impl WriteJson], all_or_none: bool) -> Result<Self, CallError> {
         let path = "/composite/sobjects".to_string();
         Self::write(
             Endpoint::CollectionsUpdate,
@@ -81,7 +81,7 @@ impl Subrequest {
     pub fn upsert(
         sobject: &str,
         ext_field: &str,
-        records: &[impl Serialize],
+        records: &[impl WriteJson],
         all_or_none: bool,
     ) -> Result<Self, CallError> {
         check_api_name("SObject", sobject)?;

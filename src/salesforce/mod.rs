@@ -10,6 +10,7 @@ pub(crate) mod collections;
 pub(crate) mod composite;
 pub mod describe;
 pub mod id;
+pub mod json_text;
 pub mod request;
 pub(crate) mod retry;
 #[cfg(test)]

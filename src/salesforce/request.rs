@@ -9,12 +9,12 @@
 //! External ID field set to the source Id for upsert and for insert with a custom id).
 
 use chrono::{DateTime, NaiveDate};
-use serde::Serialize;
 use serde_json::Value;
 use std::borrow::Cow;
 
 use super::body::Body;
 use super::describe::{FieldType, SObjectSchema};
+use super::json_text::WriteJson;
 use crate::record::{RecordCoords, SinkRecord};
 
 /// The concrete REST write that carries a record.
@@ -286,12 +286,9 @@ fn date_from_number(n: i64) -> Option<String> {
     Some(date.format("%Y-%m-%d").to_string())
 }
 
-/// The sObject Collections payload `{"allOrNone":b,"records":[...]}`, serialised once.
-pub fn collections_body(
-    all_or_none: bool,
-    records: &[impl Serialize],
-) -> Result<Vec<u8>, serde_json::Error> {
-    let mut out = Vec::with_capacity(32 + records.len() * 256);
+/// The sObject Collections payload `{"allOrNone":b,"records":[...]}`, written once.
+pub fn collections_body(all_or_none: bool, records: &[impl WriteJson]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + records.len() * 512);
     out.extend_from_slice(if all_or_none {
         b"{\"allOrNone\":true,\"records\":["
     } else {
@@ -301,10 +298,16 @@ pub fn collections_body(
         if i > 0 {
             out.push(b',');
         }
-        serde_json::to_writer(&mut out, record)?;
+        let before = out.len();
+        record.write_json(&mut out);
+        if i == 0 {
+            // The records of a batch are alike: room for the rest at the first's size.
+            let size = out.len() - before + 1;
+            out.reserve(size * (records.len() - 1) + 2);
+        }
     }
     out.extend_from_slice(b"]}");
-    Ok(out)
+    out
 }
 
 #[cfg(test)]
@@ -571,13 +574,13 @@ mod tests {
             .as_object()
             .unwrap()
             .clone();
-        let bytes = collections_body(true, &[a, b]).unwrap();
+        let bytes = collections_body(true, &[a, b]);
         let v: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(v["allOrNone"], true);
         assert_eq!(v["records"][0]["LastName"], "a\"b");
         assert_eq!(v["records"][1]["LastName"], "c");
         assert_eq!(
-            collections_body(false, &[] as &[Value]).unwrap(),
+            collections_body(false, &[] as &[Value]),
             br#"{"allOrNone":false,"records":[]}"#
         );
     }
