@@ -162,12 +162,11 @@ pub fn record_body<'r>(
             }
         };
         // A compound component under its dotted name (from a CDC event) is written
-        // as the component field describe names for it.
-        let field = if name.contains('.') {
-            schema.component(name)
-        } else {
-            schema.field(name)
-        };
+        // as the component field describe names for it. No field name holds a dot, so
+        // the name is looked for as a field first, sparing most names the search.
+        let field = schema
+            .field(name)
+            .or_else(|| name.contains('.').then(|| schema.component(name)).flatten());
         if let Some(field) = field {
             if field.field_type.is_compound()
                 || (field.name != *name && rules.is_ignored(&field.name))
