@@ -717,8 +717,8 @@ mod tests {
         let mut nested_wrong = compact["payload"].clone();
         nested_wrong["Address"]["City"] = json!(5);
         let mut nested_reordered = compact["payload"].clone();
-        nested_reordered["Address"] = json!({"StateCode": "WYK", "City": "Leeds", "Street": 7});
-        nested_reordered["Address"]["Street"] = json!("1 Lane");
+        nested_reordered["Address"] =
+            json!({"StateCode": "WYK", "City": "Leeds", "Street": "1 Lane"});
         let mut nested_text = compact["payload"].clone();
         nested_text["Address"] = json!("12 Harbour Road");
         let records = [
@@ -1137,9 +1137,11 @@ mod tests {
         let int_map =
             json!({"type": "map", "keys": {"type": "int32"}, "values": {"type": "string"}});
         assert_eq!(
-            one_field(int_map, json!([[1, "x"]])).unwrap(),
+            one_field(int_map.clone(), json!([[1, "x"]])).unwrap(),
             json!([[1, "x"]])
         );
+        // Only string keys may come as a JSON object.
+        assert!(one_field(int_map, json!({"1": "x"})).is_err());
     }
 
     #[test]

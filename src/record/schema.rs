@@ -546,7 +546,7 @@ impl SchemaWalker {
         };
         if let Some(obj) = value.as_object() {
             let key_node = self.node(keys, path)?;
-            if key_node.ty != "string" {
+            if key_node.kind != Kind::Text {
                 return Err(self.mismatch(path, "map as an array of [key, value] pairs", &value));
             }
             let mut out = Map::new();
@@ -656,8 +656,7 @@ impl SchemaWalker {
             .collect()
     }
 
-    /// A struct field's name, schema node and (read beforehand) nested fields; `path`
-    /// is the struct's.
+    /// A struct field's name and schema node (`path` is the struct's).
     fn read_field<'n, 't, 'i>(
         &self,
         field: FieldSchema<'n, 't, 'i>,

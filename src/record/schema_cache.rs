@@ -7,10 +7,11 @@
 //! is the one parsed when that text was first seen.
 //!
 //! A schema is learned after a record carrying it decoded in full, and its fields
-//! (nested struct fields too) are read once then. Learned schemas are kept for the life of the process
-//! (the fields borrow the tape, which borrows the text, so all three live in memory
-//! that is never freed), at most [`MAX_SCHEMAS`] distinct texts in all: a topic whose
-//! schema keeps changing past that is decoded in full, record by record, as before.
+//! (nested struct fields too) are read once then. Learned schemas are kept for the
+//! life of the process (the fields borrow the tape, which borrows the text, so all
+//! three live in memory that is never freed), at most [`MAX_SCHEMAS`] distinct texts
+//! in all: a topic whose schema keeps changing past that is decoded in full, record
+//! by record, as before.
 //! Each decoding thread looks through its own short list, newest first; a schema that
 //! fell off that list is taken back from the process-wide registry, not learned again.
 
