@@ -23,7 +23,9 @@ impl WriteJson for Value {
 
 impl WriteJson for Map<String, Value> {
     fn write_json(&self, out: &mut Vec<u8>) {
-        write_object(out, self.iter().map(|(k, v)| (k.as_str(), v)));
+        out.push(b'{');
+        write_members(out, self.iter().map(|(k, v)| (k.as_str(), v)), true);
+        out.push(b'}');
     }
 }
 
@@ -49,18 +51,22 @@ pub fn write_value(out: &mut Vec<u8>, value: &Value) {
     }
 }
 
-/// Appends a JSON object of `entries`, in their order.
-pub fn write_object<'a>(out: &mut Vec<u8>, entries: impl Iterator<Item = (&'a str, &'a Value)>) {
-    out.push(b'{');
-    for (i, (name, value)) in entries.enumerate() {
-        if i > 0 {
+/// Appends an object's members `"name":value` in order, each after a comma unless it
+/// opens the object (`first`); the caller writes the braces, and any member of its own.
+pub fn write_members<'a>(
+    out: &mut Vec<u8>,
+    entries: impl Iterator<Item = (&'a str, &'a Value)>,
+    mut first: bool,
+) {
+    for (name, value) in entries {
+        if !first {
             out.push(b',');
         }
+        first = false;
         write_str(out, name);
         out.push(b':');
         write_value(out, value);
     }
-    out.push(b'}');
 }
 
 /// Appends a number as serde_json writes it (`1e+21`, `2.0`, ...).

@@ -357,10 +357,7 @@ mod tests {
             keys(&body),
             ["attributes", "LastName", "City", "Company", "Notes__c"]
         );
-        assert_eq!(
-            serde_json::to_value(&body.fields).unwrap()["attributes"],
-            json!({"type": "Lead"})
-        );
+        assert_eq!(body.fields.to_json()["attributes"], json!({"type": "Lead"}));
         assert!(body.unknown_fields.is_empty());
     }
 

@@ -270,7 +270,7 @@ mod tests {
         }));
         r.rewrite(&mut body, "refs-test");
         assert_eq!(
-            serde_json::to_value(&body).unwrap(),
+            body.to_json(),
             json!({
                 "attributes": {"type": "Task"}, "Subject": "Call",
                 "Account": {"CustomId__c": "0015e00000AAAAAAAA"},
